@@ -1,0 +1,70 @@
+//! `soulbox`: run untrusted code in a sandbox from the command line.
+//!
+//! The contract (exit codes, JSON shape) is documented in the README and DESIGN.md; scripts rely
+//! on it.
+
+mod run;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Run untrusted code - Python, JavaScript, Ruby, Rust, C, C++ or WebAssembly - in a sandbox.
+#[derive(Debug, Parser)]
+#[command(name = "soulbox", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a file or a snippet and report its output, status and artifacts.
+    Run(run::RunArgs),
+}
+
+/// Exit status for usage errors (bad flags, unknown language, missing file).
+pub(crate) const EXIT_USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage_error(err),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("soulbox: cannot start the async runtime: {e}");
+            return ExitCode::from(run::EXIT_ENGINE);
+        }
+    };
+    match cli.command {
+        Command::Run(args) => runtime.block_on(run::run(args)),
+    }
+}
+
+/// Help and version go to stdout with status 0; anything else is one line on stderr, status 2.
+fn usage_error(err: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match err.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = err.print();
+            ExitCode::SUCCESS
+        }
+        _ => {
+            let rendered = err.render().to_string();
+            let line = rendered
+                .lines()
+                .find(|l| l.starts_with("error:"))
+                .unwrap_or("error: invalid usage");
+            eprintln!("soulbox: {}", line.trim_start_matches("error: "));
+            eprintln!("(see `soulbox --help`)");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}

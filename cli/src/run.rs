@@ -1,0 +1,246 @@
+//! `soulbox run`: one execution, plain or JSON.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use futures::StreamExt;
+use serde_json::json;
+use soulbox::{
+    Backend, ExecutionRequest, ExecutionResult, Language, Sandbox, SandboxConfig, Status, Stdin,
+    StreamOutput, parse_byte_size, parse_duration,
+};
+
+use crate::EXIT_USAGE;
+
+/// Exit status when the engine itself failed (missing runtime, I/O error, ...).
+pub(crate) const EXIT_ENGINE: u8 = 125;
+/// Exit status of a run stopped by its wall-clock (or fuel) limit.
+const EXIT_TIMEOUT: u8 = 124;
+/// Exit status of a run stopped by its memory limit (or terminated).
+const EXIT_MEMORY: u8 = 137;
+/// Exit status of a guest trap (like an abort).
+const EXIT_TRAP: u8 = 134;
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Exit status: the guest's own exit code; 124 timeout or fuel exhausted; 137 memory limit or killed;
+134 trap; 125 output limit or engine failure; 2 usage error; 1 compile error.
+Languages: python (py), javascript (js, mjs), ruby (rb), rust (rs), c, cpp (cc, cxx), wasm (wat), native.
+Sizes: 64MiB, 512M, 1G, or bytes. Durations: 500ms, 5s, 2m, or seconds.")]
+pub(crate) struct RunArgs {
+    /// Source file or module to run (its extension picks the language unless -l is given).
+    file: Option<PathBuf>,
+    /// Code to run instead of a file.
+    #[arg(
+        short = 'c',
+        long = "code",
+        value_name = "CODE",
+        conflicts_with = "file"
+    )]
+    code: Option<String>,
+    /// Language of the code (needed with -c; otherwise taken from the file extension).
+    #[arg(short = 'l', long = "lang", value_name = "LANG", value_parser = parse_language)]
+    lang: Option<Language>,
+    /// Wall-clock limit.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
+    timeout: Duration,
+    /// Memory limit.
+    #[arg(long, value_name = "SIZE", value_parser = parse_byte_size, default_value = "256MiB")]
+    memory: u64,
+    /// Instruction budget (wasm fuel units); unlimited by default.
+    #[arg(long, value_name = "N")]
+    fuel: Option<u64>,
+    /// Most bytes kept of stdout and of stderr each.
+    #[arg(long, value_name = "SIZE", value_parser = parse_byte_size, default_value = "4MiB")]
+    max_output: u64,
+    /// Which wall to run behind.
+    #[arg(long, value_name = "auto|wasm|native", default_value = "auto", value_parser = parse_backend)]
+    backend: Backend,
+    /// Host directory used as the guest's working directory (/work); kept after the run.
+    #[arg(long, value_name = "DIR")]
+    workdir: Option<PathBuf>,
+    /// Environment variable for the guest (repeatable). Nothing of the host's environment is passed.
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    env: Vec<(String, String)>,
+    /// Print exactly one JSON object with status, output, usage and artifacts.
+    #[arg(long)]
+    json: bool,
+    /// Arguments passed to the guest program.
+    #[arg(last = true, value_name = "ARGS")]
+    args: Vec<String>,
+}
+
+fn parse_language(s: &str) -> Result<Language, String> {
+    s.parse::<Language>().map_err(|e| e.to_string())
+}
+
+fn parse_backend(s: &str) -> Result<Backend, String> {
+    s.parse()
+}
+
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got `{s}`")),
+    }
+}
+
+fn usage(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("soulbox: {msg}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+pub(crate) async fn run(args: RunArgs) -> ExitCode {
+    let (code, language, file_name) = match (&args.code, &args.file) {
+        (Some(code), _) => match args.lang {
+            Some(lang) => (code.clone().into_bytes(), lang, None),
+            None => {
+                return usage(
+                    "-c CODE needs -l LANG (python, javascript, ruby, rust, c, cpp, wasm)",
+                );
+            }
+        },
+        (None, Some(path)) => {
+            let lang = match args.lang.or_else(|| Language::from_path(path)) {
+                Some(lang) => lang,
+                None => {
+                    return usage(format!(
+                        "cannot tell the language of {}; pass -l LANG ({})",
+                        path.display(),
+                        soulbox::ACCEPTED_LANGUAGES
+                    ));
+                }
+            };
+            match std::fs::read(path) {
+                Ok(bytes) => (
+                    bytes,
+                    lang,
+                    path.file_name().map(|n| n.to_string_lossy().into_owned()),
+                ),
+                Err(e) => return usage(format!("cannot read {}: {e}", path.display())),
+            }
+        }
+        (None, None) => {
+            return usage("nothing to run: give a FILE or -c CODE (see `soulbox run --help`)");
+        }
+    };
+    let mut config = SandboxConfig::default()
+        .with_timeout(args.timeout)
+        .with_memory_limit(args.memory)
+        .with_max_output_bytes(args.max_output)
+        .with_backend(args.backend);
+    config.fuel = args.fuel;
+    if let Some(dir) = &args.workdir {
+        config = config.with_workdir(dir);
+    }
+    if let Err(e) = config.validate() {
+        return usage(e);
+    }
+    let mut request = ExecutionRequest::new(language, code).with_args(args.args.clone());
+    request.file_name = file_name;
+    request.env = args.env.clone();
+    request.stdin = if std::io::stdin().is_terminal() {
+        Stdin::Empty
+    } else {
+        Stdin::Inherit
+    };
+
+    let outcome = match Sandbox::create(config).await {
+        Ok(sandbox) => execute(&sandbox, request, args.json).await,
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(result) => {
+            if args.json {
+                print_json(&result_json(&result));
+            } else if let Some(error) = result
+                .error
+                .as_deref()
+                .filter(|_| result.status != Status::Ok)
+            {
+                eprintln!("soulbox: {}: {error}", result.status);
+            }
+            ExitCode::from(exit_status(&result))
+        }
+        Err(e) => {
+            if args.json {
+                print_json(&json!({
+                    "status": null, "exit_code": null, "stdout": "", "stderr": "",
+                    "execution_time_ms": 0, "memory_usage": 0, "fuel_consumed": 0,
+                    "artifacts": [], "error": e.to_string(),
+                }));
+            } else {
+                eprintln!("soulbox: {e}");
+            }
+            ExitCode::from(EXIT_ENGINE)
+        }
+    }
+}
+
+/// Plain mode streams output as the guest writes it; JSON mode collects it.
+async fn execute(
+    sandbox: &Sandbox,
+    request: ExecutionRequest,
+    json: bool,
+) -> soulbox::Result<ExecutionResult> {
+    if json {
+        return sandbox.execute(request).await;
+    }
+    let mut events = std::pin::pin!(sandbox.stream(request));
+    let mut result = None;
+    while let Some(event) = events.next().await {
+        match event? {
+            StreamOutput::Stdout(chunk) => {
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(&chunk).and_then(|_| out.flush());
+            }
+            StreamOutput::Stderr(chunk) => {
+                let mut err = std::io::stderr().lock();
+                let _ = err.write_all(&chunk).and_then(|_| err.flush());
+            }
+            StreamOutput::Artifact(_) | StreamOutput::Image(_) => {}
+            StreamOutput::Exit(r) => result = Some(*r),
+        }
+    }
+    result.ok_or_else(|| soulbox::SoulBoxError::Engine("the run ended without a result".into()))
+}
+
+fn exit_status(result: &ExecutionResult) -> u8 {
+    match result.status {
+        Status::Ok => 0,
+        Status::Error => result
+            .exit_code
+            .and_then(|c| u8::try_from(c & 0xff).ok())
+            .filter(|c| *c != 0)
+            .unwrap_or(1),
+        Status::Timeout | Status::FuelExhausted => EXIT_TIMEOUT,
+        Status::MemoryLimit | Status::Killed => EXIT_MEMORY,
+        Status::Trap => EXIT_TRAP,
+        Status::OutputLimit => EXIT_ENGINE,
+        Status::CompileError => 1,
+    }
+}
+
+fn result_json(result: &ExecutionResult) -> serde_json::Value {
+    json!({
+        "status": result.status.name(),
+        "exit_code": result.exit_code,
+        "stdout": result.stdout,
+        "stderr": result.stderr,
+        "execution_time_ms": (result.execution_time.as_secs_f64() * 1e3 * 1e3).round() / 1e3,
+        "memory_usage": result.memory_usage,
+        "fuel_consumed": result.fuel_consumed,
+        "artifacts": result.artifacts.iter().map(|a| json!({
+            "path": a.path, "mime_type": a.mime_type, "size": a.size,
+        })).collect::<Vec<_>>(),
+        "error": result.error,
+    })
+}
+
+fn print_json(value: &serde_json::Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{value}").and_then(|_| out.flush());
+}

@@ -1,0 +1,186 @@
+//! `soulbox run`: plain mode, JSON mode, exit codes, usage errors.
+
+use std::time::{Duration, Instant};
+
+use crate::{json, soulbox};
+
+#[test]
+fn hello_example_prints_its_greeting() {
+    let out = soulbox(&["run", "examples/hello.wat"], b"");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("Hello from SoulBox!"));
+}
+
+#[test]
+fn spin_times_out_in_about_a_second_with_json() {
+    let started = Instant::now();
+    let out = soulbox(
+        &["run", "examples/spin.wat", "--timeout", "1s", "--json"],
+        b"",
+    );
+    let elapsed = started.elapsed();
+    assert_eq!(out.status.code(), Some(124));
+    let v = json(&out);
+    assert_eq!(v["status"], "timeout");
+    assert!(v["exit_code"].is_null());
+    assert!(v["fuel_consumed"].as_u64().unwrap_or(0) > 0);
+    assert!(
+        elapsed >= Duration::from_secs(1) && elapsed < Duration::from_secs(10),
+        "{elapsed:?}"
+    );
+}
+
+#[test]
+fn json_has_every_field_of_the_contract() {
+    let out = soulbox(&["run", "examples/hello.wat", "--json"], b"");
+    let v = json(&out);
+    for key in [
+        "status",
+        "exit_code",
+        "stdout",
+        "stderr",
+        "execution_time_ms",
+        "memory_usage",
+        "fuel_consumed",
+        "artifacts",
+        "error",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key}: {v}");
+    }
+    assert_eq!(v["status"], "ok");
+    assert_eq!(v["exit_code"], 0);
+}
+
+#[test]
+fn guest_exit_code_and_stdin_pass_through() {
+    let cat_and_exit = r#"(module
+      (import "wasi_snapshot_preview1" "fd_read" (func $r (param i32 i32 i32 i32) (result i32)))
+      (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+      (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+      (memory (export "memory") 1)
+      (func (export "_start")
+        (i32.store (i32.const 0) (i32.const 100)) (i32.store (i32.const 4) (i32.const 1000))
+        (drop (call $r (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)))
+        (i32.store (i32.const 4) (i32.load (i32.const 8)))
+        (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+        (call $exit (i32.const 42))))"#;
+    let out = soulbox(&["run", "-l", "wat", "-c", cat_and_exit], b"piped input");
+    assert_eq!(out.status.code(), Some(42));
+    assert_eq!(out.stdout, b"piped input");
+}
+
+#[test]
+fn memory_limit_exits_137() {
+    let hog = r#"(module (memory 1) (func (export "_start")
+        (loop $l (br_if $l (i32.ne (memory.grow (i32.const 16)) (i32.const -1)))) unreachable))"#;
+    let out = soulbox(
+        &[
+            "run", "-l", "wasm", "-c", hog, "--memory", "16MiB", "--json",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(137));
+    let v = json(&out);
+    assert_eq!(v["status"], "memory_limit");
+    assert!(v["memory_usage"].as_u64().unwrap_or(u64::MAX) <= 16 << 20);
+}
+
+#[test]
+fn workdir_files_are_visible_and_outputs_stay_and_are_listed() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("input.txt"), "in").expect("write");
+    let writer = r#"(module
+      (import "wasi_snapshot_preview1" "path_open" (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+      (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+      (memory (export "memory") 1)
+      (data (i32.const 100) "result.txt")
+      (data (i32.const 200) "done")
+      (func (export "_start")
+        (drop (call $open (i32.const 3) (i32.const 0) (i32.const 100) (i32.const 10) (i32.const 9) (i64.const 64) (i64.const 0) (i32.const 0) (i32.const 48)))
+        (i32.store (i32.const 0) (i32.const 200)) (i32.store (i32.const 4) (i32.const 4))
+        (drop (call $w (i32.load (i32.const 48)) (i32.const 0) (i32.const 1) (i32.const 8)))))"#;
+    let wd = dir.path().to_string_lossy().into_owned();
+    let out = soulbox(
+        &[
+            "run",
+            "-l",
+            "wasm",
+            "-c",
+            writer,
+            "--workdir",
+            &wd,
+            "--json",
+        ],
+        b"",
+    );
+    let v = json(&out);
+    assert_eq!(v["status"], "ok", "{v}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("result.txt")).expect("kept"),
+        "done"
+    );
+    assert_eq!(v["artifacts"][0]["path"], "result.txt");
+    assert_eq!(v["artifacts"][0]["size"], 4);
+    assert_eq!(v["artifacts"].as_array().map(Vec::len), Some(1));
+}
+
+#[test]
+fn args_after_double_dash_reach_the_guest() {
+    let out = soulbox(
+        &["run", "examples/hello.wat", "--json", "--", "a", "b"],
+        b"",
+    );
+    assert_eq!(json(&out)["status"], "ok");
+}
+
+fn assert_usage_error(args: &[&str], needle: &str) {
+    let out = soulbox(args, b"");
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.lines().count() <= 2, "{args:?}: too chatty: {err}");
+    assert!(err.contains(needle), "{args:?}: {err}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn usage_errors_are_one_line_and_exit_2() {
+    assert_usage_error(&["run", "-l", "cobol", "-c", "x"], "python");
+    assert_usage_error(&["run", "missing-file.wat"], "missing-file.wat");
+    assert_usage_error(&["run", "examples/hello.wat", "--memory", "lots"], "64MiB");
+    assert_usage_error(&["run", "examples/hello.wat", "--timeout", "soon"], "5s");
+    assert_usage_error(&["run", "-c", "print(1)"], "-l");
+    assert_usage_error(&["run", "Makefile"], "-l");
+    assert_usage_error(&["run", "examples/hello.wat", "--backend", "vm"], "native");
+    assert_usage_error(&["frobnicate"], "frobnicate");
+}
+
+#[test]
+fn engine_failures_exit_125_with_json_error() {
+    let out = soulbox(&["run", "-l", "wasm", "-c", "not a module", "--json"], b"");
+    assert_eq!(out.status.code(), Some(125));
+    let v = json(&out);
+    assert!(v["status"].is_null());
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("invalid WebAssembly"),
+        "{v}"
+    );
+}
+
+#[test]
+fn trap_is_reported_on_stderr_in_plain_mode() {
+    let out = soulbox(
+        &[
+            "run",
+            "-l",
+            "wasm",
+            "-c",
+            r#"(module (func (export "_start") unreachable))"#,
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(134));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("trap"));
+}

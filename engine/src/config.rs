@@ -1,0 +1,325 @@
+//! Sandbox configuration: limits (all on by default), environment, workspace and backend choice.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// One mebibyte, for readable limits: `256 * MIB`.
+pub const MIB: u64 = 1024 * 1024;
+
+/// Which wall the code runs behind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// WebAssembly for every language that has a wasm runtime or toolchain; native otherwise.
+    #[default]
+    Auto,
+    /// Always WebAssembly under Wasmtime.
+    Wasm,
+    /// Always the native path (namespaces + seccomp + cgroups).
+    Native,
+}
+
+impl Backend {
+    /// Lower-case name, as on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Auto => "auto",
+            Backend::Wasm => "wasm",
+            Backend::Native => "native",
+        }
+    }
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Backend::Auto),
+            "wasm" => Ok(Backend::Wasm),
+            "native" => Ok(Backend::Native),
+            other => Err(format!(
+                "unknown backend `{other}`; expected auto, wasm or native"
+            )),
+        }
+    }
+}
+
+/// Limits and environment of one sandbox. Every limit is on by default.
+///
+/// ```
+/// use std::time::Duration;
+/// use soulbox::{SandboxConfig, MIB};
+/// let config = SandboxConfig::default()
+///     .with_memory_limit(512 * MIB)
+///     .with_timeout(Duration::from_secs(30))
+///     .with_env("LANG", "C.UTF-8");
+/// assert_eq!(config.memory_limit, 512 * MIB);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SandboxConfig {
+    /// Maximum bytes of guest memory (linear memories; cgroup memory on the native path).
+    pub memory_limit: u64,
+    /// Share of one core the guest may use (1.0 = a whole core). Values below 1.0 throttle.
+    pub cpu_quota: f64,
+    /// Wall-clock limit for one execution.
+    pub timeout: Duration,
+    /// Instruction budget for one execution (`None`: unlimited, but still counted).
+    pub fuel: Option<u64>,
+    /// Maximum bytes kept per output stream (stdout and stderr each).
+    pub max_output_bytes: u64,
+    /// Native path only: syscalls allowed (switches the seccomp filter to an allow-list).
+    pub allowed_syscalls: Option<Vec<String>>,
+    /// Whether the guest may reach the network. Off by default; WASI preview1 has no sockets anyway.
+    pub network_enabled: bool,
+    /// A host directory to use as the workspace (`/work` in the guest). It is created if missing and
+    /// kept after the sandbox ends. `None`: a private temporary directory, removed at the end.
+    pub persistent_storage: Option<PathBuf>,
+    /// Environment variables the guest sees, and nothing else of the host's environment.
+    pub env: BTreeMap<String, String>,
+    /// Which backend runs the code.
+    pub backend: Backend,
+    /// Most files reported as artifacts of one execution.
+    pub max_artifacts: usize,
+    /// Artifact bytes are attached to results up to this many bytes in total (0: never attach).
+    pub max_artifact_bytes: u64,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            memory_limit: 256 * MIB,
+            cpu_quota: 1.0,
+            timeout: Duration::from_secs(30),
+            fuel: None,
+            max_output_bytes: 4 * MIB,
+            allowed_syscalls: None,
+            network_enabled: false,
+            persistent_storage: None,
+            env: BTreeMap::new(),
+            backend: Backend::Auto,
+            max_artifacts: 256,
+            max_artifact_bytes: 0,
+        }
+    }
+}
+
+impl SandboxConfig {
+    /// Sets [`memory_limit`](Self::memory_limit) in bytes.
+    pub fn with_memory_limit(mut self, bytes: u64) -> Self {
+        self.memory_limit = bytes;
+        self
+    }
+    /// Sets [`timeout`](Self::timeout).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+    /// Sets [`fuel`](Self::fuel).
+    pub fn with_fuel(mut self, fuel: u64) -> Self {
+        self.fuel = Some(fuel);
+        self
+    }
+    /// Sets [`cpu_quota`](Self::cpu_quota).
+    pub fn with_cpu_quota(mut self, quota: f64) -> Self {
+        self.cpu_quota = quota;
+        self
+    }
+    /// Sets [`max_output_bytes`](Self::max_output_bytes).
+    pub fn with_max_output_bytes(mut self, bytes: u64) -> Self {
+        self.max_output_bytes = bytes;
+        self
+    }
+    /// Sets [`allowed_syscalls`](Self::allowed_syscalls).
+    pub fn with_allowed_syscalls(mut self, syscalls: Vec<String>) -> Self {
+        self.allowed_syscalls = Some(syscalls);
+        self
+    }
+    /// Sets [`network_enabled`](Self::network_enabled).
+    pub fn with_network(mut self, enabled: bool) -> Self {
+        self.network_enabled = enabled;
+        self
+    }
+    /// Uses a host directory as the workspace and keeps it (see [`persistent_storage`](Self::persistent_storage)).
+    pub fn with_workdir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.persistent_storage = Some(dir.into());
+        self
+    }
+    /// Adds one environment variable for the guest.
+    pub fn with_env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.insert(key.into(), value.into());
+        self
+    }
+    /// Sets [`backend`](Self::backend).
+    pub fn with_backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+    /// Attaches artifact bytes to results, up to `bytes` in total per execution.
+    pub fn with_artifact_bytes(mut self, bytes: u64) -> Self {
+        self.max_artifact_bytes = bytes;
+        self
+    }
+
+    /// Checks the values for ones that cannot work, with a message saying which and why.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.memory_limit < 64 * 1024 {
+            return Err(format!(
+                "memory_limit {} bytes is below one WebAssembly page (64 KiB)",
+                self.memory_limit
+            ));
+        }
+        if self.timeout.is_zero() {
+            return Err("timeout must be greater than zero".into());
+        }
+        if !(self.cpu_quota.is_finite() && self.cpu_quota > 0.0) {
+            return Err(format!(
+                "cpu_quota must be a positive number, got {}",
+                self.cpu_quota
+            ));
+        }
+        for key in self.env.keys() {
+            if key.is_empty() || key.contains('=') || key.contains('\0') {
+                return Err(format!("invalid environment variable name `{key}`"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parses a byte size: plain bytes (`1048576`), binary units (`64K`, `64KiB`, `256M`, `256MiB`,
+/// `1G`, `1GiB`) or decimal units (`64KB`, `256MB`, `1GB`). Case-insensitive; fractions allowed (`1.5G`).
+///
+/// ```
+/// assert_eq!(soulbox::parse_byte_size("64MiB"), Ok(64 << 20));
+/// assert_eq!(soulbox::parse_byte_size("1G"), Ok(1 << 30));
+/// assert_eq!(soulbox::parse_byte_size("1000"), Ok(1000));
+/// assert!(soulbox::parse_byte_size("lots").is_err());
+/// ```
+pub fn parse_byte_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num.parse().map_err(|_| size_error(text))?;
+    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "t" | "tib" => 1 << 40,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        _ => return Err(size_error(text)),
+    };
+    let bytes = value * multiplier as f64;
+    if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
+        return Err(size_error(text));
+    }
+    Ok(bytes as u64)
+}
+
+fn size_error(text: &str) -> String {
+    format!(
+        "invalid size `{text}`; use bytes or a number with a unit: 64MiB, 512M, 1G, 1GiB, 100MB"
+    )
+}
+
+/// Parses a duration: `500ms`, `5s`, `1.5s`, `2m`, `1h`, `250us`, or a bare number of seconds.
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(soulbox::parse_duration("1s"), Ok(Duration::from_secs(1)));
+/// assert_eq!(soulbox::parse_duration("250ms"), Ok(Duration::from_millis(250)));
+/// assert_eq!(soulbox::parse_duration("2"), Ok(Duration::from_secs(2)));
+/// assert!(soulbox::parse_duration("soon").is_err());
+/// ```
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num.parse().map_err(|_| duration_error(text))?;
+    let seconds = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "s" | "sec" | "secs" => value,
+        "ms" => value / 1e3,
+        "us" | "µs" => value / 1e6,
+        "ns" => value / 1e9,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(duration_error(text)),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|_| duration_error(text))
+}
+
+fn duration_error(text: &str) -> String {
+    format!("invalid duration `{text}`; use e.g. 500ms, 5s, 1.5s, 2m or a number of seconds")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_byte_size("64mib"), Ok(64 * MIB));
+        assert_eq!(parse_byte_size("1.5K"), Ok(1536));
+        assert_eq!(parse_byte_size("100MB"), Ok(100_000_000));
+        assert!(parse_byte_size("").is_err());
+        assert!(parse_byte_size("-5M").is_err());
+        assert!(parse_byte_size("5 parsecs").is_err());
+        assert!(parse_byte_size("99999999999999999999999T").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("1e400").is_err());
+        assert!(parse_duration("x").is_err());
+    }
+
+    #[test]
+    fn defaults_are_safe_and_valid() {
+        let c = SandboxConfig::default();
+        assert!(c.validate().is_ok());
+        assert!(!c.network_enabled);
+        assert!(c.memory_limit <= 256 * MIB);
+        assert!(c.env.is_empty());
+    }
+
+    #[test]
+    fn validation_rejects_nonsense() {
+        assert!(
+            SandboxConfig::default()
+                .with_memory_limit(10)
+                .validate()
+                .is_err()
+        );
+        assert!(
+            SandboxConfig::default()
+                .with_timeout(Duration::ZERO)
+                .validate()
+                .is_err()
+        );
+        assert!(
+            SandboxConfig::default()
+                .with_cpu_quota(f64::NAN)
+                .validate()
+                .is_err()
+        );
+        assert!(
+            SandboxConfig::default()
+                .with_env("A=B", "c")
+                .validate()
+                .is_err()
+        );
+    }
+}

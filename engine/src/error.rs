@@ -1,0 +1,101 @@
+//! Host-side errors: what went wrong on *our* side of the wall, and what to do about it.
+//!
+//! A guest that misbehaves (loops, traps, floods, runs out of memory) is *not* an error: it is an
+//! [`ExecutionResult`](crate::ExecutionResult) with a [`Status`](crate::Status). `SoulBoxError`
+//! is for bad requests, missing runtimes or toolchains, and host I/O failures.
+
+use std::path::PathBuf;
+
+use crate::Language;
+
+/// Everything that can fail on the host side of a sandbox.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SoulBoxError {
+    /// The request itself is malformed (empty code, bad argument, ...).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+
+    /// A language name or file extension that SoulBox does not know.
+    #[error("unknown language `{given}`; expected one of: {accepted}")]
+    UnknownLanguage {
+        /// What the caller wrote.
+        given: String,
+        /// The names SoulBox accepts.
+        accepted: &'static str,
+    },
+
+    /// The language is known but nothing in this build can run it on the chosen backend.
+    #[error("{language} is not available on the {backend} backend: {reason}")]
+    Unsupported {
+        /// The language asked for.
+        language: Language,
+        /// The backend that was asked (or chosen automatically).
+        backend: &'static str,
+        /// Why, and what to do instead.
+        reason: String,
+    },
+
+    /// The bytes handed in as WebAssembly are neither a valid module nor valid WAT text.
+    #[error("invalid WebAssembly: {0}")]
+    InvalidModule(String),
+
+    /// A workspace path that is absolute outside `/work`, escapes the workspace, or is otherwise unusable.
+    #[error("invalid workspace path `{path}`: {reason}")]
+    InvalidPath {
+        /// The path as given.
+        path: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+
+    /// A file the caller asked for does not exist in the workspace.
+    #[error("no such file in the workspace: `{0}`")]
+    FileNotFound(String),
+
+    /// The sandbox is not in a state that allows the operation.
+    #[error("sandbox is {state}: {action} is not possible; create a new sandbox")]
+    InvalidState {
+        /// Current lifecycle state.
+        state: crate::SandboxState,
+        /// What was attempted.
+        action: &'static str,
+    },
+
+    /// Host I/O failed (workspace, cache, ...).
+    #[error("{context}: {source}")]
+    Io {
+        /// What SoulBox was doing.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The module cache directory could not be used.
+    #[error("module cache at {path} is unusable: {reason}")]
+    Cache {
+        /// Cache location.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+
+    /// Wasmtime refused the engine configuration or failed to set up an instance for reasons
+    /// that are not the guest's fault.
+    #[error("wasm engine error: {0}")]
+    Engine(String),
+}
+
+impl SoulBoxError {
+    /// Wraps an I/O error with a description of what SoulBox was doing.
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Self::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// Result alias for SoulBox host operations.
+pub type Result<T, E = SoulBoxError> = std::result::Result<T, E>;

@@ -1,0 +1,149 @@
+//! The languages a sandbox can run, and how they are named on the command line and in file names.
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::SoulBoxError;
+
+/// A source language (or binary format) that SoulBox knows how to run.
+///
+/// ```
+/// use soulbox::Language;
+/// assert_eq!("py".parse::<Language>().unwrap(), Language::Python);
+/// assert_eq!(Language::from_path("main.rs"), Some(Language::Rust));
+/// assert_eq!(Language::from_path("hello.wat"), Some(Language::Wasm));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Language {
+    /// Python 3 (interpreter compiled to WASI).
+    Python,
+    /// JavaScript (QuickJS compiled to WASI).
+    JavaScript,
+    /// Ruby (interpreter compiled to WASI).
+    Ruby,
+    /// Rust source, compiled to wasm32-wasi by the engine.
+    Rust,
+    /// C source, compiled to wasm32-wasi by the engine.
+    C,
+    /// C++ source, compiled to wasm32-wasi by the engine.
+    Cpp,
+    /// A WebAssembly module (binary) or WAT text that is a WASI preview1 command.
+    Wasm,
+    /// A native executable (native backend only).
+    Native,
+}
+
+/// Names accepted by [`Language::from_str`], for error messages and `--help`.
+pub const ACCEPTED_LANGUAGES: &str = "python (py), javascript (js, mjs), ruby (rb), rust (rs), c, cpp (c++, cc, cxx), wasm (wat), native";
+
+impl Language {
+    /// Every language, in a stable order.
+    pub const ALL: [Language; 8] = [
+        Language::Python,
+        Language::JavaScript,
+        Language::Ruby,
+        Language::Rust,
+        Language::C,
+        Language::Cpp,
+        Language::Wasm,
+        Language::Native,
+    ];
+
+    /// The canonical lower-case name (`python`, `javascript`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Language::Python => "python",
+            Language::JavaScript => "javascript",
+            Language::Ruby => "ruby",
+            Language::Rust => "rust",
+            Language::C => "c",
+            Language::Cpp => "cpp",
+            Language::Wasm => "wasm",
+            Language::Native => "native",
+        }
+    }
+
+    /// The language a file extension (without the dot) denotes, if any.
+    pub fn from_extension(ext: &str) -> Option<Language> {
+        Some(match ext.to_ascii_lowercase().as_str() {
+            "py" => Language::Python,
+            "js" | "mjs" | "cjs" => Language::JavaScript,
+            "rb" => Language::Ruby,
+            "rs" => Language::Rust,
+            "c" | "h" => Language::C,
+            "cpp" | "cc" | "cxx" | "c++" | "hpp" => Language::Cpp,
+            "wasm" | "wat" => Language::Wasm,
+            _ => return None,
+        })
+    }
+
+    /// The language of a file, judged by its extension.
+    pub fn from_path(path: impl AsRef<Path>) -> Option<Language> {
+        path.as_ref()
+            .extension()
+            .and_then(|e| e.to_str())
+            .and_then(Language::from_extension)
+    }
+}
+
+impl fmt::Display for Language {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Language {
+    type Err = SoulBoxError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let lower = s.trim().to_ascii_lowercase();
+        let by_name = match lower.as_str() {
+            "python" | "python3" => Some(Language::Python),
+            "javascript" | "node" => Some(Language::JavaScript),
+            "ruby" => Some(Language::Ruby),
+            "rust" => Some(Language::Rust),
+            "cpp" | "c++" => Some(Language::Cpp),
+            "wasm" | "webassembly" => Some(Language::Wasm),
+            "native" | "binary" => Some(Language::Native),
+            _ => None,
+        };
+        by_name
+            .or_else(|| Language::from_extension(&lower))
+            .ok_or_else(|| SoulBoxError::UnknownLanguage {
+                given: s.to_owned(),
+                accepted: ACCEPTED_LANGUAGES,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for lang in Language::ALL {
+            assert_eq!(lang.name().parse::<Language>().ok(), Some(lang));
+        }
+    }
+
+    #[test]
+    fn extensions_and_aliases() {
+        assert_eq!("JS".parse::<Language>().ok(), Some(Language::JavaScript));
+        assert_eq!("c++".parse::<Language>().ok(), Some(Language::Cpp));
+        assert_eq!(Language::from_path("a/b/prog.cc"), Some(Language::Cpp));
+        assert_eq!(Language::from_path("x.mjs"), Some(Language::JavaScript));
+        assert_eq!(Language::from_path("noext"), None);
+    }
+
+    #[test]
+    fn unknown_language_lists_accepted_names() {
+        let err = "cobol".parse::<Language>().err().map(|e| e.to_string());
+        let msg = err.unwrap_or_default();
+        assert!(msg.contains("cobol") && msg.contains("python"), "{msg}");
+    }
+}

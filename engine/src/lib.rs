@@ -1,0 +1,76 @@
+//! # SoulBox: run untrusted code, get its output, files and resource use back
+//!
+//! SoulBox runs code nobody has reviewed - typically code an AI agent just wrote - behind a
+//! WebAssembly wall: the guest is a WASI program under [Wasmtime](https://wasmtime.dev) with a
+//! wall-clock deadline, an instruction budget (fuel), a memory limit, capped output, and a single
+//! directory of the host (its *workspace*, `/work` in the guest) as its whole filesystem.
+//!
+//! ## The pieces
+//! - [`Engine`]: the shared, expensive part (Wasmtime engine, compiled-module cache under
+//!   `$SOULBOX_HOME`, epoch ticker). One per process; [`Engine::shared`] is used by default.
+//! - [`Sandbox`] (also named [`SoulBox`]): one workspace plus limits ([`SandboxConfig`]) and a
+//!   lifecycle ([`SandboxState`]). Executions in a sandbox share its files; sandboxes share nothing.
+//! - [`Sandbox::execute_code`] / [`Sandbox::execute`]: run code, get an [`ExecutionResult`].
+//!   [`Sandbox::stream_execute`] yields [`StreamOutput`] events as the guest writes.
+//!
+//! ## Limits are results, not errors
+//! A guest that loops, floods, traps or asks for too much memory yields `Ok(ExecutionResult)` with
+//! a [`Status`] (`Timeout`, `OutputLimit`, `Trap`, `MemoryLimit`, ...), its output so far and its
+//! usage. `Err(SoulBoxError)` is reserved for the host side: a bad request, a missing runtime, an
+//! I/O failure - each message says what to do.
+//!
+//! ## Example
+//! ```no_run
+//! use std::time::Duration;
+//! use soulbox::{Language, SandboxConfig, SoulBox, Status, MIB};
+//!
+//! # async fn demo() -> soulbox::Result<()> {
+//! let sandbox = SoulBox::create(
+//!     SandboxConfig::default()
+//!         .with_memory_limit(64 * MIB)
+//!         .with_timeout(Duration::from_secs(5)),
+//! )
+//! .await?;
+//! let hello = r#"(module
+//!   (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+//!   (memory (export "memory") 1)
+//!   (data (i32.const 16) "hi\n")
+//!   (func (export "_start")
+//!     (i32.store (i32.const 0) (i32.const 16)) (i32.store (i32.const 4) (i32.const 3))
+//!     (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#;
+//! let result = sandbox.execute_code(Language::Wasm, hello).await?;
+//! assert_eq!(result.status, Status::Ok);
+//! assert_eq!(result.stdout, "hi\n");
+//! # Ok(()) }
+//! ```
+//!
+//! ## Where things live
+//! - `wasm/`: the WebAssembly backend - `interrupt.rs` (deadlines), `limits.rs` (memory),
+//!   `output.rs` (capped, streamed stdout/stderr), `cache.rs` (compiled-module cache).
+//! - `workspace/`: the sandbox directory (cap-std only) and artifact detection.
+//! - `plan.rs`: which runtime/backend serves a request; `sandbox.rs`: lifecycle and the one
+//!   execution flow every door uses.
+#![deny(missing_docs)]
+
+mod config;
+mod engine;
+mod error;
+mod language;
+mod plan;
+mod request;
+mod result;
+mod sandbox;
+mod wasm;
+mod workspace;
+
+pub use config::{Backend, MIB, SandboxConfig, parse_byte_size, parse_duration};
+pub use engine::{Engine, EngineConfig, default_home};
+pub use error::{Result, SoulBoxError};
+pub use language::{ACCEPTED_LANGUAGES, Language};
+pub use request::{ExecutionRequest, Stdin};
+pub use result::{Artifact, ExecutionResult, Status, StreamOutput};
+pub use sandbox::{Sandbox, SandboxState};
+pub use workspace::{FileInfo, GUEST_WORKDIR};
+
+/// The seed's name for a sandbox: `SoulBox::create(config)` is [`Sandbox::create`].
+pub type SoulBox = Sandbox;

@@ -1,0 +1,353 @@
+//! A sandbox: one isolated workspace, its limits and its lifecycle. Executions in one sandbox run
+//! one at a time and share the workspace; separate sandboxes share nothing.
+
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use futures::Stream;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
+use crate::plan::{Plan, plan};
+use crate::wasm::interrupt::{RunSignals, StopReason};
+use crate::wasm::{self, WasmRun};
+use crate::workspace::{FileInfo, Snapshot, Workspace};
+use crate::{
+    Engine, ExecutionRequest, ExecutionResult, Language, Result, SandboxConfig, SoulBoxError,
+    StreamOutput,
+};
+
+/// Lifecycle of a sandbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SandboxState {
+    /// Being set up.
+    Creating,
+    /// Ready to execute.
+    Running,
+    /// Suspended; executions are refused until resumed.
+    Paused,
+    /// Ended: workspace removed (unless caller-supplied), nothing more can run.
+    Terminated,
+}
+
+impl std::fmt::Display for SandboxState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SandboxState::Creating => "creating",
+            SandboxState::Running => "running",
+            SandboxState::Paused => "paused",
+            SandboxState::Terminated => "terminated",
+        })
+    }
+}
+
+/// One isolated workspace with limits. Cheap to clone (clones are handles to the same sandbox).
+///
+/// ```no_run
+/// use soulbox::{Language, Sandbox, SandboxConfig};
+/// # async fn demo() -> soulbox::Result<()> {
+/// let sandbox = Sandbox::create(SandboxConfig::default()).await?;
+/// let result = sandbox
+///     .execute_code(Language::Wasm, r#"(module (func (export "_start")))"#)
+///     .await?;
+/// assert!(result.is_ok());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Sandbox {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    id: String,
+    engine: Engine,
+    config: SandboxConfig,
+    state: Mutex<SandboxState>,
+    workspace: Mutex<Option<Arc<Workspace>>>,
+    /// Serialises executions (they share the workspace and its artifact snapshot).
+    exec_lock: tokio::sync::Mutex<()>,
+    /// Signals of the execution in progress, so `terminate` can stop it.
+    running: Mutex<Option<Arc<RunSignals>>>,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("id", &self.inner.id)
+            .field("state", &self.state())
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+impl Sandbox {
+    /// Creates a sandbox on the process-wide [`Engine::shared`] engine.
+    pub async fn create(config: SandboxConfig) -> Result<Sandbox> {
+        Engine::shared()?.sandbox(config).await
+    }
+
+    pub(crate) fn with_engine(engine: Engine, config: SandboxConfig) -> Result<Sandbox> {
+        config.validate().map_err(SoulBoxError::InvalidRequest)?;
+        let workspace = match &config.persistent_storage {
+            Some(dir) => Workspace::at(dir)?,
+            None => Workspace::temporary()?,
+        };
+        let id = format!(
+            "sb-{}-{}",
+            std::process::id(),
+            NEXT_ID.fetch_add(1, Ordering::Relaxed)
+        );
+        Ok(Sandbox {
+            inner: Arc::new(Inner {
+                id,
+                engine,
+                config,
+                state: Mutex::new(SandboxState::Running),
+                workspace: Mutex::new(Some(Arc::new(workspace))),
+                exec_lock: tokio::sync::Mutex::new(()),
+                running: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// A process-unique identifier.
+    pub fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    /// Current lifecycle state.
+    pub fn state(&self) -> SandboxState {
+        *lock(&self.inner.state)
+    }
+
+    /// The configuration the sandbox was created with.
+    pub fn config(&self) -> &SandboxConfig {
+        &self.inner.config
+    }
+
+    /// The workspace directory on the host (what the guest sees as `/work`), while the sandbox lives.
+    pub fn workspace_path(&self) -> Option<PathBuf> {
+        lock(&self.inner.workspace)
+            .as_ref()
+            .map(|w| w.host_path().to_path_buf())
+    }
+
+    fn workspace(&self, action: &'static str) -> Result<Arc<Workspace>> {
+        let state = self.state();
+        match (state, lock(&self.inner.workspace).as_ref()) {
+            (SandboxState::Running | SandboxState::Paused, Some(ws)) => Ok(ws.clone()),
+            _ => Err(SoulBoxError::InvalidState { state, action }),
+        }
+    }
+
+    /// Runs `code` in `language` with no arguments and empty stdin.
+    pub async fn execute_code(
+        &self,
+        language: Language,
+        code: impl AsRef<[u8]>,
+    ) -> Result<ExecutionResult> {
+        self.execute(ExecutionRequest::new(language, code.as_ref()))
+            .await
+    }
+
+    /// Runs a full request. A guest breaking a limit is `Ok` with a non-`ok` status; `Err` means the
+    /// host could not run it at all (bad request, missing runtime, I/O failure).
+    pub async fn execute(&self, request: ExecutionRequest) -> Result<ExecutionResult> {
+        self.execute_inner(request, None).await
+    }
+
+    /// Runs `code` and streams stdout/stderr chunks as the guest writes them, then artifacts, then
+    /// the final [`StreamOutput::Exit`]. A host error ends the stream with `Err`. Dropping the
+    /// stream cancels the execution.
+    pub fn stream_execute(
+        &self,
+        language: Language,
+        code: impl AsRef<[u8]>,
+    ) -> impl Stream<Item = Result<StreamOutput>> + Send + 'static {
+        self.stream(ExecutionRequest::new(language, code.as_ref()))
+    }
+
+    /// Streaming form of [`execute`](Self::execute).
+    pub fn stream(
+        &self,
+        request: ExecutionRequest,
+    ) -> impl Stream<Item = Result<StreamOutput>> + Send + 'static {
+        let (tx, rx) = unbounded_channel();
+        let sandbox = self.clone();
+        let exec: ExecFuture =
+            Box::pin(async move { sandbox.execute_inner(request, Some(tx)).await });
+        futures::stream::unfold(StreamState::Running { exec, rx }, next_event)
+    }
+
+    async fn execute_inner(
+        &self,
+        request: ExecutionRequest,
+        events: Option<UnboundedSender<StreamOutput>>,
+    ) -> Result<ExecutionResult> {
+        let _turn = self.inner.exec_lock.lock().await;
+        let workspace = self.workspace("execute")?;
+        if self.state() != SandboxState::Running {
+            return Err(SoulBoxError::InvalidState {
+                state: self.state(),
+                action: "execute",
+            });
+        }
+        let config = &self.inner.config;
+        let started = Instant::now();
+        let plan = plan(&self.inner.engine, config, &request).await?;
+        let snapshot = Snapshot::take(workspace.dir())
+            .map_err(|e| SoulBoxError::io("scanning the workspace before the run", e))?;
+        let signals = Arc::new(RunSignals::default());
+        *lock(&self.inner.running) = Some(signals.clone());
+        let mut env: Vec<(String, String)> = config
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        env.extend(request.env.iter().cloned());
+        let outcome = match plan {
+            Plan::Wasm { module, argv } => {
+                wasm::run(
+                    &self.inner.engine,
+                    WasmRun {
+                        module,
+                        argv,
+                        env,
+                        stdin: request.stdin,
+                        workspace: workspace.host_path(),
+                        preopens: Vec::new(),
+                        config,
+                        events,
+                        signals,
+                    },
+                )
+                .await
+            }
+        };
+        *lock(&self.inner.running) = None;
+        let outcome = outcome?;
+        let artifacts = snapshot
+            .changes(
+                workspace.dir(),
+                config.max_artifacts,
+                config.max_artifact_bytes,
+            )
+            .map_err(|e| SoulBoxError::io("collecting artifacts", e))?;
+        Ok(ExecutionResult {
+            status: outcome.status,
+            stdout: String::from_utf8_lossy(&outcome.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&outcome.stderr).into_owned(),
+            exit_code: outcome.exit_code,
+            execution_time: started.elapsed(),
+            memory_usage: outcome.memory_peak,
+            fuel_consumed: outcome.fuel_consumed,
+            artifacts,
+            error: outcome.error,
+        })
+    }
+
+    /// Writes a file into the workspace (parents created). `path` is relative to the workspace or
+    /// starts with `/work/`.
+    pub async fn write_file(&self, path: &str, data: impl AsRef<[u8]>) -> Result<()> {
+        self.workspace("write a file")?
+            .write_file(path, data.as_ref())
+    }
+
+    /// Reads a file from the workspace.
+    pub async fn read_file(&self, path: &str) -> Result<Vec<u8>> {
+        self.workspace("read a file")?.read_file(path)
+    }
+
+    /// Lists files and directories under `path` (`""` for the whole workspace), recursively.
+    pub async fn list_files(&self, path: &str) -> Result<Vec<FileInfo>> {
+        self.workspace("list files")?.list_files(path, 10_000)
+    }
+
+    /// Removes a file or directory (recursively) from the workspace.
+    pub async fn remove_file(&self, path: &str) -> Result<()> {
+        self.workspace("remove a file")?.remove_file(path)
+    }
+
+    /// Ends the sandbox: a running execution stops with status `killed`, the workspace is removed
+    /// (unless it was supplied by the caller), and every later call is refused. Idempotent.
+    pub async fn terminate(&self) {
+        *lock(&self.inner.state) = SandboxState::Terminated;
+        if let Some(signals) = lock(&self.inner.running).as_ref() {
+            signals.stop(StopReason::Killed);
+        }
+        // Wait for a running execution to notice, then drop the workspace.
+        let _turn = self.inner.exec_lock.lock().await;
+        lock(&self.inner.workspace).take();
+    }
+
+    /// The directory of a caller-supplied workspace, if any.
+    pub fn persistent_storage(&self) -> Option<&Path> {
+        self.inner.config.persistent_storage.as_deref()
+    }
+}
+
+type ExecFuture = Pin<Box<dyn std::future::Future<Output = Result<ExecutionResult>> + Send>>;
+
+enum StreamState {
+    Running {
+        exec: ExecFuture,
+        rx: UnboundedReceiver<StreamOutput>,
+    },
+    Finishing {
+        pending: std::collections::VecDeque<Result<StreamOutput>>,
+    },
+    Done,
+}
+
+async fn next_event(state: StreamState) -> Option<(Result<StreamOutput>, StreamState)> {
+    match state {
+        StreamState::Running { mut exec, mut rx } => {
+            tokio::select! {
+                biased;
+                Some(event) = rx.recv() => Some((Ok(event), StreamState::Running { exec, rx })),
+                result = &mut exec => {
+                    let mut pending = std::collections::VecDeque::new();
+                    while let Ok(event) = rx.try_recv() {
+                        pending.push_back(Ok(event));
+                    }
+                    match result {
+                        Ok(result) => {
+                            for artifact in &result.artifacts {
+                                pending.push_back(Ok(if artifact.is_image() {
+                                    StreamOutput::Image(artifact.clone())
+                                } else {
+                                    StreamOutput::Artifact(artifact.clone())
+                                }));
+                            }
+                            pending.push_back(Ok(StreamOutput::Exit(Box::new(result))));
+                        }
+                        Err(e) => pending.push_back(Err(e)),
+                    }
+                    Box::pin(next_event(StreamState::Finishing { pending })).await
+                }
+            }
+        }
+        StreamState::Finishing { mut pending } => {
+            let event = pending.pop_front()?;
+            let next = if pending.is_empty() {
+                StreamState::Done
+            } else {
+                StreamState::Finishing { pending }
+            };
+            Some((event, next))
+        }
+        StreamState::Done => None,
+    }
+}

@@ -1,0 +1,106 @@
+//! Memory limits: every linear-memory and table growth of a guest passes through
+//! [`MemoryLimiter`], which refuses growth beyond the sandbox's limit and records the peak.
+
+use wasmtime::ResourceLimiter;
+
+/// Most table elements one guest may have (function tables of large interpreters hold a few
+/// tens of thousands).
+const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+/// Most instances, memories and tables in one store.
+const MAX_INSTANCES: usize = 64;
+
+/// Enforces the memory limit of one run and measures its peak.
+#[derive(Debug)]
+pub(crate) struct MemoryLimiter {
+    limit: usize,
+    current: usize,
+    peak: usize,
+    hit: bool,
+}
+
+impl MemoryLimiter {
+    pub(crate) fn new(limit: u64) -> Self {
+        Self {
+            limit: usize::try_from(limit).unwrap_or(usize::MAX),
+            current: 0,
+            peak: 0,
+            hit: false,
+        }
+    }
+
+    /// Highest total of linear memory seen, in bytes.
+    pub(crate) fn peak(&self) -> u64 {
+        self.peak as u64
+    }
+
+    /// Whether the guest asked for more than the limit at some point.
+    pub(crate) fn limit_hit(&self) -> bool {
+        self.hit
+    }
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let growth = desired.saturating_sub(current);
+        let total = self.current.saturating_add(growth);
+        if total > self.limit || maximum.is_some_and(|max| desired > max) {
+            self.hit |= total > self.limit;
+            return Ok(false);
+        }
+        self.current = total;
+        self.peak = self.peak.max(total);
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > MAX_TABLE_ELEMENTS {
+            self.hit = true;
+            return Ok(false);
+        }
+        Ok(maximum.is_none_or(|max| desired <= max))
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+    fn tables(&self) -> usize {
+        MAX_INSTANCES
+    }
+    fn memories(&self) -> usize {
+        MAX_INSTANCES
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_growth_past_the_limit_and_tracks_peak() -> wasmtime::Result<()> {
+        let mut l = MemoryLimiter::new(10 * 65536);
+        assert!(l.memory_growing(0, 4 * 65536, None)?);
+        assert!(l.memory_growing(4 * 65536, 10 * 65536, None)?);
+        assert!(!l.memory_growing(10 * 65536, 11 * 65536, None)?);
+        assert!(l.limit_hit());
+        assert_eq!(l.peak(), 10 * 65536);
+        Ok(())
+    }
+
+    #[test]
+    fn module_maximum_is_not_a_sandbox_limit() -> wasmtime::Result<()> {
+        let mut l = MemoryLimiter::new(100 * 65536);
+        assert!(!l.memory_growing(0, 3 * 65536, Some(2 * 65536))?);
+        assert!(!l.limit_hit());
+        Ok(())
+    }
+}

@@ -1,0 +1,271 @@
+//! The WebAssembly backend: runs a compiled WASI preview1 command under the sandbox's limits.
+//!
+//! - wall clock: epoch interruption ([`interrupt`]), plus an async timeout for guests blocked in a
+//!   host call;
+//! - CPU: fuel, always counted, limited when the config says so;
+//! - memory: [`limits::MemoryLimiter`] on every linear-memory and table growth;
+//! - output: [`output::CapturedOutput`] caps and streams stdout/stderr;
+//! - files: only the workspace, preopened through WASI (cap-std) at `/work` and as the current
+//!   directory.
+
+mod cache;
+pub(crate) mod interrupt;
+mod limits;
+pub(crate) mod output;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc::UnboundedSender;
+use wasmtime::{Linker, Module, Store, Trap};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::pipe::MemoryInputPipe;
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+
+pub(crate) use cache::ModuleCache;
+use interrupt::{RunSignals, StopReason, Stopped};
+use limits::MemoryLimiter;
+use output::{CapturedOutput, Channel};
+
+use crate::workspace::GUEST_WORKDIR;
+use crate::{Result, SandboxConfig, SoulBoxError, Status, Stdin, StreamOutput};
+
+/// Extra time a guest blocked inside a host call (sleep, stdin) gets beyond its deadline before
+/// the call itself is abandoned.
+const BLOCKED_GRACE: Duration = Duration::from_millis(200);
+/// Fuel handed to the VM at a time; the guest also yields to the executor at each refill.
+const FUEL_SLICE: u64 = 10_000_000;
+
+/// Store data of one guest.
+pub(crate) struct GuestState {
+    wasi: WasiP1Ctx,
+    limiter: MemoryLimiter,
+}
+
+/// The linker shared by all guests of an engine: WASI preview1, asynchronous.
+pub(crate) fn linker(engine: &wasmtime::Engine) -> Result<Linker<GuestState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s: &mut GuestState| &mut s.wasi)
+        .map_err(|e| SoulBoxError::Engine(format!("linking WASI: {e:#}")))?;
+    Ok(linker)
+}
+
+/// A directory other than the workspace that a runtime needs (read-only unless stated).
+#[derive(Debug, Clone)]
+pub(crate) struct Preopen {
+    pub host: std::path::PathBuf,
+    pub guest: String,
+    pub writable: bool,
+}
+
+/// Everything one wasm run needs.
+pub(crate) struct WasmRun<'a> {
+    pub module: Module,
+    /// Full argv, program name first.
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub stdin: Stdin,
+    pub workspace: &'a Path,
+    pub preopens: Vec<Preopen>,
+    pub config: &'a SandboxConfig,
+    pub events: Option<UnboundedSender<StreamOutput>>,
+    pub signals: Arc<RunSignals>,
+}
+
+/// How a wasm run ended, before artifacts are collected.
+#[derive(Debug)]
+pub(crate) struct Outcome {
+    pub status: Status,
+    pub exit_code: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub memory_peak: u64,
+    pub fuel_consumed: u64,
+    pub error: Option<String>,
+}
+
+/// Runs `_start` of a WASI command module.
+pub(crate) async fn run(engine: &crate::Engine, run: WasmRun<'_>) -> Result<Outcome> {
+    let inner = engine.inner();
+    let config = run.config;
+    let stdout = CapturedOutput::new(
+        Channel::Stdout,
+        config.max_output_bytes,
+        run.signals.clone(),
+        run.events.clone(),
+    );
+    let stderr = CapturedOutput::new(
+        Channel::Stderr,
+        config.max_output_bytes,
+        run.signals.clone(),
+        run.events,
+    );
+
+    let mut wasi = WasiCtxBuilder::new();
+    wasi.args(&run.argv)
+        .stdout(stdout.clone())
+        .stderr(stderr.clone());
+    for (key, value) in &run.env {
+        wasi.env(key, value);
+    }
+    match run.stdin {
+        Stdin::Empty => {}
+        Stdin::Bytes(bytes) => {
+            wasi.stdin(MemoryInputPipe::new(bytes));
+        }
+        Stdin::Inherit => {
+            wasi.inherit_stdin();
+        }
+    }
+    for (guest, perms) in [
+        (GUEST_WORKDIR, FsPerms::ReadWrite),
+        (".", FsPerms::ReadWrite),
+    ] {
+        wasi.preopened_dir(run.workspace, guest, perms)
+            .map_err(|e| SoulBoxError::Engine(format!("preopening the workspace: {e:#}")))?;
+    }
+    for p in &run.preopens {
+        let perms = if p.writable {
+            FsPerms::ReadWrite
+        } else {
+            FsPerms::ReadOnly
+        };
+        wasi.preopened_dir(&p.host, &p.guest, perms).map_err(|e| {
+            SoulBoxError::Engine(format!(
+                "preopening {} at {}: {e:#}",
+                p.host.display(),
+                p.guest
+            ))
+        })?;
+    }
+
+    let mut store = Store::new(
+        &inner.wasm,
+        GuestState {
+            wasi: wasi.build_p1(),
+            limiter: MemoryLimiter::new(config.memory_limit),
+        },
+    );
+    store.limiter(|s| &mut s.limiter);
+    let initial_fuel = config.fuel.unwrap_or(u64::MAX);
+    // Refuelling in slices makes the count visible to the host even when the guest is stopped
+    // mid-loop (the VM keeps its live counter in a register between refuels).
+    store
+        .fuel_async_yield_interval(Some(FUEL_SLICE))
+        .and_then(|()| store.set_fuel(initial_fuel))
+        .map_err(|e| SoulBoxError::Engine(format!("setting fuel: {e:#}")))?;
+    let deadline = Instant::now() + config.timeout;
+    let signals = run.signals.clone();
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| interrupt::on_epoch_tick(&signals, deadline));
+
+    let pre = inner
+        .linker
+        .instantiate_pre(&run.module)
+        .map_err(|e| SoulBoxError::InvalidModule(format!("cannot link the module: {e:#}")))?;
+    let call = async {
+        let instance = pre.instantiate_async(&mut store).await?;
+        let start = instance
+            .get_typed_func::<(), ()>(&mut store, "_start")
+            .map_err(|_| wasmtime::Error::new(NotACommand))?;
+        start.call_async(&mut store, ()).await
+    };
+    let result = match tokio::time::timeout(config.timeout + BLOCKED_GRACE, call).await {
+        Ok(result) => result,
+        Err(_elapsed) => {
+            run.signals.stop(StopReason::Timeout);
+            Err(wasmtime::Error::new(Stopped(StopReason::Timeout)))
+        }
+    };
+    if let Err(e) = &result
+        && e.is::<NotACommand>()
+    {
+        return Err(SoulBoxError::InvalidModule(
+            "the module has no `_start` export; SoulBox runs WASI command modules (a program with a main function)".into(),
+        ));
+    }
+    let fuel_left = store.get_fuel().unwrap_or(0);
+    let limiter = &store.data().limiter;
+    let (status, exit_code, error) =
+        classify(result, run.signals.reason(), limiter.limit_hit(), config);
+    Ok(Outcome {
+        status,
+        exit_code,
+        stdout: stdout.contents(),
+        stderr: stderr.contents(),
+        memory_peak: limiter.peak(),
+        fuel_consumed: initial_fuel.saturating_sub(fuel_left),
+        error,
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("module has no _start export")]
+struct NotACommand;
+
+/// Maps how the call ended (plus what the engine itself stopped) onto a status.
+fn classify(
+    result: wasmtime::Result<()>,
+    stopped: Option<StopReason>,
+    memory_hit: bool,
+    config: &SandboxConfig,
+) -> (Status, Option<i32>, Option<String>) {
+    if let Some(reason) = stopped {
+        return match reason {
+            StopReason::Timeout => (
+                Status::Timeout,
+                None,
+                Some(format!("execution timed out after {:?}", config.timeout)),
+            ),
+            StopReason::OutputLimit => (
+                Status::OutputLimit,
+                None,
+                Some(format!(
+                    "output exceeded the limit of {} bytes per stream",
+                    config.max_output_bytes
+                )),
+            ),
+            StopReason::Killed => (
+                Status::Killed,
+                None,
+                Some("execution was terminated".into()),
+            ),
+        };
+    }
+    let memory_error = || {
+        format!(
+            "the guest needed more memory than its limit of {} bytes",
+            config.memory_limit
+        )
+    };
+    let err = match result {
+        Ok(()) => return (Status::Ok, Some(0), None),
+        Err(err) => err,
+    };
+    if let Some(exit) = err.downcast_ref::<I32Exit>() {
+        return match exit.0 {
+            0 => (Status::Ok, Some(0), None),
+            code if memory_hit => (Status::MemoryLimit, Some(code), Some(memory_error())),
+            code => (Status::Error, Some(code), None),
+        };
+    }
+    if err.downcast_ref::<Trap>() == Some(&Trap::OutOfFuel) {
+        return (
+            Status::FuelExhausted,
+            None,
+            Some(format!(
+                "fuel exhausted after {} units",
+                config.fuel.unwrap_or(u64::MAX)
+            )),
+        );
+    }
+    if memory_hit {
+        return (Status::MemoryLimit, None, Some(memory_error()));
+    }
+    let message = match err.downcast_ref::<Trap>() {
+        Some(trap) => format!("wasm trap: {trap}"),
+        None => format!("{err:#}"),
+    };
+    (Status::Trap, None, Some(message))
+}

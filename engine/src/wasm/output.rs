@@ -1,0 +1,191 @@
+//! Guest stdout/stderr: captured up to a cap, and forwarded chunk by chunk to a stream as the
+//! guest writes. Writing past the cap traps the guest at once (status `output_limit`); the output
+//! up to the cap is kept.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use tokio::io::AsyncWrite;
+use tokio::sync::mpsc::UnboundedSender;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
+
+use super::interrupt::{RunSignals, StopReason};
+use crate::StreamOutput;
+
+/// Which of the two output streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Channel {
+    Stdout,
+    Stderr,
+}
+
+#[derive(Debug)]
+struct Shared {
+    buffer: Vec<u8>,
+}
+
+/// A capped, optionally streamed capture of one guest output stream. Cheap to clone; clones share
+/// the buffer.
+#[derive(Clone)]
+pub(crate) struct CapturedOutput {
+    channel: Channel,
+    cap: usize,
+    shared: Arc<Mutex<Shared>>,
+    signals: Arc<RunSignals>,
+    events: Option<UnboundedSender<StreamOutput>>,
+}
+
+impl CapturedOutput {
+    pub(crate) fn new(
+        channel: Channel,
+        cap: u64,
+        signals: Arc<RunSignals>,
+        events: Option<UnboundedSender<StreamOutput>>,
+    ) -> Self {
+        Self {
+            channel,
+            cap: usize::try_from(cap).unwrap_or(usize::MAX),
+            shared: Arc::new(Mutex::new(Shared { buffer: Vec::new() })),
+            signals,
+            events,
+        }
+    }
+
+    /// Everything captured so far.
+    pub(crate) fn contents(&self) -> Vec<u8> {
+        match self.shared.lock() {
+            Ok(s) => s.buffer.clone(),
+            Err(poisoned) => poisoned.into_inner().buffer.clone(),
+        }
+    }
+
+    /// Appends `data`, keeping at most `cap` bytes in total. Returns false when some of it did not
+    /// fit (the limit is then flagged on the run's signals).
+    fn append(&self, data: &[u8]) -> bool {
+        let mut shared = match self.shared.lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let room = self.cap.saturating_sub(shared.buffer.len());
+        let taken = &data[..data.len().min(room)];
+        shared.buffer.extend_from_slice(taken);
+        drop(shared);
+        if !taken.is_empty()
+            && let Some(events) = &self.events
+        {
+            let chunk = Bytes::copy_from_slice(taken);
+            let event = match self.channel {
+                Channel::Stdout => StreamOutput::Stdout(chunk),
+                Channel::Stderr => StreamOutput::Stderr(chunk),
+            };
+            // The receiver may have gone away (caller dropped the stream): output is still captured.
+            let _ = events.send(event);
+        }
+        if taken.len() < data.len() {
+            self.signals.stop(StopReason::OutputLimit);
+            return false;
+        }
+        true
+    }
+}
+
+impl IsTerminal for CapturedOutput {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for CapturedOutput {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+    fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+impl OutputStream for CapturedOutput {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        if self.append(&bytes) {
+            Ok(())
+        } else {
+            Err(StreamError::Trap(wasmtime::Error::new(
+                super::interrupt::Stopped(StopReason::OutputLimit),
+            )))
+        }
+    }
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+    fn check_write(&mut self) -> StreamResult<usize> {
+        if self.signals.reason() == Some(StopReason::OutputLimit) {
+            return Err(StreamError::Trap(wasmtime::Error::new(
+                super::interrupt::Stopped(StopReason::OutputLimit),
+            )));
+        }
+        // Always ready: the cap is enforced on write, so a guest asking for room gets a large
+        // permit and a single write beyond the cap still trips the limit.
+        Ok(1 << 20)
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for CapturedOutput {
+    async fn ready(&mut self) {}
+}
+
+impl AsyncWrite for CapturedOutput {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        if self.append(buf) {
+            Poll::Ready(Ok(buf.len()))
+        } else {
+            Poll::Ready(Err(std::io::Error::other("output limit reached")))
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl std::fmt::Debug for CapturedOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CapturedOutput")
+            .field("channel", &self.channel)
+            .field("cap", &self.cap)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_output_up_to_the_cap_and_flags_the_limit() {
+        let signals = Arc::new(RunSignals::default());
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut out = CapturedOutput::new(Channel::Stdout, 10, signals.clone(), Some(tx));
+        assert!(out.write(Bytes::from_static(b"hello ")).is_ok());
+        assert!(out.write(Bytes::from_static(b"world!")).is_err());
+        assert_eq!(out.contents(), b"hello worl");
+        assert_eq!(signals.reason(), Some(StopReason::OutputLimit));
+        assert_eq!(
+            rx.try_recv().ok(),
+            Some(StreamOutput::Stdout(Bytes::from_static(b"hello ")))
+        );
+        assert_eq!(
+            rx.try_recv().ok(),
+            Some(StreamOutput::Stdout(Bytes::from_static(b"worl")))
+        );
+    }
+}

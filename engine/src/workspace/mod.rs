@@ -1,0 +1,242 @@
+//! The sandbox's workspace: one host directory that the guest sees as `/work`, and nothing else.
+//!
+//! Every host-side access goes through a [`cap_std::fs::Dir`] opened on that directory, so a path
+//! can never reach outside it: `..`, absolute paths and symlinks pointing out are refused by
+//! cap-std itself, not by string checks. The guest side is preopened through WASI, which also
+//! resolves with cap-std.
+
+mod artifacts;
+
+use std::path::{Path, PathBuf};
+
+use cap_std::ambient_authority;
+use cap_std::fs::Dir;
+use serde::{Deserialize, Serialize};
+
+pub(crate) use artifacts::Snapshot;
+
+use crate::{Result, SoulBoxError};
+
+/// The path at which guests see the workspace.
+pub const GUEST_WORKDIR: &str = "/work";
+
+/// An entry of [`Sandbox::list_files`](crate::Sandbox::list_files).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileInfo {
+    /// Path relative to the workspace root, `/`-separated.
+    pub path: String,
+    /// Size in bytes (0 for directories).
+    pub size: u64,
+    /// Whether this is a directory.
+    pub is_dir: bool,
+}
+
+/// A host directory owned (or borrowed) by one sandbox.
+#[derive(Debug)]
+pub(crate) struct Workspace {
+    host_path: PathBuf,
+    dir: Dir,
+    /// Present when SoulBox created the directory; dropping it removes the directory.
+    _owned: Option<tempfile::TempDir>,
+}
+
+impl Workspace {
+    /// A fresh private directory, removed when the workspace is dropped.
+    pub(crate) fn temporary() -> Result<Self> {
+        let owned = tempfile::Builder::new()
+            .prefix("soulbox-ws-")
+            .tempdir()
+            .map_err(|e| SoulBoxError::io("creating the sandbox workspace", e))?;
+        let host_path = owned.path().to_path_buf();
+        let dir = open_dir(&host_path)?;
+        Ok(Self {
+            host_path,
+            dir,
+            _owned: Some(owned),
+        })
+    }
+
+    /// A caller-supplied directory (created if missing), kept when the workspace is dropped.
+    pub(crate) fn at(path: &Path) -> Result<Self> {
+        std::fs::create_dir_all(path)
+            .map_err(|e| SoulBoxError::io(format!("creating workspace {}", path.display()), e))?;
+        let host_path = path
+            .canonicalize()
+            .map_err(|e| SoulBoxError::io(format!("resolving workspace {}", path.display()), e))?;
+        let dir = open_dir(&host_path)?;
+        Ok(Self {
+            host_path,
+            dir,
+            _owned: None,
+        })
+    }
+
+    /// The directory on the host (for preopening into a guest).
+    pub(crate) fn host_path(&self) -> &Path {
+        &self.host_path
+    }
+
+    pub(crate) fn dir(&self) -> &Dir {
+        &self.dir
+    }
+
+    pub(crate) fn write_file(&self, path: &str, data: &[u8]) -> Result<()> {
+        let rel = relative_path(path)?;
+        if let Some(parent) = rel.parent().filter(|p| !p.as_os_str().is_empty()) {
+            self.dir
+                .create_dir_all(parent)
+                .map_err(|e| path_io(path, "creating parent directories", e))?;
+        }
+        self.dir
+            .write(&rel, data)
+            .map_err(|e| path_io(path, "writing", e))
+    }
+
+    pub(crate) fn read_file(&self, path: &str) -> Result<Vec<u8>> {
+        let rel = relative_path(path)?;
+        self.dir.read(&rel).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => SoulBoxError::FileNotFound(path.to_owned()),
+            _ => path_io(path, "reading", e),
+        })
+    }
+
+    pub(crate) fn remove_file(&self, path: &str) -> Result<()> {
+        let rel = relative_path(path)?;
+        let meta = self
+            .dir
+            .symlink_metadata(&rel)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => SoulBoxError::FileNotFound(path.to_owned()),
+                _ => path_io(path, "inspecting", e),
+            })?;
+        let removed = if meta.is_dir() {
+            self.dir.remove_dir_all(&rel)
+        } else {
+            self.dir.remove_file(&rel)
+        };
+        removed.map_err(|e| path_io(path, "removing", e))
+    }
+
+    /// Lists files under `path` (`""` or `"/work"` for the root), recursively, without following
+    /// symlinks, at most `limit` entries.
+    pub(crate) fn list_files(&self, path: &str, limit: usize) -> Result<Vec<FileInfo>> {
+        let rel = relative_path_or_root(path)?;
+        let mut out = Vec::new();
+        let start = if rel.as_os_str().is_empty() {
+            self.dir
+                .try_clone()
+                .map_err(|e| path_io(path, "opening", e))?
+        } else {
+            self.dir.open_dir(&rel).map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => SoulBoxError::FileNotFound(path.to_owned()),
+                _ => path_io(path, "opening", e),
+            })?
+        };
+        let prefix = rel.to_string_lossy().replace('\\', "/");
+        artifacts::walk(&start, &prefix, limit, &mut |info| {
+            out.push(FileInfo {
+                path: info.path.clone(),
+                size: info.size,
+                is_dir: info.is_dir,
+            });
+        })
+        .map_err(|e| path_io(path, "listing", e))?;
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(out)
+    }
+}
+
+fn open_dir(path: &Path) -> Result<Dir> {
+    Dir::open_ambient_dir(path, ambient_authority())
+        .map_err(|e| SoulBoxError::io(format!("opening workspace {}", path.display()), e))
+}
+
+fn path_io(path: &str, action: &str, e: std::io::Error) -> SoulBoxError {
+    SoulBoxError::io(format!("{action} `{path}` in the workspace"), e)
+}
+
+/// Turns a caller's path (`data.csv`, `out/plot.png`, `/work/data.csv`) into a path relative to
+/// the workspace root. Rejects empty paths, absolute paths outside `/work`, and NUL bytes.
+/// `..` is left for cap-std to judge (it refuses any that escape).
+pub(crate) fn relative_path(path: &str) -> Result<PathBuf> {
+    let rel = relative_path_or_root(path)?;
+    if rel.as_os_str().is_empty() {
+        return Err(SoulBoxError::InvalidPath {
+            path: path.to_owned(),
+            reason: "names the workspace itself, not a file in it",
+        });
+    }
+    Ok(rel)
+}
+
+fn relative_path_or_root(path: &str) -> Result<PathBuf> {
+    if path.contains('\0') {
+        return Err(SoulBoxError::InvalidPath {
+            path: path.escape_default().to_string(),
+            reason: "contains a NUL byte",
+        });
+    }
+    let stripped = if path == GUEST_WORKDIR {
+        ""
+    } else if let Some(rest) = path.strip_prefix("/work/") {
+        rest
+    } else if path.starts_with('/') {
+        return Err(SoulBoxError::InvalidPath {
+            path: path.to_owned(),
+            reason: "absolute paths must be inside /work",
+        });
+    } else {
+        path
+    };
+    let trimmed = stripped.trim_start_matches("./").trim_end_matches('/');
+    Ok(PathBuf::from(if trimmed == "." { "" } else { trimmed }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_paths_map_to_relative() {
+        assert_eq!(
+            relative_path("/work/a/b.txt").ok(),
+            Some(PathBuf::from("a/b.txt"))
+        );
+        assert_eq!(relative_path("./x").ok(), Some(PathBuf::from("x")));
+        assert!(relative_path("/etc/passwd").is_err());
+        assert!(relative_path("/work").is_err());
+        assert!(relative_path("").is_err());
+        assert!(relative_path("a\0b").is_err());
+    }
+
+    #[test]
+    fn file_round_trip_and_escapes_refused() -> Result<()> {
+        let ws = Workspace::temporary()?;
+        ws.write_file("dir/sub/file.txt", b"hello")?;
+        assert_eq!(ws.read_file("/work/dir/sub/file.txt")?, b"hello");
+        let listed = ws.list_files("", 100)?;
+        assert!(
+            listed
+                .iter()
+                .any(|f| f.path == "dir/sub/file.txt" && f.size == 5)
+        );
+        assert!(ws.read_file("../../../etc/passwd").is_err());
+        assert!(ws.write_file("../escape.txt", b"x").is_err());
+        assert!(matches!(
+            ws.read_file("missing.txt"),
+            Err(SoulBoxError::FileNotFound(_))
+        ));
+        ws.remove_file("dir")?;
+        assert!(ws.list_files("", 100)?.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn symlink_out_of_workspace_is_not_followed() -> Result<()> {
+        let ws = Workspace::temporary()?;
+        std::os::unix::fs::symlink("/etc/passwd", ws.host_path().join("link"))
+            .map_err(|e| SoulBoxError::io("symlink", e))?;
+        assert!(ws.read_file("link").is_err());
+        Ok(())
+    }
+}

@@ -1,0 +1,93 @@
+//! Bad input is a clear error, never a panic.
+
+use soulbox::{Language, SandboxConfig, SoulBoxError};
+
+use crate::{engine, guests, sandbox, tight};
+
+#[tokio::test]
+async fn invalid_bytes_are_an_invalid_module_error() {
+    let sb = sandbox(tight()).await;
+    for bad in [
+        &b"\0asm\x01\0\0\0\xff\xff"[..],
+        b"\0asm",
+        b"(module (func $f (result i32)))",
+        b"\xff\xfe garbage",
+    ] {
+        let err = sb
+            .execute_code(Language::Wasm, bad)
+            .await
+            .expect_err("must fail");
+        assert!(matches!(err, SoulBoxError::InvalidModule(_)), "{err}");
+    }
+    let err = sb
+        .execute_code(Language::Wasm, "")
+        .await
+        .expect_err("empty");
+    assert!(matches!(err, SoulBoxError::InvalidRequest(_)));
+}
+
+#[tokio::test]
+async fn module_without_start_says_what_is_expected() {
+    let sb = sandbox(tight()).await;
+    let err = sb
+        .execute_code(Language::Wasm, "(module)")
+        .await
+        .expect_err("no _start");
+    assert!(err.to_string().contains("_start"), "{err}");
+}
+
+#[tokio::test]
+async fn unknown_imports_are_refused_at_link_time() {
+    let sb = sandbox(tight()).await;
+    let wat = r#"(module (import "host" "secret" (func)) (func (export "_start")))"#;
+    let err = sb
+        .execute_code(Language::Wasm, wat)
+        .await
+        .expect_err("unknown import");
+    assert!(err.to_string().contains("secret"), "{err}");
+}
+
+#[tokio::test]
+async fn languages_not_built_yet_say_so() {
+    let sb = sandbox(tight()).await;
+    let err = sb
+        .execute_code(Language::Native, "x")
+        .await
+        .expect_err("unsupported");
+    assert!(matches!(err, SoulBoxError::Unsupported { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn bad_config_is_refused() {
+    let err = engine()
+        .sandbox(SandboxConfig::default().with_memory_limit(1))
+        .await
+        .expect_err("bad");
+    assert!(matches!(err, SoulBoxError::InvalidRequest(_)));
+}
+
+#[tokio::test]
+async fn corrupt_cache_entries_are_rebuilt() {
+    let home = tempfile::tempdir().expect("home");
+    let wat = guests::print("cached");
+    for round in 0..3 {
+        // A fresh engine per round reads what the previous one wrote to disk.
+        let engine = soulbox::Engine::new(soulbox::EngineConfig::default().with_home(home.path()))
+            .expect("engine");
+        let sb = engine.sandbox(tight()).await.expect("sandbox");
+        let r = sb.execute_code(Language::Wasm, &wat).await.expect("run");
+        assert_eq!(r.stdout, "cached", "round {round}");
+        let dir = home.path().join("modules");
+        let entries: Vec<_> = std::fs::read_dir(&dir)
+            .expect("cache dir")
+            .flatten()
+            .collect();
+        assert_eq!(entries.len(), 1, "round {round}");
+        // Corrupt it: the next engine must notice and rebuild.
+        let path = entries[0].path();
+        let mut bytes = std::fs::read(&path).expect("read");
+        let n = bytes.len();
+        bytes[n / 2] ^= 0xff;
+        std::fs::write(&path, bytes).expect("write");
+    }
+}
