@@ -170,7 +170,7 @@ pub(crate) async fn run(args: RunArgs) -> ExitCode {
                 print_json(&json!({
                     "status": null, "exit_code": null, "stdout": "", "stderr": "",
                     "execution_time_ms": 0, "memory_usage": 0, "fuel_consumed": 0,
-                    "artifacts": [], "error": e.to_string(),
+                    "artifacts": [], "error": e.to_string(), "isolation": [],
                 }));
             } else {
                 eprintln!("soulbox: {e}");
@@ -237,6 +237,7 @@ fn result_json(result: &ExecutionResult) -> serde_json::Value {
             "path": a.path, "mime_type": a.mime_type, "size": a.size,
         })).collect::<Vec<_>>(),
         "error": result.error,
+        "isolation": result.isolation,
     })
 }
 

@@ -56,6 +56,7 @@ mod config;
 mod engine;
 mod error;
 mod language;
+mod outcome;
 mod plan;
 mod request;
 mod result;

@@ -104,6 +104,9 @@ pub struct ExecutionResult {
     pub artifacts: Vec<Artifact>,
     /// For any status but `ok`/`error`: what happened, in words (the trap message, which limit, ...).
     pub error: Option<String>,
+    /// The isolation layers that were actually in effect for this run (for example `wasm`,
+    /// `wasi-preview1`, `workspace-only-fs`; the native path lists namespaces, seccomp, cgroups...).
+    pub isolation: Vec<String>,
 }
 
 impl ExecutionResult {

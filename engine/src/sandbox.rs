@@ -255,6 +255,7 @@ impl Sandbox {
             fuel_consumed: outcome.fuel_consumed,
             artifacts,
             error: outcome.error,
+            isolation: outcome.isolation,
         })
     }
 

@@ -28,6 +28,7 @@ use interrupt::{RunSignals, StopReason, Stopped};
 use limits::MemoryLimiter;
 use output::{CapturedOutput, Channel};
 
+use crate::outcome::Outcome;
 use crate::workspace::GUEST_WORKDIR;
 use crate::{Result, SandboxConfig, SoulBoxError, Status, Stdin, StreamOutput};
 
@@ -73,17 +74,9 @@ pub(crate) struct WasmRun<'a> {
     pub signals: Arc<RunSignals>,
 }
 
-/// How a wasm run ended, before artifacts are collected.
-#[derive(Debug)]
-pub(crate) struct Outcome {
-    pub status: Status,
-    pub exit_code: Option<i32>,
-    pub stdout: Vec<u8>,
-    pub stderr: Vec<u8>,
-    pub memory_peak: u64,
-    pub fuel_consumed: u64,
-    pub error: Option<String>,
-}
+/// The isolation a wasm run has: the wasm wall itself, WASI preview1 (no sockets), and a
+/// filesystem that is only the workspace (plus read-only runtime files).
+const WASM_ISOLATION: [&str; 3] = ["wasm", "wasi-preview1-no-sockets", "workspace-only-fs"];
 
 /// Runs `_start` of a WASI command module.
 pub(crate) async fn run(engine: &crate::Engine, run: WasmRun<'_>) -> Result<Outcome> {
@@ -197,6 +190,7 @@ pub(crate) async fn run(engine: &crate::Engine, run: WasmRun<'_>) -> Result<Outc
         memory_peak: limiter.peak(),
         fuel_consumed: initial_fuel.saturating_sub(fuel_left),
         error,
+        isolation: WASM_ISOLATION.iter().map(|s| (*s).to_owned()).collect(),
     })
 }
 
