@@ -14,17 +14,44 @@ use crate::{Result, Sandbox, SandboxConfig, SoulBoxError};
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Settings of an [`Engine`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct EngineConfig {
     /// Cache directory (compiled modules, runtimes). Default: `$SOULBOX_HOME`, else
     /// `$XDG_CACHE_HOME/soulbox`, else `~/.cache/soulbox`.
     pub home: Option<PathBuf>,
+    /// Most guest instances alive at once when the pooling allocator is used (each execution
+    /// holds one while it runs). Reserves address space, not memory.
+    pub max_instances: u32,
+    /// Use the pooling instance allocator with copy-on-write memory images (instantiation in
+    /// microseconds). When the host refuses the address-space reservation, the engine falls back
+    /// to on-demand allocation by itself.
+    pub pooling: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            home: None,
+            max_instances: 1000,
+            pooling: true,
+        }
+    }
 }
 
 impl EngineConfig {
     /// Uses `dir` as the cache directory.
     pub fn with_home(mut self, dir: impl Into<PathBuf>) -> Self {
         self.home = Some(dir.into());
+        self
+    }
+    /// Sets [`max_instances`](Self::max_instances).
+    pub fn with_max_instances(mut self, n: u32) -> Self {
+        self.max_instances = n;
+        self
+    }
+    /// Sets [`pooling`](Self::pooling).
+    pub fn with_pooling(mut self, pooling: bool) -> Self {
+        self.pooling = pooling;
         self
     }
 }
@@ -61,6 +88,7 @@ pub(crate) struct EngineInner {
     pub(crate) linker: wasmtime::Linker<GuestState>,
     pub(crate) modules: ModuleCache,
     home: PathBuf,
+    pooling: bool,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -84,16 +112,17 @@ impl Engine {
     /// Builds an engine: configures Wasmtime (fuel, epochs, stack sizes), the WASI linker, the
     /// module cache and the epoch ticker thread.
     pub fn new(config: EngineConfig) -> Result<Self> {
-        let home = config.home.unwrap_or_else(default_home);
-        let mut wasm_config = wasmtime::Config::new();
-        wasm_config
-            .epoch_interruption(true)
-            .consume_fuel(true)
-            .wasm_exceptions(true)
-            .max_wasm_stack(2 << 20)
-            .async_stack_size(4 << 20);
-        let wasm = wasmtime::Engine::new(&wasm_config)
-            .map_err(|e| SoulBoxError::Engine(format!("configuring wasmtime: {e:#}")))?;
+        let home = config.home.clone().unwrap_or_else(default_home);
+        let pooled = config
+            .pooling
+            .then(|| wasmtime::Engine::new(&wasm_config(Some(&config))).ok())
+            .flatten();
+        let pooling = pooled.is_some();
+        let wasm = match pooled {
+            Some(engine) => engine,
+            None => wasmtime::Engine::new(&wasm_config(None))
+                .map_err(|e| SoulBoxError::Engine(format!("configuring wasmtime: {e:#}")))?,
+        };
         let linker = crate::wasm::linker(&wasm)?;
         let modules = ModuleCache::new(&wasm, Some(home.join("modules")));
         let ticker_stop = Arc::new(AtomicBool::new(false));
@@ -104,6 +133,7 @@ impl Engine {
                 linker,
                 modules,
                 home,
+                pooling,
                 ticker_stop,
             }),
         })
@@ -134,9 +164,52 @@ impl Engine {
         &self.inner.home
     }
 
+    /// Whether guests are instantiated from the pooling allocator (copy-on-write memory images),
+    /// or on demand because pooling was disabled or the host refused the reservation.
+    pub fn uses_pooling(&self) -> bool {
+        self.inner.pooling
+    }
+
     pub(crate) fn inner(&self) -> &EngineInner {
         &self.inner
     }
+}
+
+/// Largest table a guest may have (function tables of big interpreters hold 10^5 entries).
+pub(crate) const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+/// Native stack a guest may use, and the fiber stack that holds it (plus room for host calls).
+const MAX_WASM_STACK: usize = 2 << 20;
+const ASYNC_STACK: usize = 4 << 20;
+
+/// Wasmtime settings. The compatibility hash of the resulting engine keys the module cache, so
+/// anything here that changes generated code also invalidates cached `.cwasm` files.
+fn wasm_config(pooling: Option<&EngineConfig>) -> wasmtime::Config {
+    let mut c = wasmtime::Config::new();
+    c.epoch_interruption(true)
+        .consume_fuel(true)
+        .wasm_exceptions(true)
+        .max_wasm_stack(MAX_WASM_STACK)
+        .async_stack_size(ASYNC_STACK)
+        .memory_init_cow(true);
+    if let Some(engine_config) = pooling {
+        let n = engine_config.max_instances.max(1);
+        let mut pool = wasmtime::PoolingAllocationConfig::new();
+        pool.total_core_instances(n)
+            .total_memories(n)
+            .total_tables(n)
+            .total_stacks(n)
+            .max_memories_per_module(1)
+            .max_tables_per_module(4)
+            .table_elements(MAX_TABLE_ELEMENTS)
+            .max_memory_size(4 << 30)
+            .max_core_instance_size(16 << 20)
+            // Keep a little of each slot's memory mapped between uses: resetting it is then a
+            // memset instead of a page-fault storm on the next instantiation.
+            .linear_memory_keep_resident(1 << 20)
+            .table_keep_resident(64 << 10);
+        c.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+    }
+    c
 }
 
 fn spawn_ticker(engine: wasmtime::Engine, stop: Arc<AtomicBool>) -> Result<()> {

@@ -3,9 +3,8 @@
 
 use wasmtime::ResourceLimiter;
 
-/// Most table elements one guest may have (function tables of large interpreters hold a few
-/// tens of thousands).
-const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+use crate::engine::MAX_TABLE_ELEMENTS;
+
 /// Most instances, memories and tables in one store.
 const MAX_INSTANCES: usize = 64;
 

@@ -63,3 +63,9 @@ async fn spinning_guests_do_not_starve_others() {
     }
     assert!(quick < Duration::from_millis(1500), "starved for {quick:?}");
 }
+
+#[test]
+fn the_engine_uses_the_pooling_allocator_here() {
+    // This machine allows the reservation; a silent fallback would cost every run its speed.
+    assert!(engine().uses_pooling());
+}
