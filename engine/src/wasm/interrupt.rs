@@ -2,7 +2,7 @@
 //! deadline and reacts to other stop requests (output limit, terminate) within one epoch tick.
 
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use wasmtime::UpdateDeadline;
 
@@ -58,25 +58,55 @@ impl RunSignals {
     }
 }
 
+/// How long a guest with `cpu_quota` below 1.0 pauses after each tick it ran, so that it gets
+/// `quota` of a core: running one tick then pausing `tick * (1 - q) / q`. `None` for a full core.
+pub(crate) fn throttle_pause(cpu_quota: f64, tick: Duration) -> Option<Duration> {
+    if !(cpu_quota.is_finite() && cpu_quota > 0.0 && cpu_quota < 1.0) {
+        return None;
+    }
+    let pause = tick.as_secs_f64() * (1.0 - cpu_quota) / cpu_quota;
+    Some(Duration::from_secs_f64(pause.min(1.0)))
+}
+
 /// What the epoch callback does at each tick: stop if asked to or past the deadline, otherwise
-/// yield to the async executor (so many sandboxes share threads fairly) and continue.
+/// yield to the async executor (so many sandboxes share threads fairly) - pausing first when the
+/// sandbox is throttled to less than a core - and continue.
 pub(crate) fn on_epoch_tick(
     signals: &RunSignals,
     deadline: Instant,
+    pause: Option<Duration>,
 ) -> wasmtime::Result<UpdateDeadline> {
     if signals.reason().is_none() && Instant::now() >= deadline {
         signals.stop(StopReason::Timeout);
     }
-    match signals.reason() {
-        Some(reason) => Err(wasmtime::Error::new(Stopped(reason))),
-        None => Ok(UpdateDeadline::Yield(1)),
+    match (signals.reason(), pause) {
+        (Some(reason), _) => Err(wasmtime::Error::new(Stopped(reason))),
+        (None, None) => Ok(UpdateDeadline::Yield(1)),
+        (None, Some(pause)) => {
+            // Never sleep past the deadline: the next tick must be able to end the run on time.
+            let pause = pause.min(deadline.saturating_duration_since(Instant::now()));
+            Ok(UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(tokio::time::sleep(pause)),
+            ))
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+
+    #[test]
+    fn throttle_pause_gives_the_quota() {
+        let tick = Duration::from_millis(10);
+        assert_eq!(throttle_pause(1.0, tick), None);
+        assert_eq!(throttle_pause(2.0, tick), None);
+        assert_eq!(throttle_pause(0.5, tick), Some(Duration::from_millis(10)));
+        assert_eq!(throttle_pause(0.25, tick), Some(Duration::from_millis(30)));
+        assert_eq!(throttle_pause(1e-9, tick), Some(Duration::from_secs(1)));
+        assert_eq!(throttle_pause(f64::NAN, tick), None);
+    }
 
     #[test]
     fn first_reason_wins() {
@@ -90,8 +120,8 @@ mod tests {
     #[test]
     fn tick_past_deadline_stops_with_timeout() {
         let s = RunSignals::default();
-        assert!(on_epoch_tick(&s, Instant::now() + Duration::from_secs(60)).is_ok());
-        assert!(on_epoch_tick(&s, Instant::now()).is_err());
+        assert!(on_epoch_tick(&s, Instant::now() + Duration::from_secs(60), None).is_ok());
+        assert!(on_epoch_tick(&s, Instant::now(), None).is_err());
         assert_eq!(s.reason(), Some(StopReason::Timeout));
     }
 }

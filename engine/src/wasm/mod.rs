@@ -151,7 +151,8 @@ pub(crate) async fn run(engine: &crate::Engine, run: WasmRun<'_>) -> Result<Outc
     let deadline = Instant::now() + config.timeout;
     let signals = run.signals.clone();
     store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(move |_| interrupt::on_epoch_tick(&signals, deadline));
+    let pause = interrupt::throttle_pause(config.cpu_quota, crate::engine::EPOCH_TICK);
+    store.epoch_deadline_callback(move |_| interrupt::on_epoch_tick(&signals, deadline, pause));
 
     let pre = inner
         .linker

@@ -177,3 +177,23 @@ async fn a_sandbox_keeps_working_after_a_limit() {
     assert_eq!(r.status, Status::Ok);
     assert_eq!(r.stdout, "still here");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cpu_quota_throttles_a_spinning_guest() {
+    // Same wall-clock budget, a quarter of a core: the throttled guest gets through far less work.
+    let budget = Duration::from_millis(600);
+    let full = sandbox(tight().with_timeout(budget)).await;
+    let quarter = sandbox(tight().with_timeout(budget).with_cpu_quota(0.25)).await;
+    let (a, b) = tokio::join!(
+        full.execute_code(Language::Wasm, guests::spin()),
+        quarter.execute_code(Language::Wasm, guests::spin())
+    );
+    let (a, b) = (a.expect("full"), b.expect("quarter"));
+    assert_eq!((a.status, b.status), (Status::Timeout, Status::Timeout));
+    assert!(
+        b.fuel_consumed * 2 < a.fuel_consumed,
+        "quarter core did {} units, full core {}",
+        b.fuel_consumed,
+        a.fuel_consumed
+    );
+}
