@@ -3,7 +3,8 @@
 //! and a hash of the engine configuration (fuel and epoch instrumentation change the machine code,
 //! so a `.cwasm` built under another configuration must never be loaded).
 //!
-//! Each cache file carries a checksum of its body; a truncated or corrupted entry is detected,
+//! Entries are plain `.cwasm` files that Wasmtime maps into memory (no copy), each with a
+//! `.check` file holding its length and xxh3 hash; a truncated or corrupted entry is detected,
 //! removed and rebuilt instead of being handed to the deserializer.
 
 use std::collections::HashMap;
@@ -18,7 +19,6 @@ use wasmtime::Module;
 
 use crate::{Result, SoulBoxError};
 
-const MAGIC: &[u8] = b"SOULBOX-CWASM-1\n";
 /// In-memory entries kept before the oldest-inserted user modules are dropped.
 const MAX_IN_MEMORY: usize = 128;
 
@@ -49,11 +49,20 @@ impl ModuleCache {
     /// The compiled module for `bytes` (binary wasm or WAT text), compiling at most once even when
     /// many sandboxes ask at the same time. Compilation runs on a blocking thread.
     pub(crate) async fn get(&self, engine: &wasmtime::Engine, bytes: Arc<[u8]>) -> Result<Module> {
-        let key = format!(
-            "{}-{}",
-            hex::encode(Sha256::digest(&bytes)),
-            self.config_hash
-        );
+        let digest = hex::encode(Sha256::digest(&bytes));
+        self.get_pinned(engine, &digest, move || Ok(bytes)).await
+    }
+
+    /// Like [`get`](Self::get) for a module whose sha256 is already known (a pinned runtime): when
+    /// the compiled module is cached, `load_source` is never called, so a large interpreter is
+    /// neither read nor hashed on the hot path.
+    pub(crate) async fn get_pinned(
+        &self,
+        engine: &wasmtime::Engine,
+        sha256: &str,
+        load_source: impl FnOnce() -> Result<Arc<[u8]>> + Send + 'static,
+    ) -> Result<Module> {
+        let key = format!("{sha256}-{}", self.config_hash);
         let slot = self.slot(&key);
         let module = slot
             .get_or_try_init(|| {
@@ -61,7 +70,7 @@ impl ModuleCache {
                 let path = self.dir.as_ref().map(|d| d.join(format!("{key}.cwasm")));
                 async move {
                     tokio::task::spawn_blocking(move || {
-                        load_or_compile(&engine, path.as_deref(), &bytes)
+                        load_or_compile(&engine, path.as_deref(), load_source)
                     })
                     .await
                     .map_err(|e| SoulBoxError::Engine(format!("compile task failed: {e}")))?
@@ -91,14 +100,19 @@ impl ModuleCache {
     }
 }
 
-fn load_or_compile(engine: &wasmtime::Engine, path: Option<&Path>, bytes: &[u8]) -> Result<Module> {
+fn load_or_compile(
+    engine: &wasmtime::Engine,
+    path: Option<&Path>,
+    load_source: impl FnOnce() -> Result<Arc<[u8]>>,
+) -> Result<Module> {
     if let Some(path) = path
         && let Some(module) = load(engine, path)
     {
         return Ok(module);
     }
+    let bytes = load_source()?;
     let module =
-        Module::new(engine, bytes).map_err(|e| SoulBoxError::InvalidModule(format!("{e:#}")))?;
+        Module::new(engine, &bytes).map_err(|e| SoulBoxError::InvalidModule(format!("{e:#}")))?;
     if let Some(path) = path
         && let Ok(serialized) = module.serialize()
     {
@@ -110,36 +124,50 @@ fn load_or_compile(engine: &wasmtime::Engine, path: Option<&Path>, bytes: &[u8])
 
 /// Loads a cache entry if it is intact; removes it if it is not.
 fn load(engine: &wasmtime::Engine, path: &Path) -> Option<Module> {
-    let data = std::fs::read(path).ok()?;
-    let body = verified_body(&data);
-    let module = body.and_then(|body| {
-        // SAFETY: `body` was written by `store` below from `Module::serialize` of this same
-        // wasmtime version and engine configuration (both are part of the file name), and its
-        // sha256 matched, so it is not a truncated or tampered-with file. Wasmtime additionally
-        // checks the header and compatibility of the artifact before using it.
-        unsafe { Module::deserialize(engine, body) }.ok()
-    });
+    let check_path = path.with_extension("check");
+    let intact = std::fs::read_to_string(&check_path)
+        .ok()
+        .is_some_and(|expected| file_check(path).ok().as_deref() == Some(expected.trim()));
+    let module = intact
+        .then(|| {
+            // SAFETY: the file was written by `store` from `Module::serialize` of this same
+            // wasmtime version and engine configuration (both are part of the file name), entries
+            // are only ever replaced by an atomic rename (never modified in place), and its length
+            // and hash match what `store` recorded, so it is neither truncated nor corrupted.
+            // Wasmtime additionally checks the artifact's header and compatibility before use.
+            unsafe { Module::deserialize_file(engine, path) }.ok()
+        })
+        .flatten();
     if module.is_none() {
         let _ = std::fs::remove_file(path);
+        let _ = std::fs::remove_file(&check_path);
     }
     module
 }
 
-fn verified_body(data: &[u8]) -> Option<&[u8]> {
-    let rest = data.strip_prefix(MAGIC)?;
-    let (digest, body) = rest.split_at_checked(65)?;
-    let expected = std::str::from_utf8(digest.get(..64)?).ok()?;
-    (digest.get(64) == Some(&b'\n') && hex::encode(Sha256::digest(body)) == expected)
-        .then_some(body)
+/// `"<length> <xxh3 hex>"` of a file's bytes.
+fn file_check(path: &Path) -> std::io::Result<String> {
+    let file = std::fs::File::open(path)?;
+    // SAFETY: cache files are only replaced by rename, never written in place, so the mapping
+    // does not change under us; a concurrent rename leaves this mapping on the old inode.
+    let map = unsafe { memmap2::Mmap::map(&file)? };
+    Ok(body_check(&map))
 }
 
+fn body_check(body: &[u8]) -> String {
+    format!("{} {:016x}", body.len(), xxhash_rust::xxh3::xxh3_64(body))
+}
+
+/// Writes `body` and its check file, each atomically (temp file + rename).
 fn store(path: &Path, body: &[u8]) -> std::io::Result<()> {
+    write_atomic(path, body)?;
+    write_atomic(&path.with_extension("check"), body_check(body).as_bytes())
+}
+
+fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(MAGIC)?;
-    tmp.write_all(hex::encode(Sha256::digest(body)).as_bytes())?;
-    tmp.write_all(b"\n")?;
-    tmp.write_all(body)?;
+    tmp.write_all(data)?;
     tmp.as_file().sync_data()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
@@ -150,19 +178,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn corrupt_entries_are_rejected() {
-        let body = b"payload";
-        let mut file = MAGIC.to_vec();
-        file.extend_from_slice(hex::encode(Sha256::digest(body)).as_bytes());
-        file.push(b'\n');
-        file.extend_from_slice(body);
-        assert_eq!(verified_body(&file), Some(&body[..]));
-        let mut flipped = file.clone();
-        if let Some(last) = flipped.last_mut() {
-            *last ^= 1;
-        }
-        assert_eq!(verified_body(&flipped), None);
-        assert_eq!(verified_body(&file[..file.len() - 1]), None);
-        assert_eq!(verified_body(b"garbage"), None);
+    fn check_notices_any_change() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("m.cwasm");
+        store(&path, b"payload")?;
+        let recorded = std::fs::read_to_string(path.with_extension("check"))?;
+        assert_eq!(file_check(&path)?, recorded);
+        std::fs::write(&path, b"paylOad")?;
+        assert_ne!(file_check(&path)?, recorded);
+        std::fs::write(&path, b"payloa")?;
+        assert_ne!(file_check(&path)?, recorded);
+        Ok(())
     }
 }
