@@ -290,7 +290,15 @@ impl Sandbox {
         }
         // Wait for a running execution to notice, then drop the workspace.
         let _turn = self.inner.exec_lock.lock().await;
-        lock(&self.inner.workspace).take();
+        let workspace = lock(&self.inner.workspace).take();
+        // Removing a directory tree can take milliseconds (ext4 with online discard, network
+        // filesystems); nobody needs to wait for it, so it happens on a blocking thread.
+        if let Some(workspace) = workspace {
+            match tokio::runtime::Handle::try_current() {
+                Ok(handle) => drop(handle.spawn_blocking(move || drop(workspace))),
+                Err(_) => drop(workspace),
+            }
+        }
     }
 
     /// The directory of a caller-supplied workspace, if any.

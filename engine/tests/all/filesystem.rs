@@ -108,6 +108,13 @@ async fn files_persist_across_executions_and_workspace_is_removed_at_the_end() {
     assert_eq!(r.status, Status::Ok);
     assert_eq!(sb.read_file("notes.txt").await.expect("read"), b"kept");
     sb.terminate().await;
+    // Removal happens in the background; it must be done promptly.
+    for _ in 0..200 {
+        if !ws.exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     assert!(
         !ws.exists(),
         "workspace {} survived terminate",
