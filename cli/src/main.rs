@@ -3,6 +3,7 @@
 //! The contract (exit codes, JSON shape) is documented in the README and DESIGN.md; scripts rely
 //! on it.
 
+mod bench;
 mod run;
 
 use std::process::ExitCode;
@@ -21,6 +22,8 @@ struct Cli {
 enum Command {
     /// Run a file or a snippet and report its output, status and artifacts.
     Run(run::RunArgs),
+    /// Measure start-up latency, throughput and memory per runtime, beside native peers.
+    Bench(bench::BenchArgs),
 }
 
 /// Exit status for usage errors (bad flags, unknown language, missing file).
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Run(args) => runtime.block_on(run::run(args)),
+        Command::Bench(args) => runtime.block_on(bench::bench(args)),
     }
 }
 
