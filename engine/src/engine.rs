@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::compile::Compiler;
+use crate::compile::toolchain::default_toolchains_dir;
 use crate::wasm::{GuestState, ModuleCache};
 use crate::{Result, Sandbox, SandboxConfig, SoulBoxError};
 
@@ -19,12 +21,21 @@ pub struct EngineConfig {
     /// Cache directory (compiled modules, runtimes). Default: `$SOULBOX_HOME`, else
     /// `$XDG_CACHE_HOME/soulbox`, else `~/.cache/soulbox`.
     pub home: Option<PathBuf>,
+    /// Directory of the compile toolchains (WASI sysroot, Rust guest crates). Default:
+    /// `$SOULBOX_TOOLCHAINS`, else `<home>/toolchains`.
+    pub toolchains: Option<PathBuf>,
 }
 
 impl EngineConfig {
     /// Uses `dir` as the cache directory.
     pub fn with_home(mut self, dir: impl Into<PathBuf>) -> Self {
         self.home = Some(dir.into());
+        self
+    }
+
+    /// Uses `dir` for the compile toolchains.
+    pub fn with_toolchains(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.toolchains = Some(dir.into());
         self
     }
 }
@@ -60,6 +71,7 @@ pub(crate) struct EngineInner {
     pub(crate) wasm: wasmtime::Engine,
     pub(crate) linker: wasmtime::Linker<GuestState>,
     pub(crate) modules: ModuleCache,
+    pub(crate) compiler: Compiler,
     home: PathBuf,
     ticker_stop: Arc<AtomicBool>,
 }
@@ -96,6 +108,10 @@ impl Engine {
             .map_err(|e| SoulBoxError::Engine(format!("configuring wasmtime: {e:#}")))?;
         let linker = crate::wasm::linker(&wasm)?;
         let modules = ModuleCache::new(&wasm, Some(home.join("modules")));
+        let toolchains = config
+            .toolchains
+            .unwrap_or_else(|| default_toolchains_dir(&home));
+        let compiler = Compiler::new(toolchains, home.join("compile-cache"));
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_ticker(wasm.clone(), ticker_stop.clone())?;
         Ok(Self {
@@ -103,6 +119,7 @@ impl Engine {
                 wasm,
                 linker,
                 modules,
+                compiler,
                 home,
                 ticker_stop,
             }),
@@ -127,6 +144,11 @@ impl Engine {
     /// Creates a sandbox with its own workspace and limits.
     pub async fn sandbox(&self, config: SandboxConfig) -> Result<Sandbox> {
         Sandbox::with_engine(self.clone(), config)
+    }
+
+    /// The directory compile toolchains are looked for in.
+    pub fn toolchains(&self) -> &Path {
+        self.inner.compiler.toolchains()
     }
 
     /// The cache directory in use.

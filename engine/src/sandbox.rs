@@ -207,6 +207,27 @@ impl Sandbox {
         let config = &self.inner.config;
         let started = Instant::now();
         let plan = plan(&self.inner.engine, config, &request).await?;
+        // Compiled languages: a failed compile ends here; a module runs like any other.
+        let (plan, compile_isolation) = match plan {
+            Plan::CompileFailed {
+                diagnostics,
+                reason,
+                isolation,
+            } => {
+                return Ok(ExecutionResult::compile_failed(
+                    diagnostics,
+                    reason,
+                    isolation,
+                    started.elapsed(),
+                ));
+            }
+            Plan::Compiled {
+                module,
+                argv,
+                isolation,
+            } => (Plan::Wasm { module, argv }, isolation),
+            other => (other, Vec::new()),
+        };
         let snapshot = Snapshot::take(workspace.dir())
             .map_err(|e| SoulBoxError::io("scanning the workspace before the run", e))?;
         let signals = Arc::new(RunSignals::default());
@@ -235,6 +256,9 @@ impl Sandbox {
                 )
                 .await
             }
+            Plan::Compiled { .. } | Plan::CompileFailed { .. } => Err(SoulBoxError::Engine(
+                "compiled plan was not unwrapped".into(),
+            )),
         };
         *lock(&self.inner.running) = None;
         let outcome = outcome?;
@@ -255,7 +279,10 @@ impl Sandbox {
             fuel_consumed: outcome.fuel_consumed,
             artifacts,
             error: outcome.error,
-            isolation: outcome.isolation,
+            isolation: compile_isolation
+                .into_iter()
+                .chain(outcome.isolation)
+                .collect(),
         })
     }
 
