@@ -68,6 +68,9 @@ pub(crate) struct RunArgs {
     /// Wall-clock limit of the compile step (Rust, C, C++).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
     compile_timeout: Duration,
+    /// Memory (address-space) limit of the compiler.
+    #[arg(long, value_name = "SIZE", value_parser = parse_byte_size, default_value = "4GiB")]
+    compile_memory: u64,
     /// Host directory used as the guest's working directory (/work); kept after the run.
     #[arg(long, value_name = "DIR")]
     workdir: Option<PathBuf>,
@@ -152,6 +155,7 @@ pub(crate) async fn run(args: RunArgs) -> ExitCode {
         args.profile
     };
     config.compile.timeout = args.compile_timeout;
+    config.compile.memory_limit = args.compile_memory;
     if let Some(dir) = &args.workdir {
         config = config.with_workdir(dir);
     }

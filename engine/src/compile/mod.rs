@@ -73,6 +73,8 @@ pub(crate) enum CompileOutcome {
         diagnostics: String,
         /// Why, in words.
         reason: String,
+        /// Whether the diagnostics came from the compile cache.
+        cached: bool,
     },
 }
 
@@ -114,7 +116,7 @@ impl Compiler {
         match self.cache.get(&key) {
             Some(Cached::Module(wasm)) => return Ok(CompileOutcome::Module { wasm, cached: true }),
             Some(Cached::Diagnostics(diagnostics)) => {
-                return Ok(failed(diagnostics, &recipe));
+                return Ok(failed(diagnostics, &recipe, true));
             }
             None => {}
         }
@@ -149,21 +151,28 @@ impl Compiler {
                 })
             }
             // Both rustc and clang exit 1 for errors in the source: deterministic, so cached.
-            Ending::Exited(1) => {
+            Ending::Exited(1) if !ran_out_of_memory(&diagnostics) => {
                 self.cache
                     .put(&key, &Cached::Diagnostics(diagnostics.clone()));
-                Ok(failed(diagnostics, &recipe))
+                Ok(failed(diagnostics, &recipe, false))
             }
             Ending::TimedOut => Ok(CompileOutcome::Failed {
                 diagnostics,
                 reason: format!("compilation timed out after {:?}", settings.timeout),
+                cached: false,
+            }),
+            Ending::Exited(code) if ran_out_of_memory(&diagnostics) => Ok(CompileOutcome::Failed {
+                diagnostics,
+                reason: format!(
+                    "the compiler ran out of memory (limit {} bytes, exit code {code})",
+                    settings.memory_limit
+                ),
+                cached: false,
             }),
             Ending::Exited(code) => Ok(CompileOutcome::Failed {
                 diagnostics,
-                reason: format!(
-                    "the compiler failed (exit code {code}); it may have exceeded its memory limit of {} bytes",
-                    settings.memory_limit
-                ),
+                reason: format!("the compiler crashed (exit code {code})"),
+                cached: false,
             }),
             Ending::Signaled(signal) => Ok(CompileOutcome::Failed {
                 diagnostics,
@@ -171,12 +180,24 @@ impl Compiler {
                     "the compiler was killed by signal {signal}; it may have exceeded its memory limit of {} bytes or its CPU time",
                     settings.memory_limit
                 ),
+                cached: false,
             }),
         }
     }
 }
 
-fn failed(mut diagnostics: String, recipe: &Recipe) -> CompileOutcome {
+/// rustc and clang announce an allocation failure before they abort.
+fn ran_out_of_memory(diagnostics: &str) -> bool {
+    [
+        "memory allocation of",
+        "LLVM ERROR: out of memory",
+        "std::bad_alloc",
+    ]
+    .iter()
+    .any(|m| diagnostics.contains(m))
+}
+
+fn failed(mut diagnostics: String, recipe: &Recipe, cached: bool) -> CompileOutcome {
     if recipe.missing_crates_hint {
         let names = toolchain::guest_crate_names();
         if names
@@ -193,6 +214,7 @@ fn failed(mut diagnostics: String, recipe: &Recipe) -> CompileOutcome {
     CompileOutcome::Failed {
         diagnostics,
         reason: "compilation failed".into(),
+        cached,
     }
 }
 
@@ -262,11 +284,14 @@ pub(crate) async fn plan(
         )
         .await?;
     let mut isolation: Vec<String> = isolate::ISOLATION.iter().map(|s| (*s).to_owned()).collect();
+    let cached = match &outcome {
+        CompileOutcome::Module { cached, .. } | CompileOutcome::Failed { cached, .. } => *cached,
+    };
+    if cached {
+        isolation.push("compile:cache-hit".into());
+    }
     match outcome {
-        CompileOutcome::Module { wasm, cached } => {
-            if cached {
-                isolation.push("compile:cache-hit".into());
-            }
+        CompileOutcome::Module { wasm, .. } => {
             let bytes: Arc<[u8]> = Arc::from(wasm);
             let module = engine
                 .inner()
@@ -290,6 +315,7 @@ pub(crate) async fn plan(
         CompileOutcome::Failed {
             diagnostics,
             reason,
+            ..
         } => Ok(Plan::CompileFailed {
             diagnostics,
             reason,
