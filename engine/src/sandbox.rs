@@ -214,6 +214,10 @@ impl Sandbox {
                 reason,
                 isolation,
             } => {
+                // Streaming callers see the diagnostics where the program's stderr would be.
+                if let Some(events) = &events {
+                    let _ = events.send(StreamOutput::Stderr(diagnostics.clone().into()));
+                }
                 return Ok(ExecutionResult::compile_failed(
                     diagnostics,
                     reason,
