@@ -536,3 +536,33 @@ async fn const_eval_loop_is_a_compile_error() {
     let result = run_with(bomb_config(), ExecutionRequest::new(Language::Rust, code)).await;
     assert_eq!(result.status, Status::CompileError, "{result:#?}");
 }
+
+#[tokio::test]
+async fn streaming_a_compile_error_yields_the_diagnostics_then_the_result() {
+    use futures::StreamExt;
+    use soulbox::StreamOutput;
+    let sandbox = engine().sandbox(config()).await.expect("sandbox");
+    let events: Vec<StreamOutput> = sandbox
+        .stream_execute(Language::C, "int main(void) { return missing; }\n")
+        .map(|e| e.expect("no host error"))
+        .collect()
+        .await;
+    let Some((StreamOutput::Exit(result), before)) = events.split_last() else {
+        panic!("the stream ends with Exit: {events:?}")
+    };
+    assert_eq!(result.status, Status::CompileError);
+    let streamed: Vec<u8> = before
+        .iter()
+        .filter_map(|e| match e {
+            StreamOutput::Stderr(chunk) => Some(chunk.to_vec()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(String::from_utf8_lossy(&streamed), result.stderr);
+    assert!(
+        result.stderr.contains("main.c:1:25: error:"),
+        "{}",
+        result.stderr
+    );
+}
