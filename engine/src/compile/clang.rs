@@ -29,6 +29,8 @@ pub(super) fn recipe(
         "-fno-color-diagnostics".into(),
         if cpp { "-std=c++20" } else { "-std=c17" }.into(),
         "-g0".into(),
+        // Debian's driver looks for `wasm-ld-22` on PATH; name the linker instead.
+        format!("-fuse-ld={}", clang.root.join("bin/wasm-ld").display()),
     ];
     if cpp {
         // The sysroot's libc++abi has no unwinder for wasm: exceptions cannot work.
@@ -57,7 +59,10 @@ pub(super) fn recipe(
         args,
         read_only: vec![(sysroot, SYSROOT.to_owned())],
         env: vec![
-            ("PATH", "/usr/bin".into()),
+            (
+                "PATH",
+                clang.root.join("bin").to_string_lossy().into_owned(),
+            ),
             ("HOME", super::isolate::SCRATCH.into()),
             ("TMPDIR", TMP.into()),
         ],

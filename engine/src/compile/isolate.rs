@@ -1,9 +1,10 @@
 //! Runs a compiler behind bubblewrap. The compiler is the first program to read untrusted input
 //! (and rustc/clang happily read any path a source names: `include_str!`, `#include`, `.incbin`),
 //! so it sees only:
-//! - `/usr` (system libraries and clang), the toolchain and the WASI sysroot, all read-only;
+//! - `/usr/lib` (shared libraries and clang), the toolchain and the WASI sysroot, all read-only;
 //! - its scratch directory at `/work`, the only writable place;
-//! - `/dev/null`; no `/proc`, `/etc`, `/home`, `/root`, `/tmp` or anything else of the host.
+//! - `/dev/null`; no `/proc`, `/etc`, `/home`, `/root`, `/tmp`, `/usr/include`, `/usr/local` or
+//!   anything else of the host.
 //!
 //! It runs in fresh user, mount, pid, network, ipc, uts and cgroup namespaces as an unprivileged
 //! uid with every capability dropped and an empty environment, and under its own limits: a
@@ -85,10 +86,10 @@ pub(crate) async fn run(job: Isolated<'_>) -> Result<Finished> {
         .args(["--uid", SANDBOX_ID, "--gid", SANDBOX_ID])
         .args(["--cap-drop", "ALL", "--die-with-parent", "--new-session"])
         .arg("--clearenv")
-        .args(["--ro-bind", "/usr", "/usr"])
+        .args(["--ro-bind", "/usr/lib", "/usr/lib"])
+        .args(["--ro-bind-try", "/usr/lib64", "/usr/lib64"])
         .args(["--symlink", "usr/lib", "/lib"])
-        .args(["--symlink", "usr/lib64", "/lib64"])
-        .args(["--symlink", "usr/bin", "/bin"]);
+        .args(["--symlink", "usr/lib64", "/lib64"]);
     for (host, guest) in &job.read_only {
         cmd.arg("--ro-bind").arg(host).arg(guest);
     }

@@ -91,7 +91,7 @@ fn build(
         args,
         read_only,
         env: vec![
-            ("PATH", "/usr/bin".into()),
+            ("PATH", format!("{TOOLCHAIN}/bin")),
             ("HOME", super::isolate::SCRATCH.into()),
             ("TMPDIR", TMP.into()),
             // rustc finds librustc_driver through $ORIGIN, which needs /proc; there is none.

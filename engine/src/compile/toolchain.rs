@@ -273,7 +273,21 @@ pub(crate) fn crate_set_id(rust: &RustToolchain) -> String {
     h.update(GUEST_CRATES_MANIFEST);
     h.update(GUEST_CRATES_LOCK);
     h.update(&rust.version);
+    h.update(CRATE_BUILD_FLAGS);
     hex::encode(h.finalize())[..16].to_owned()
+}
+
+/// Describes how the crate set is built (part of its id): sources paths are remapped so that
+/// diagnostics pointing into a crate show `/cargo/...`, not the host's home directory.
+const CRATE_BUILD_FLAGS: &str = "remap-path-prefix cargo-home=/cargo dir=/crates";
+
+fn cargo_home() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("CARGO_HOME").filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(dir));
+    }
+    std::env::var_os("HOME")
+        .filter(|v| !v.is_empty())
+        .map(|h| PathBuf::from(h).join(".cargo"))
 }
 
 /// The prebuilt guest crate set.
@@ -696,6 +710,11 @@ fn install_crate_set(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
+    let mut remaps = vec![format!("--remap-path-prefix={}=/crates", dir.display())];
+    if let Some(home) = cargo_home() {
+        remaps.push(format!("--remap-path-prefix={}=/cargo", home.display()));
+    }
+    cmd.env("CARGO_ENCODED_RUSTFLAGS", remaps.join("\u{1f}"));
     if options.offline {
         cmd.arg("--offline");
     }
@@ -756,8 +775,26 @@ fn install_crate_set(
     let _ = std::fs::remove_dir_all(&target_dir);
     std::fs::write(dir.join(COMPLETE_MARKER), crate_set_id(rust))
         .map_err(io("marking complete"))?;
+    remove_stale_crate_sets(toolchains, &dir);
     progress(&format!("rust crate set built at {}", dir.display()));
     Ok(())
+}
+
+/// Removes crate sets built for other manifests or compilers: only the current one is used.
+fn remove_stale_crate_sets(toolchains: &Path, current: &Path) {
+    let Ok(entries) = std::fs::read_dir(toolchains) else {
+        return;
+    };
+    for entry in entries.filter_map(|e| e.ok()) {
+        let path = entry.path();
+        let is_crate_set = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with("rust-crates-"));
+        if is_crate_set && path != current {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
 }
 
 #[cfg(test)]

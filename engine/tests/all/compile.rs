@@ -566,3 +566,25 @@ async fn streaming_a_compile_error_yields_the_diagnostics_then_the_result() {
         result.stderr
     );
 }
+
+#[tokio::test]
+async fn diagnostics_do_not_reveal_host_paths() {
+    // The error points into serde_json's source: it must not show where the host keeps it.
+    let result = run(
+        Language::Rust,
+        "fn main() { let _ = serde_json::to_string(&std::env::args()); }\n",
+    )
+    .await;
+    assert_eq!(result.status, Status::CompileError, "{result:#?}");
+    assert!(result.stderr.contains("serde_json"), "{}", result.stderr);
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    assert!(!result.stderr.contains(&home), "{}", result.stderr);
+    // Host headers outside the sysroot are not there at all.
+    let c = run(
+        Language::C,
+        "#include \"/usr/include/stdio.h\"\nint main(void) { return 0; }\n",
+    )
+    .await;
+    assert_eq!(c.status, Status::CompileError, "{c:#?}");
+    assert!(c.stderr.contains("file not found"), "{}", c.stderr);
+}
