@@ -199,20 +199,33 @@ pub(crate) fn find_clang() -> std::result::Result<Clang, Missing> {
     if !builtins.is_file() {
         return Err(missing(&builtins.display().to_string()));
     }
-    let version = Command::new(root.join("bin/clang"))
+    let version = clang_version(&root.join("bin/clang"))
+        .ok_or_else(|| missing("working clang (clang --version failed)"))?;
+    Ok(Clang { root, version })
+}
+
+/// First line of `clang --version`, asked once per process.
+fn clang_version(clang: &Path) -> Option<String> {
+    static VERSION: Mutex<Option<String>> = Mutex::new(None);
+    let mut known = match VERSION.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    if let Some(v) = known.as_ref() {
+        return Some(v.clone());
+    }
+    let out = Command::new(clang)
         .arg("--version")
         .stdin(Stdio::null())
         .output()
         .ok()
-        .filter(|o| o.status.success())
-        .and_then(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .next()
-                .map(str::to_owned)
-        })
-        .ok_or_else(|| missing("working clang (clang --version failed)"))?;
-    Ok(Clang { root, version })
+        .filter(|o| o.status.success())?;
+    let version = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()?
+        .to_owned();
+    *known = Some(version.clone());
+    Some(version)
 }
 
 /// The unpacked WASI sysroot directory (may not exist yet).
