@@ -21,7 +21,7 @@ pub(crate) enum Cached {
 pub(crate) const DEFAULT_MAX_BYTES: u64 = 512 * 1024 * 1024;
 
 /// The on-disk compile cache. Never fatal: an unusable directory only costs speed.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct CompileCache {
     dir: PathBuf,
     max_bytes: u64,

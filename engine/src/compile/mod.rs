@@ -100,33 +100,29 @@ impl Compiler {
         settings: &CompileConfig,
     ) -> Result<CompileOutcome> {
         let source_name = source_file_name(language, file_name)?;
-        let bwrap = toolchain::find_bwrap()?;
-        let recipe = match language {
-            Language::Rust => rust::recipe(&self.toolchains, &source_name, settings.profile)?,
-            Language::C | Language::Cpp => {
-                clang::recipe(&self.toolchains, language, &source_name, settings.profile)?
-            }
-            other => {
-                return Err(SoulBoxError::InvalidRequest(format!(
-                    "{other} is not a compiled language"
-                )));
-            }
+        // Looking for toolchains, the cache and the scratch files is file I/O (and, once per
+        // process, `rustc -vV` / `clang --version`): keep it off the async workers.
+        let prepared = {
+            let toolchains = self.toolchains.clone();
+            let cache = self.cache.clone();
+            let source_name = source_name.clone();
+            let code = code.to_vec();
+            let profile = settings.profile;
+            tokio::task::spawn_blocking(move || {
+                prepare(&toolchains, &cache, language, &source_name, &code, profile)
+            })
+            .await
+            .map_err(|e| SoulBoxError::Engine(format!("compile preparation failed: {e}")))??
         };
-        let key = cache_key(language, &source_name, code, &recipe);
-        match self.cache.get(&key) {
-            Some(Cached::Module(wasm)) => return Ok(CompileOutcome::Module { wasm, cached: true }),
-            Some(Cached::Diagnostics(diagnostics)) => {
-                return Ok(failed(diagnostics, &recipe, true));
-            }
-            None => {}
-        }
-        let scratch = tempfile::Builder::new()
-            .prefix("soulbox-compile-")
-            .tempdir()
-            .map_err(|e| SoulBoxError::io("creating the compile scratch directory", e))?;
-        std::fs::write(scratch.path().join(&source_name), code)
-            .and_then(|()| std::fs::create_dir(scratch.path().join(".tmp")))
-            .map_err(|e| SoulBoxError::io("writing the source for the compiler", e))?;
+        let Prepared {
+            bwrap,
+            recipe,
+            key,
+            scratch,
+        } = match prepared {
+            Step::Done(outcome) => return Ok(outcome),
+            Step::Compile(prepared) => prepared,
+        };
         let finished = isolate::run(Isolated {
             bwrap: &bwrap,
             program: recipe.program.clone(),
@@ -184,6 +180,65 @@ impl Compiler {
             }),
         }
     }
+}
+
+/// Everything needed to run the compiler.
+struct Prepared {
+    bwrap: PathBuf,
+    recipe: Recipe,
+    key: String,
+    scratch: tempfile::TempDir,
+}
+
+/// Either the cache already answered, or the compiler must run.
+enum Step {
+    Done(CompileOutcome),
+    Compile(Prepared),
+}
+
+/// Finds the toolchain, answers from the cache if it can, else writes the source into a fresh
+/// scratch directory.
+fn prepare(
+    toolchains: &Path,
+    cache: &CompileCache,
+    language: Language,
+    source_name: &str,
+    code: &[u8],
+    profile: crate::CompileProfile,
+) -> Result<Step> {
+    let bwrap = toolchain::find_bwrap()?;
+    let recipe = match language {
+        Language::Rust => rust::recipe(toolchains, source_name, profile)?,
+        Language::C | Language::Cpp => clang::recipe(toolchains, language, source_name, profile)?,
+        other => {
+            return Err(SoulBoxError::InvalidRequest(format!(
+                "{other} is not a compiled language"
+            )));
+        }
+    };
+    let key = cache_key(language, source_name, code, &recipe);
+    match cache.get(&key) {
+        Some(Cached::Module(wasm)) => {
+            return Ok(Step::Done(CompileOutcome::Module { wasm, cached: true }));
+        }
+        Some(Cached::Diagnostics(diagnostics)) => {
+            return Ok(Step::Done(failed(diagnostics, &recipe, true)));
+        }
+        None => {}
+    }
+    let scratch = tempfile::Builder::new()
+        .prefix("soulbox-compile-")
+        .tempdir()
+        .map_err(|e| SoulBoxError::io("creating the compile scratch directory", e))?;
+    std::fs::write(scratch.path().join(source_name), code)
+        .and_then(|()| std::fs::create_dir(scratch.path().join(".tmp")))
+        .map_err(|e| SoulBoxError::io("writing the source for the compiler", e))?;
+    Ok(Step::Compile(Prepared {
+        bwrap,
+        recipe,
+        key,
+        scratch,
+    }))
 }
 
 /// rustc and clang announce an allocation failure before they abort.
