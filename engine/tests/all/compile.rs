@@ -454,6 +454,9 @@ async fn rust_include_of_host_files_is_a_compile_error() {
         "static B: &[u8] = include_bytes!(\"../../../../../../..{secret}\");\nfn main() {{ println!(\"{{}}\", B.len()); }}\n"
     );
     assert_blocked(&run(Language::Rust, &bytes).await, marker);
+    // `#[path]` makes rustc read any file as a module.
+    let module = format!("#[path = {secret:?}]\nmod leak;\nfn main() {{}}\n");
+    assert_blocked(&run(Language::Rust, &module).await, marker);
 }
 
 #[tokio::test]
