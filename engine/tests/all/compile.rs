@@ -474,6 +474,8 @@ async fn c_include_embed_and_incbin_of_host_files_are_compile_errors() {
         format!("#include {secret:?}\nint main(void) {{ return 0; }}\n"),
         "#include \"/etc/passwd\"\nint main(void) { return 0; }\n".to_owned(),
         format!("#include \"../../../../../../../..{secret}\"\nint main(void) {{ return 0; }}\n"),
+        // Through the system include path (what an absolute `-I` would add).
+        format!("#include <../../../../../../../..{secret}>\nint main(void) {{ return 0; }}\n"),
         format!(
             "static const char d[] = {{\n#embed {secret:?}\n}};\nint main(void) {{ return d[0]; }}\n"
         ),
