@@ -593,3 +593,29 @@ async fn diagnostics_do_not_reveal_host_paths() {
     assert_eq!(c.status, Status::CompileError, "{c:#?}");
     assert!(c.stderr.contains("file not found"), "{}", c.stderr);
 }
+
+#[tokio::test]
+async fn terminate_stops_a_compile_in_progress() {
+    let mut config = config();
+    config.compile.timeout = Duration::from_secs(120);
+    let sandbox = engine().sandbox(config).await.expect("sandbox");
+    // Never finishes on its own within the test: only terminate can end it early.
+    let endless = "#![recursion_limit = \"1000000000\"]\nmacro_rules! r { ($($t:tt)*) => { r!($($t)* x); } }\nfn main() { r!(x); }\n";
+    let running = {
+        let sandbox = sandbox.clone();
+        tokio::spawn(async move { sandbox.execute_code(Language::Rust, endless).await })
+    };
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let started = std::time::Instant::now();
+    sandbox.terminate().await;
+    let result = running
+        .await
+        .expect("task")
+        .expect("a result, not an error");
+    assert_eq!(result.status, Status::Killed, "{result:#?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "terminate did not wait for the compile deadline: {:?}",
+        started.elapsed()
+    );
+}
