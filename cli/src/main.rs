@@ -5,6 +5,7 @@
 
 mod bench;
 mod run;
+mod toolchains;
 
 use std::process::ExitCode;
 
@@ -24,6 +25,8 @@ enum Command {
     Run(run::RunArgs),
     /// Measure start-up latency, throughput and memory per runtime, beside native peers.
     Bench(bench::BenchArgs),
+    /// List or install the compilers for Rust, C and C++ guests.
+    Toolchains(toolchains::ToolchainsArgs),
 }
 
 /// Exit status for usage errors (bad flags, unknown language, missing file).
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => runtime.block_on(run::run(args)),
         Command::Bench(args) => runtime.block_on(bench::bench(args)),
+        Command::Toolchains(args) => toolchains::run(args),
     }
 }
 

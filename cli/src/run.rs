@@ -9,8 +9,8 @@ use clap::Args;
 use futures::StreamExt;
 use serde_json::json;
 use soulbox::{
-    Backend, ExecutionRequest, ExecutionResult, Language, Sandbox, SandboxConfig, Status, Stdin,
-    StreamOutput, parse_byte_size, parse_duration,
+    Backend, CompileProfile, ExecutionRequest, ExecutionResult, Language, Sandbox, SandboxConfig,
+    Status, Stdin, StreamOutput, parse_byte_size, parse_duration,
 };
 
 use crate::EXIT_USAGE;
@@ -59,6 +59,18 @@ pub(crate) struct RunArgs {
     /// Which wall to run behind.
     #[arg(long, value_name = "auto|wasm|native", default_value = "auto", value_parser = parse_backend)]
     backend: Backend,
+    /// Compile profile for Rust, C and C++ (the engine's fixed flags either way).
+    #[arg(long, value_name = "debug|release", default_value = "debug", value_parser = parse_profile)]
+    profile: CompileProfile,
+    /// Same as `--profile release`.
+    #[arg(long, conflicts_with = "profile")]
+    release: bool,
+    /// Wall-clock limit of the compile step (Rust, C, C++).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
+    compile_timeout: Duration,
+    /// Memory (address-space) limit of the compiler.
+    #[arg(long, value_name = "SIZE", value_parser = parse_byte_size, default_value = "4GiB")]
+    compile_memory: u64,
     /// Host directory used as the guest's working directory (/work); kept after the run.
     #[arg(long, value_name = "DIR")]
     workdir: Option<PathBuf>,
@@ -75,6 +87,10 @@ pub(crate) struct RunArgs {
 
 fn parse_language(s: &str) -> Result<Language, String> {
     s.parse::<Language>().map_err(|e| e.to_string())
+}
+
+fn parse_profile(s: &str) -> Result<CompileProfile, String> {
+    s.parse()
 }
 
 fn parse_backend(s: &str) -> Result<Backend, String> {
@@ -133,6 +149,13 @@ pub(crate) async fn run(args: RunArgs) -> ExitCode {
         .with_max_output_bytes(args.max_output)
         .with_backend(args.backend);
     config.fuel = args.fuel;
+    config.compile.profile = if args.release {
+        CompileProfile::Release
+    } else {
+        args.profile
+    };
+    config.compile.timeout = args.compile_timeout;
+    config.compile.memory_limit = args.compile_memory;
     if let Some(dir) = &args.workdir {
         config = config.with_workdir(dir);
     }

@@ -47,6 +47,64 @@ impl std::str::FromStr for Backend {
     }
 }
 
+/// Which flag set the engine compiles Rust, C and C++ with. The user never passes compiler flags.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CompileProfile {
+    /// Quick to compile; Rust keeps overflow checks and debug assertions.
+    #[default]
+    Debug,
+    /// Fully optimised, no debug checks; slower to compile.
+    Release,
+}
+
+impl CompileProfile {
+    /// Lower-case name, as on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            CompileProfile::Debug => "debug",
+            CompileProfile::Release => "release",
+        }
+    }
+}
+
+impl std::str::FromStr for CompileProfile {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "debug" | "dev" => Ok(CompileProfile::Debug),
+            "release" => Ok(CompileProfile::Release),
+            other => Err(format!(
+                "unknown compile profile `{other}`; expected debug or release"
+            )),
+        }
+    }
+}
+
+/// Settings of the compile step that turns Rust, C or C++ source into a wasm module. The
+/// compiler has its own limits, separate from the guest's: it is the first program to read
+/// untrusted input.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CompileConfig {
+    /// Flag set to compile with.
+    pub profile: CompileProfile,
+    /// Wall-clock limit of one compilation; beyond it the result is `compile_error`.
+    pub timeout: Duration,
+    /// Address-space limit of the compiler process, in bytes.
+    pub memory_limit: u64,
+}
+
+impl Default for CompileConfig {
+    fn default() -> Self {
+        Self {
+            profile: CompileProfile::Debug,
+            timeout: Duration::from_secs(60),
+            memory_limit: 4096 * MIB,
+        }
+    }
+}
+
 /// Limits and environment of one sandbox. Every limit is on by default.
 ///
 /// ```
@@ -86,6 +144,8 @@ pub struct SandboxConfig {
     pub max_artifacts: usize,
     /// Artifact bytes are attached to results up to this many bytes in total (0: never attach).
     pub max_artifact_bytes: u64,
+    /// How Rust, C and C++ source is compiled (profile, compiler limits).
+    pub compile: CompileConfig,
 }
 
 impl Default for SandboxConfig {
@@ -103,6 +163,7 @@ impl Default for SandboxConfig {
             backend: Backend::Auto,
             max_artifacts: 256,
             max_artifact_bytes: 0,
+            compile: CompileConfig::default(),
         }
     }
 }
@@ -164,6 +225,12 @@ impl SandboxConfig {
         self
     }
 
+    /// Sets the compile profile for Rust, C and C++ ([`CompileConfig::profile`]).
+    pub fn with_compile_profile(mut self, profile: CompileProfile) -> Self {
+        self.compile.profile = profile;
+        self
+    }
+
     /// Checks the values for ones that cannot work, with a message saying which and why.
     pub fn validate(&self) -> Result<(), String> {
         if self.memory_limit < 64 * 1024 {
@@ -179,6 +246,15 @@ impl SandboxConfig {
             return Err(format!(
                 "cpu_quota must be a positive number, got {}",
                 self.cpu_quota
+            ));
+        }
+        if self.compile.timeout.is_zero() {
+            return Err("compile timeout must be greater than zero".into());
+        }
+        if self.compile.memory_limit < 64 * MIB {
+            return Err(format!(
+                "compile memory limit {} bytes is too small for a compiler (at least 64 MiB)",
+                self.compile.memory_limit
             ));
         }
         for key in self.env.keys() {

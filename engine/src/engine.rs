@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::compile::Compiler;
+use crate::compile::toolchain::default_toolchains_dir;
 use crate::wasm::{GuestState, ModuleCache};
 use crate::{Result, Sandbox, SandboxConfig, SoulBoxError};
 
@@ -19,6 +21,9 @@ pub struct EngineConfig {
     /// Cache directory (compiled modules, runtimes). Default: `$SOULBOX_HOME`, else
     /// `$XDG_CACHE_HOME/soulbox`, else `~/.cache/soulbox`.
     pub home: Option<PathBuf>,
+    /// Directory of the compile toolchains (WASI sysroot, Rust guest crates). Default:
+    /// `$SOULBOX_TOOLCHAINS`, else `<home>/toolchains`.
+    pub toolchains: Option<PathBuf>,
     /// Most guest instances alive at once when the pooling allocator is used (each execution
     /// holds one while it runs). Reserves address space, not memory.
     pub max_instances: u32,
@@ -32,6 +37,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         Self {
             home: None,
+            toolchains: None,
             max_instances: 1000,
             pooling: true,
         }
@@ -52,6 +58,11 @@ impl EngineConfig {
     /// Sets [`pooling`](Self::pooling).
     pub fn with_pooling(mut self, pooling: bool) -> Self {
         self.pooling = pooling;
+        self
+    }
+    /// Uses `dir` for the compile toolchains.
+    pub fn with_toolchains(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.toolchains = Some(dir.into());
         self
     }
 }
@@ -87,6 +98,7 @@ pub(crate) struct EngineInner {
     pub(crate) wasm: wasmtime::Engine,
     pub(crate) linker: wasmtime::Linker<GuestState>,
     pub(crate) modules: ModuleCache,
+    pub(crate) compiler: Compiler,
     home: PathBuf,
     pooling: bool,
     ticker_stop: Arc<AtomicBool>,
@@ -125,6 +137,10 @@ impl Engine {
         };
         let linker = crate::wasm::linker(&wasm)?;
         let modules = ModuleCache::new(&wasm, Some(home.join("modules")));
+        let toolchains = config
+            .toolchains
+            .unwrap_or_else(|| default_toolchains_dir(&home));
+        let compiler = Compiler::new(toolchains, home.join("compile-cache"));
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_ticker(wasm.clone(), ticker_stop.clone())?;
         Ok(Self {
@@ -132,6 +148,7 @@ impl Engine {
                 wasm,
                 linker,
                 modules,
+                compiler,
                 home,
                 pooling,
                 ticker_stop,
@@ -157,6 +174,11 @@ impl Engine {
     /// Creates a sandbox with its own workspace and limits.
     pub async fn sandbox(&self, config: SandboxConfig) -> Result<Sandbox> {
         Sandbox::with_engine(self.clone(), config)
+    }
+
+    /// The directory compile toolchains are looked for in.
+    pub fn toolchains(&self) -> &Path {
+        self.inner.compiler.toolchains()
     }
 
     /// The cache directory in use.

@@ -81,6 +81,11 @@ pub enum SoulBoxError {
         reason: String,
     },
 
+    /// A compile toolchain (rustc, clang, the WASI sysroot, the guest crates, bwrap) is missing;
+    /// the message names the command that installs it.
+    #[error("cannot compile: {0}")]
+    ToolchainMissing(String),
+
     /// Wasmtime refused the engine configuration or failed to set up an instance for reasons
     /// that are not the guest's fault.
     #[error("wasm engine error: {0}")]

@@ -48,10 +48,13 @@
 //! - `wasm/`: the WebAssembly backend - `interrupt.rs` (deadlines), `limits.rs` (memory),
 //!   `output.rs` (capped, streamed stdout/stderr), `cache.rs` (compiled-module cache).
 //! - `workspace/`: the sandbox directory (cap-std only) and artifact detection.
+//! - `compile/`: Rust/C/C++ -> wasm32-wasip1 - toolchains, fixed flags, the bubblewrap-isolated
+//!   compiler, the compile cache.
 //! - `plan.rs`: which runtime/backend serves a request; `sandbox.rs`: lifecycle and the one
 //!   execution flow every door uses.
 #![deny(missing_docs)]
 
+mod compile;
 mod config;
 mod engine;
 mod error;
@@ -64,7 +67,9 @@ mod sandbox;
 mod wasm;
 mod workspace;
 
-pub use config::{Backend, MIB, SandboxConfig, parse_byte_size, parse_duration};
+pub use config::{
+    Backend, CompileConfig, CompileProfile, MIB, SandboxConfig, parse_byte_size, parse_duration,
+};
 pub use engine::{Engine, EngineConfig, default_home};
 pub use error::{Result, SoulBoxError};
 pub use language::{ACCEPTED_LANGUAGES, Language};
@@ -72,6 +77,15 @@ pub use request::{ExecutionRequest, Stdin};
 pub use result::{Artifact, ExecutionResult, Status, StreamOutput};
 pub use sandbox::{Sandbox, SandboxState};
 pub use workspace::{FileInfo, GUEST_WORKDIR};
+
+/// The compile toolchains (Rust, clang + WASI sysroot, guest crates, bwrap): list and install.
+pub mod toolchains {
+    pub use crate::compile::toolchain::{
+        APT_PACKAGES, CLANG_MAJOR, INSTALL_COMMAND, InstallOptions, Missing, RUST_TARGETS,
+        RUST_TOOLCHAIN, SYSROOT_PACKAGE, SYSROOT_VERSION, ToolchainStatus, default_toolchains_dir,
+        install_toolchains, toolchain_status,
+    };
+}
 
 /// The seed's name for a sandbox: `SoulBox::create(config)` is [`Sandbox::create`].
 pub type SoulBox = Sandbox;

@@ -11,6 +11,20 @@ use crate::{Backend, Engine, ExecutionRequest, Language, Result, SandboxConfig, 
 pub(crate) enum Plan {
     /// A WASI command module, with the argv it gets.
     Wasm { module: Module, argv: Vec<String> },
+    /// A module the compile step built from Rust/C/C++ source; runs exactly like `Wasm`, and the
+    /// result also lists the compile step's isolation.
+    Compiled {
+        module: Module,
+        argv: Vec<String>,
+        isolation: Vec<String>,
+    },
+    /// The source did not compile: nothing runs; the result is `compile_error` with the
+    /// compiler's diagnostics on stderr.
+    CompileFailed {
+        diagnostics: String,
+        reason: String,
+        isolation: Vec<String>,
+    },
 }
 
 /// Decides how to run `request` under `config`, compiling (or fetching from cache) what it needs.
@@ -49,6 +63,9 @@ pub(crate) async fn plan(
                 .collect();
             Ok(Plan::Wasm { module, argv })
         }
+        Language::Rust | Language::C | Language::Cpp => {
+            crate::compile::plan(engine, config, request).await
+        }
         other => Err(SoulBoxError::Unsupported {
             language: other,
             backend,
@@ -62,10 +79,7 @@ fn not_yet_reason(language: Language) -> &'static str {
         Language::Python | Language::JavaScript | Language::Ruby => {
             "interpreter runtimes are not part of this build yet; run WebAssembly (`-l wasm`) for now"
         }
-        Language::Rust | Language::C | Language::Cpp => {
-            "the compile-to-wasm step is not part of this build yet; compile to wasm32-wasip1 yourself and run the .wasm"
-        }
         Language::Native => "native executables need the native backend, which is not built yet",
-        Language::Wasm => "",
+        Language::Wasm | Language::Rust | Language::C | Language::Cpp => "",
     }
 }

@@ -115,6 +115,44 @@ impl ExecutionResult {
         self.status == Status::Ok
     }
 
+    /// The result of a source that did not compile: nothing ran, the compiler's diagnostics are
+    /// on stderr.
+    pub(crate) fn compile_failed(
+        diagnostics: String,
+        reason: String,
+        isolation: Vec<String>,
+        elapsed: Duration,
+    ) -> Self {
+        Self {
+            status: Status::CompileError,
+            stdout: String::new(),
+            stderr: diagnostics,
+            exit_code: None,
+            execution_time: elapsed,
+            memory_usage: 0,
+            fuel_consumed: 0,
+            artifacts: Vec::new(),
+            error: Some(reason),
+            isolation,
+        }
+    }
+
+    /// The result of an execution terminated before its program started (while compiling).
+    pub(crate) fn killed_before_run(elapsed: Duration) -> Self {
+        Self {
+            status: Status::Killed,
+            stdout: String::new(),
+            stderr: String::new(),
+            exit_code: None,
+            execution_time: elapsed,
+            memory_usage: 0,
+            fuel_consumed: 0,
+            artifacts: Vec::new(),
+            error: Some("execution was terminated before the program started".into()),
+            isolation: Vec::new(),
+        }
+    }
+
     /// The artifact at `path` (relative to the workspace), if the run produced one.
     pub fn artifact(&self, path: &str) -> Option<&Artifact> {
         self.artifacts.iter().find(|a| a.path == path)

@@ -206,11 +206,52 @@ impl Sandbox {
         }
         let config = &self.inner.config;
         let started = Instant::now();
-        let plan = plan(&self.inner.engine, config, &request).await?;
-        let snapshot = Snapshot::take(workspace.dir())
-            .map_err(|e| SoulBoxError::io("scanning the workspace before the run", e))?;
         let signals = Arc::new(RunSignals::default());
         *lock(&self.inner.running) = Some(signals.clone());
+        // Planning may compile (seconds, for C++): `terminate` stops it like a running guest.
+        let planned = tokio::select! {
+            planned = plan(&self.inner.engine, config, &request) => Some(planned),
+            () = killed(&signals) => None,
+        };
+        let plan = match planned {
+            Some(Ok(plan)) if signals.reason() != Some(StopReason::Killed) => plan,
+            Some(Err(e)) => {
+                *lock(&self.inner.running) = None;
+                return Err(e);
+            }
+            _ => {
+                *lock(&self.inner.running) = None;
+                return Ok(ExecutionResult::killed_before_run(started.elapsed()));
+            }
+        };
+        // Compiled languages: a failed compile ends here; a module runs like any other.
+        let (plan, compile_isolation) = match plan {
+            Plan::CompileFailed {
+                diagnostics,
+                reason,
+                isolation,
+            } => {
+                *lock(&self.inner.running) = None;
+                // Streaming callers see the diagnostics where the program's stderr would be.
+                if let Some(events) = &events {
+                    let _ = events.send(StreamOutput::Stderr(diagnostics.clone().into()));
+                }
+                return Ok(ExecutionResult::compile_failed(
+                    diagnostics,
+                    reason,
+                    isolation,
+                    started.elapsed(),
+                ));
+            }
+            Plan::Compiled {
+                module,
+                argv,
+                isolation,
+            } => (Plan::Wasm { module, argv }, isolation),
+            other => (other, Vec::new()),
+        };
+        let snapshot = Snapshot::take(workspace.dir())
+            .map_err(|e| SoulBoxError::io("scanning the workspace before the run", e))?;
         let mut env: Vec<(String, String)> = config
             .env
             .iter()
@@ -235,6 +276,9 @@ impl Sandbox {
                 )
                 .await
             }
+            Plan::Compiled { .. } | Plan::CompileFailed { .. } => Err(SoulBoxError::Engine(
+                "compiled plan was not unwrapped".into(),
+            )),
         };
         *lock(&self.inner.running) = None;
         let outcome = outcome?;
@@ -255,7 +299,10 @@ impl Sandbox {
             fuel_consumed: outcome.fuel_consumed,
             artifacts,
             error: outcome.error,
-            isolation: outcome.isolation,
+            isolation: compile_isolation
+                .into_iter()
+                .chain(outcome.isolation)
+                .collect(),
         })
     }
 
@@ -304,6 +351,13 @@ impl Sandbox {
     /// The directory of a caller-supplied workspace, if any.
     pub fn persistent_storage(&self) -> Option<&Path> {
         self.inner.config.persistent_storage.as_deref()
+    }
+}
+
+/// Resolves once the run has been asked to stop by `terminate`.
+async fn killed(signals: &RunSignals) {
+    while signals.reason() != Some(StopReason::Killed) {
+        tokio::time::sleep(crate::engine::EPOCH_TICK).await;
     }
 }
 

