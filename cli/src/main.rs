@@ -4,6 +4,7 @@
 //! on it.
 
 mod run;
+mod runtimes;
 
 use std::process::ExitCode;
 
@@ -21,6 +22,8 @@ struct Cli {
 enum Command {
     /// Run a file or a snippet and report its output, status and artifacts.
     Run(run::RunArgs),
+    /// List, install or verify the language runtimes (Python, JavaScript, Ruby interpreters).
+    Runtimes(runtimes::RuntimesArgs),
 }
 
 /// Exit status for usage errors (bad flags, unknown language, missing file).
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Run(args) => runtime.block_on(run::run(args)),
+        Command::Runtimes(args) => runtime.block_on(runtimes::runtimes(args)),
     }
 }
 

@@ -86,6 +86,9 @@ pub struct SandboxConfig {
     pub max_artifacts: usize,
     /// Artifact bytes are attached to results up to this many bytes in total (0: never attach).
     pub max_artifact_bytes: u64,
+    /// The runtime to use for this sandbox's language when a request names none (for example
+    /// `python-lite`); ignored for requests in other languages. `None`: each language's default.
+    pub runtime: Option<String>,
 }
 
 impl Default for SandboxConfig {
@@ -103,6 +106,7 @@ impl Default for SandboxConfig {
             backend: Backend::Auto,
             max_artifacts: 256,
             max_artifact_bytes: 0,
+            runtime: None,
         }
     }
 }
@@ -161,6 +165,12 @@ impl SandboxConfig {
     /// Attaches artifact bytes to results, up to `bytes` in total per execution.
     pub fn with_artifact_bytes(mut self, bytes: u64) -> Self {
         self.max_artifact_bytes = bytes;
+        self
+    }
+
+    /// Sets the default [`runtime`](Self::runtime) (`python-lite`, `micropython`, ...).
+    pub fn with_runtime(mut self, runtime: impl Into<String>) -> Self {
+        self.runtime = Some(runtime.into());
         self
     }
 

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::runtime::RuntimeSet;
 use crate::wasm::{GuestState, ModuleCache};
 use crate::{Result, Sandbox, SandboxConfig, SoulBoxError};
 
@@ -19,12 +20,29 @@ pub struct EngineConfig {
     /// Cache directory (compiled modules, runtimes). Default: `$SOULBOX_HOME`, else
     /// `$XDG_CACHE_HOME/soulbox`, else `~/.cache/soulbox`.
     pub home: Option<PathBuf>,
+    /// Never fetch a missing language runtime (a run that needs one fails with a message saying
+    /// how to install it). Also on when the environment has `SOULBOX_OFFLINE=1`.
+    pub offline: bool,
+    /// Report runtime downloads and compilations nowhere instead of on stderr.
+    pub quiet: bool,
 }
 
 impl EngineConfig {
     /// Uses `dir` as the cache directory.
     pub fn with_home(mut self, dir: impl Into<PathBuf>) -> Self {
         self.home = Some(dir.into());
+        self
+    }
+
+    /// Sets [`offline`](Self::offline).
+    pub fn with_offline(mut self, offline: bool) -> Self {
+        self.offline = offline;
+        self
+    }
+
+    /// Sets [`quiet`](Self::quiet).
+    pub fn with_quiet(mut self, quiet: bool) -> Self {
+        self.quiet = quiet;
         self
     }
 }
@@ -60,6 +78,9 @@ pub(crate) struct EngineInner {
     pub(crate) wasm: wasmtime::Engine,
     pub(crate) linker: wasmtime::Linker<GuestState>,
     pub(crate) modules: ModuleCache,
+    pub(crate) runtimes: RuntimeSet,
+    pub(crate) offline: bool,
+    pub(crate) quiet: bool,
     home: PathBuf,
     ticker_stop: Arc<AtomicBool>,
 }
@@ -84,7 +105,7 @@ impl Engine {
     /// Builds an engine: configures Wasmtime (fuel, epochs, stack sizes), the WASI linker, the
     /// module cache and the epoch ticker thread.
     pub fn new(config: EngineConfig) -> Result<Self> {
-        let home = config.home.unwrap_or_else(default_home);
+        let home = config.home.clone().unwrap_or_else(default_home);
         let mut wasm_config = wasmtime::Config::new();
         wasm_config
             .epoch_interruption(true)
@@ -103,6 +124,10 @@ impl Engine {
                 wasm,
                 linker,
                 modules,
+                runtimes: RuntimeSet::default(),
+                offline: config.offline
+                    || std::env::var("SOULBOX_OFFLINE").is_ok_and(|v| v == "1" || v == "true"),
+                quiet: config.quiet,
                 home,
                 ticker_stop,
             }),

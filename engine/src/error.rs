@@ -81,6 +81,11 @@ pub enum SoulBoxError {
         reason: String,
     },
 
+    /// A language runtime could not be found, fetched, verified or driven. The message names the
+    /// runtime, the package and its registry, and what to try.
+    #[error(transparent)]
+    Runtime(#[from] soulbox_runtimes::RuntimeError),
+
     /// Wasmtime refused the engine configuration or failed to set up an instance for reasons
     /// that are not the guest's fault.
     #[error("wasm engine error: {0}")]

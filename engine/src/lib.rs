@@ -60,6 +60,7 @@ mod outcome;
 mod plan;
 mod request;
 mod result;
+mod runtime;
 mod sandbox;
 mod wasm;
 mod workspace;
@@ -72,6 +73,9 @@ pub use request::{ExecutionRequest, Stdin};
 pub use result::{Artifact, ExecutionResult, Status, StreamOutput};
 pub use sandbox::{Sandbox, SandboxState};
 pub use workspace::{FileInfo, GUEST_WORKDIR};
+
+/// The language-runtime catalogue, installer and drivers (crate `soulbox-runtimes`).
+pub use soulbox_runtimes as runtimes;
 
 /// The seed's name for a sandbox: `SoulBox::create(config)` is [`Sandbox::create`].
 pub type SoulBox = Sandbox;

@@ -3,7 +3,10 @@
 
 use std::sync::Arc;
 
+use soulbox_runtimes::{Invocation, RunInput};
 use wasmtime::Module;
+
+use crate::runtime::{self, PreparedRuntime};
 
 use crate::{Backend, Engine, ExecutionRequest, Language, Result, SandboxConfig, SoulBoxError};
 
@@ -11,6 +14,11 @@ use crate::{Backend, Engine, ExecutionRequest, Language, Result, SandboxConfig, 
 pub(crate) enum Plan {
     /// A WASI command module, with the argv it gets.
     Wasm { module: Module, argv: Vec<String> },
+    /// An interpreter from the runtime catalogue, with what its driver prepared for this run.
+    Interpreter {
+        runtime: Arc<PreparedRuntime>,
+        invocation: Invocation,
+    },
 }
 
 /// Decides how to run `request` under `config`, compiling (or fetching from cache) what it needs.
@@ -29,6 +37,17 @@ pub(crate) async fn plan(
             });
         }
     };
+    if let Some(selected) = runtime::select(config, request)? {
+        let prepared = engine.prepared_runtime(selected).await?;
+        let invocation = prepared.driver.prepare(&RunInput {
+            code: &request.code,
+            args: &request.args,
+        })?;
+        return Ok(Plan::Interpreter {
+            runtime: prepared,
+            invocation,
+        });
+    }
     match request.language {
         Language::Wasm => {
             if request.code.is_empty() {
@@ -60,7 +79,7 @@ pub(crate) async fn plan(
 fn not_yet_reason(language: Language) -> &'static str {
     match language {
         Language::Python | Language::JavaScript | Language::Ruby => {
-            "interpreter runtimes are not part of this build yet; run WebAssembly (`-l wasm`) for now"
+            "no runtime in the catalogue serves it"
         }
         Language::Rust | Language::C | Language::Cpp => {
             "the compile-to-wasm step is not part of this build yet; compile to wasm32-wasip1 yourself and run the .wasm"

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
+use soulbox_runtimes::Progress;
 use tokio::sync::OnceCell;
 use wasmtime::Module;
 
@@ -62,6 +63,48 @@ impl ModuleCache {
                 async move {
                     tokio::task::spawn_blocking(move || {
                         load_or_compile(&engine, path.as_deref(), &bytes)
+                    })
+                    .await
+                    .map_err(|e| SoulBoxError::Engine(format!("compile task failed: {e}")))?
+                }
+            })
+            .await?;
+        Ok(module.clone())
+    }
+
+    /// The compiled module of a file whose sha256 is already known (a verified runtime), so
+    /// neither hashing nor reading the file is needed when a compiled copy exists. `progress`
+    /// reports the compilation when one is needed (it takes up to half a minute for the largest
+    /// interpreters).
+    pub(crate) async fn get_pinned(
+        &self,
+        engine: &wasmtime::Engine,
+        sha256: &str,
+        path: PathBuf,
+        progress: Option<(Progress, String)>,
+    ) -> Result<Module> {
+        let key = format!("{sha256}-{}", self.config_hash);
+        let slot = self.slot(&key);
+        let module = slot
+            .get_or_try_init(|| {
+                let engine = engine.clone();
+                let cached = self.dir.as_ref().map(|d| d.join(format!("{key}.cwasm")));
+                async move {
+                    tokio::task::spawn_blocking(move || {
+                        if let Some(cached) = cached.as_deref()
+                            && let Some(module) = load(&engine, cached)
+                        {
+                            return Ok::<_, SoulBoxError>(module);
+                        }
+                        let step = progress.map(|(progress, label)| progress.spinner(label));
+                        let bytes = std::fs::read(&path).map_err(|e| {
+                            SoulBoxError::io(format!("reading {}", path.display()), e)
+                        })?;
+                        let module = load_or_compile(&engine, cached.as_deref(), &bytes)?;
+                        if let Some(step) = step {
+                            step.finish("compiled (cached for next time)");
+                        }
+                        Ok(module)
                     })
                     .await
                     .map_err(|e| SoulBoxError::Engine(format!("compile task failed: {e}")))?
