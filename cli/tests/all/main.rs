@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod run;
+mod runtimes;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -316,8 +316,9 @@ fn classify(
     }
     let message = match err.downcast_ref::<Trap>() {
         Some(trap) => match explain_trap(*trap) {
-            Some(explanation) => format!("wasm trap: {trap}: {explanation}"),
-            None => format!("wasm trap: {trap}"),
+            // A trap's own text already starts with "wasm trap:".
+            Some(explanation) => format!("{trap}: {explanation}"),
+            None => format!("{trap}"),
         },
         None => format!("{err:#}"),
     };

@@ -183,7 +183,7 @@ fn c_stack_explanation(trap: Trap, language: &str) -> Option<String> {
     )
     .then(|| {
         format!(
-            "the {language} interpreter crashed ({trap}); under WebAssembly this usually means its C stack \
+            "the {language} interpreter crashed; under WebAssembly this usually means its C stack \
              overflowed, from deep recursion through C code (for example an lru_cache'd recursive function \
              or serialising deeply nested data); reduce the nesting depth"
         )

@@ -24,7 +24,7 @@ use crate::error::{Result, RuntimeError};
 const CODE_DIR: &str = "/code";
 /// Runs the program and maps its end onto an exit code. `exit!` skips Ruby's own teardown,
 /// which a reactor never reaches anyway.
-const PRELUDE: &str = r#"
+const PRELUDE: &str = r##"
 begin
   load "/code/main.rb"
 rescue SystemExit => e
@@ -32,14 +32,20 @@ rescue SystemExit => e
   exit!(e.status)
 rescue Exception => e
   bt = e.backtrace
-  e.set_backtrace(bt.take_while { |l| l.start_with?("/code/") }) if bt && bt.any? { |l| l.start_with?("/code/") }
-  $stderr.write(e.full_message(highlight: false))
+  e.set_backtrace(bt.reject { |l| l.start_with?("eval:", "-e:") }) if bt
+  # syntax_suggest decorates SyntaxError messages using threads, which this build lacks.
+  text = begin
+    e.full_message(highlight: false)
+  rescue Exception
+    "#{e.message} (#{e.class})\n"
+  end
+  $stderr.write(text)
   ($stdout.flush; $stderr.flush) rescue nil
   exit!(1)
 end
 $stdout.flush
 $stderr.flush
-"#;
+"##;
 
 /// Handles for the canonical ABI's resources (`rb-abi-value`): the guest hands the host a
 /// representation, gets a small integer back, and asks for the representation again later.
