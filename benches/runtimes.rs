@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use soulbox::{Engine, EngineConfig, ExecutionRequest, Language, MIB, SandboxConfig, Status};
 
 struct Case {
+    label: &'static str,
     runtime: &'static str,
     language: Language,
     lang_flag: &'static str,
@@ -32,11 +33,12 @@ struct Case {
 
 const CASES: &[Case] = &[
     Case {
+        label: "python (CPython 3.15)",
         runtime: "python",
         language: Language::Python,
         lang_flag: "python",
         hello: "print(1 + 1)",
-        import: "import json, sqlite3, numpy, pandas\nprint(pandas.DataFrame({'a': numpy.arange(3)}).a.sum())",
+        import: "import json, sqlite3\nprint(json.dumps([1]))",
         native: Some((
             "python3",
             &["-c"],
@@ -45,6 +47,16 @@ const CASES: &[Case] = &[
         )),
     },
     Case {
+        label: "python: numpy / numpy + pandas",
+        runtime: "python",
+        language: Language::Python,
+        lang_flag: "python",
+        hello: "import numpy\nprint(numpy.arange(3).sum())",
+        import: "import numpy, pandas\nprint(pandas.DataFrame({'a': numpy.arange(3)}).a.sum())",
+        native: None,
+    },
+    Case {
+        label: "python-lite (CPython 3.12)",
         runtime: "python-lite",
         language: Language::Python,
         lang_flag: "python",
@@ -53,6 +65,7 @@ const CASES: &[Case] = &[
         native: None,
     },
     Case {
+        label: "micropython 1.27",
         runtime: "micropython",
         language: Language::Python,
         lang_flag: "python",
@@ -61,6 +74,7 @@ const CASES: &[Case] = &[
         native: None,
     },
     Case {
+        label: "quickjs (QuickJS-NG 0.11)",
         runtime: "quickjs",
         language: Language::JavaScript,
         lang_flag: "js",
@@ -74,6 +88,7 @@ const CASES: &[Case] = &[
         )),
     },
     Case {
+        label: "ruby 3.4",
         runtime: "ruby",
         language: Language::Ruby,
         lang_flag: "ruby",
@@ -100,6 +115,26 @@ fn soulbox_bin() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
     target.join("release/soulbox")
+}
+
+/// The interpreter binary itself, not a version-manager shim in front of it (pyenv's shims
+/// add ~150 ms per start).
+fn real_program(program: &str) -> String {
+    let probe: &[&str] = match program {
+        "python3" => &["-c", "import sys; print(sys.executable)"],
+        "node" => &["-e", "console.log(process.execPath)"],
+        "ruby" => &["-e", "puts RbConfig.ruby"],
+        _ => return program.to_owned(),
+    };
+    Command::new(program)
+        .args(probe)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| program.to_owned())
 }
 
 fn time_process(program: &str, args: &[&str]) -> Option<f64> {
@@ -150,7 +185,7 @@ fn fmt(ms: Option<f64>) -> String {
 }
 
 fn ratio(ms: f64, native: Option<f64>) -> String {
-    native.map_or(String::new(), |n| format!(" ({:.1}x)", ms / n))
+    native.map_or(String::new(), |n| format!(" ({:.2}x)", ms / n))
 }
 
 #[tokio::main]
@@ -172,10 +207,11 @@ async fn main() {
     println!("|---|---|---|---|");
     for case in CASES {
         let native = case.native.map(|(program, flags, hello, import)| {
+            let resolved = real_program(program);
             let run = |code: &str| {
                 let mut args: Vec<&str> = flags.to_vec();
                 args.push(code);
-                time_process(program, &args)
+                time_process(&resolved, &args)
             };
             (program, run(hello), run(import))
         });
@@ -198,12 +234,13 @@ async fn main() {
         let warm_hello = time_warm(&engine, case, case.hello).await;
         let warm_import = time_warm(&engine, case, case.import).await;
         let (native_label, native_hello, native_import) = match native {
+            Some((program, None, None)) => (format!("{program}: not installed"), None, None),
             Some((program, h, i)) => (format!("{program}: {} / {}", fmt(h), fmt(i)), h, i),
             None => ("-".into(), None, None),
         };
         println!(
             "| {} | {} | {}{} / {}{} | {}{} / {}{} |",
-            case.runtime,
+            case.label,
             native_label,
             fmt(cold_hello),
             cold_hello.map_or(String::new(), |c| ratio(c, native_hello)),

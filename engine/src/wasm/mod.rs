@@ -1,4 +1,6 @@
-//! The WebAssembly backend: runs a compiled WASI preview1 command under the sandbox's limits.
+//! The WebAssembly backend: runs a compiled WASI preview1 command, or an interpreter through its
+//! [`Driver`](soulbox_runtimes::Driver), under the sandbox's limits. Both take the same path
+//! below; a driver only adds its argv/env/directories and replaces the `_start` call.
 //!
 //! - wall clock: epoch interruption ([`interrupt`]), plus an async timeout for guests blocked in a
 //!   host call;
