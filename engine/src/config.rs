@@ -146,6 +146,9 @@ pub struct SandboxConfig {
     pub max_artifact_bytes: u64,
     /// How Rust, C and C++ source is compiled (profile, compiler limits).
     pub compile: CompileConfig,
+    /// The runtime to use for this sandbox's language when a request names none (for example
+    /// `python-lite`); ignored for requests in other languages. `None`: each language's default.
+    pub runtime: Option<String>,
 }
 
 impl Default for SandboxConfig {
@@ -164,6 +167,7 @@ impl Default for SandboxConfig {
             max_artifacts: 256,
             max_artifact_bytes: 0,
             compile: CompileConfig::default(),
+            runtime: None,
         }
     }
 }
@@ -228,6 +232,11 @@ impl SandboxConfig {
     /// Sets the compile profile for Rust, C and C++ ([`CompileConfig::profile`]).
     pub fn with_compile_profile(mut self, profile: CompileProfile) -> Self {
         self.compile.profile = profile;
+        self
+    }
+    /// Sets the default [`runtime`](Self::runtime) (`python-lite`, `micropython`, ...).
+    pub fn with_runtime(mut self, runtime: impl Into<String>) -> Self {
+        self.runtime = Some(runtime.into());
         self
     }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::compile::Compiler;
 use crate::compile::toolchain::default_toolchains_dir;
+use crate::runtime::RuntimeSet;
 use crate::wasm::{GuestState, ModuleCache};
 use crate::{Result, Sandbox, SandboxConfig, SoulBoxError};
 
@@ -31,6 +32,11 @@ pub struct EngineConfig {
     /// microseconds). When the host refuses the address-space reservation, the engine falls back
     /// to on-demand allocation by itself.
     pub pooling: bool,
+    /// Never fetch a missing language runtime (a run that needs one fails with a message saying
+    /// how to install it). Also on when the environment has `SOULBOX_OFFLINE=1`.
+    pub offline: bool,
+    /// Report runtime downloads and compilations nowhere instead of on stderr.
+    pub quiet: bool,
 }
 
 impl Default for EngineConfig {
@@ -40,6 +46,8 @@ impl Default for EngineConfig {
             toolchains: None,
             max_instances: 1000,
             pooling: true,
+            offline: false,
+            quiet: false,
         }
     }
 }
@@ -63,6 +71,18 @@ impl EngineConfig {
     /// Uses `dir` for the compile toolchains.
     pub fn with_toolchains(mut self, dir: impl Into<PathBuf>) -> Self {
         self.toolchains = Some(dir.into());
+        self
+    }
+
+    /// Sets [`offline`](Self::offline).
+    pub fn with_offline(mut self, offline: bool) -> Self {
+        self.offline = offline;
+        self
+    }
+
+    /// Sets [`quiet`](Self::quiet).
+    pub fn with_quiet(mut self, quiet: bool) -> Self {
+        self.quiet = quiet;
         self
     }
 }
@@ -99,6 +119,9 @@ pub(crate) struct EngineInner {
     pub(crate) linker: wasmtime::Linker<GuestState>,
     pub(crate) modules: ModuleCache,
     pub(crate) compiler: Compiler,
+    pub(crate) runtimes: RuntimeSet,
+    pub(crate) offline: bool,
+    pub(crate) quiet: bool,
     home: PathBuf,
     pooling: bool,
     ticker_stop: Arc<AtomicBool>,
@@ -149,6 +172,10 @@ impl Engine {
                 linker,
                 modules,
                 compiler,
+                runtimes: RuntimeSet::default(),
+                offline: config.offline
+                    || std::env::var("SOULBOX_OFFLINE").is_ok_and(|v| v == "1" || v == "true"),
+                quiet: config.quiet,
                 home,
                 pooling,
                 ticker_stop,

@@ -85,6 +85,10 @@ pub enum SoulBoxError {
     /// the message names the command that installs it.
     #[error("cannot compile: {0}")]
     ToolchainMissing(String),
+    /// A language runtime could not be found, fetched, verified or driven. The message names the
+    /// runtime, the package and its registry, and what to try.
+    #[error(transparent)]
+    Runtime(#[from] soulbox_runtimes::RuntimeError),
 
     /// Wasmtime refused the engine configuration or failed to set up an instance for reasons
     /// that are not the guest's fault.

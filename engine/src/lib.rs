@@ -63,6 +63,7 @@ mod outcome;
 mod plan;
 mod request;
 mod result;
+mod runtime;
 mod sandbox;
 mod wasm;
 mod workspace;
@@ -86,6 +87,8 @@ pub mod toolchains {
         install_toolchains, toolchain_status,
     };
 }
+/// The language-runtime catalogue, installer and drivers (crate `soulbox-runtimes`).
+pub use soulbox_runtimes as runtimes;
 
 /// The seed's name for a sandbox: `SoulBox::create(config)` is [`Sandbox::create`].
 pub type SoulBox = Sandbox;

@@ -3,7 +3,10 @@
 
 use std::sync::Arc;
 
+use soulbox_runtimes::{Invocation, RunInput};
 use wasmtime::Module;
+
+use crate::runtime::{self, PreparedRuntime};
 
 use crate::{Backend, Engine, ExecutionRequest, Language, Result, SandboxConfig, SoulBoxError};
 
@@ -25,6 +28,11 @@ pub(crate) enum Plan {
         reason: String,
         isolation: Vec<String>,
     },
+    /// An interpreter from the runtime catalogue, with what its driver prepared for this run.
+    Interpreter {
+        runtime: Arc<PreparedRuntime>,
+        invocation: Invocation,
+    },
 }
 
 /// Decides how to run `request` under `config`, compiling (or fetching from cache) what it needs.
@@ -43,6 +51,17 @@ pub(crate) async fn plan(
             });
         }
     };
+    if let Some(selected) = runtime::select(config, request)? {
+        let prepared = engine.prepared_runtime(selected).await?;
+        let invocation = prepared.driver.prepare(&RunInput {
+            code: &request.code,
+            args: &request.args,
+        })?;
+        return Ok(Plan::Interpreter {
+            runtime: prepared,
+            invocation,
+        });
+    }
     match request.language {
         Language::Wasm => {
             if request.code.is_empty() {
@@ -77,7 +96,7 @@ pub(crate) async fn plan(
 fn not_yet_reason(language: Language) -> &'static str {
     match language {
         Language::Python | Language::JavaScript | Language::Ruby => {
-            "interpreter runtimes are not part of this build yet; run WebAssembly (`-l wasm`) for now"
+            "no runtime in the catalogue serves it"
         }
         Language::Native => "native executables need the native backend, which is not built yet",
         Language::Wasm | Language::Rust | Language::C | Language::Cpp => "",

@@ -13,7 +13,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use crate::plan::{Plan, plan};
 use crate::wasm::interrupt::{RunSignals, StopReason};
-use crate::wasm::{self, WasmRun};
+use crate::wasm::{self, DriverRun, WasmRun};
 use crate::workspace::{FileInfo, Snapshot, Workspace};
 use crate::{
     Engine, ExecutionRequest, ExecutionResult, Language, Result, SandboxConfig, SoulBoxError,
@@ -263,7 +263,8 @@ impl Sandbox {
                 wasm::run(
                     &self.inner.engine,
                     WasmRun {
-                        module,
+                        module: Some(module),
+                        driver: None,
                         argv,
                         env,
                         stdin: request.stdin,
@@ -279,6 +280,30 @@ impl Sandbox {
             Plan::Compiled { .. } | Plan::CompileFailed { .. } => Err(SoulBoxError::Engine(
                 "compiled plan was not unwrapped".into(),
             )),
+            Plan::Interpreter {
+                runtime,
+                invocation,
+            } => {
+                wasm::run(
+                    &self.inner.engine,
+                    WasmRun {
+                        module: None,
+                        driver: Some(DriverRun {
+                            runtime,
+                            invocation,
+                        }),
+                        argv: Vec::new(),
+                        env,
+                        stdin: request.stdin,
+                        workspace: workspace.host_path(),
+                        preopens: Vec::new(),
+                        config,
+                        events,
+                        signals,
+                    },
+                )
+                .await
+            }
         };
         *lock(&self.inner.running) = None;
         let outcome = outcome?;

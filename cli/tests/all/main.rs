@@ -3,6 +3,7 @@
 
 mod compile;
 mod run;
+mod runtimes;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
+use soulbox_runtimes::Progress;
 use tokio::sync::OnceCell;
 use wasmtime::Module;
 
@@ -50,17 +51,20 @@ impl ModuleCache {
     /// many sandboxes ask at the same time. Compilation runs on a blocking thread.
     pub(crate) async fn get(&self, engine: &wasmtime::Engine, bytes: Arc<[u8]>) -> Result<Module> {
         let digest = hex::encode(Sha256::digest(&bytes));
-        self.get_pinned(engine, &digest, move || Ok(bytes)).await
+        self.get_pinned(engine, &digest, move || Ok(bytes), None)
+            .await
     }
 
     /// Like [`get`](Self::get) for a module whose sha256 is already known (a pinned runtime): when
     /// the compiled module is cached, `load_source` is never called, so a large interpreter is
-    /// neither read nor hashed on the hot path.
+    /// neither read nor hashed on the hot path. `progress` reports a compilation when one is
+    /// needed (it takes up to half a minute for the largest interpreters).
     pub(crate) async fn get_pinned(
         &self,
         engine: &wasmtime::Engine,
         sha256: &str,
         load_source: impl FnOnce() -> Result<Arc<[u8]>> + Send + 'static,
+        progress: Option<(Progress, String)>,
     ) -> Result<Module> {
         let key = format!("{sha256}-{}", self.config_hash);
         let slot = self.slot(&key);
@@ -70,7 +74,7 @@ impl ModuleCache {
                 let path = self.dir.as_ref().map(|d| d.join(format!("{key}.cwasm")));
                 async move {
                     tokio::task::spawn_blocking(move || {
-                        load_or_compile(&engine, path.as_deref(), load_source)
+                        load_or_compile(&engine, path.as_deref(), load_source, progress)
                     })
                     .await
                     .map_err(|e| SoulBoxError::Engine(format!("compile task failed: {e}")))?
@@ -104,12 +108,14 @@ fn load_or_compile(
     engine: &wasmtime::Engine,
     path: Option<&Path>,
     load_source: impl FnOnce() -> Result<Arc<[u8]>>,
+    progress: Option<(Progress, String)>,
 ) -> Result<Module> {
     if let Some(path) = path
         && let Some(module) = load(engine, path)
     {
         return Ok(module);
     }
+    let step = progress.map(|(progress, label)| progress.spinner(label));
     let bytes = load_source()?;
     let module =
         Module::new(engine, &bytes).map_err(|e| SoulBoxError::InvalidModule(format!("{e:#}")))?;
@@ -118,6 +124,9 @@ fn load_or_compile(
     {
         // A cache that cannot be written only costs speed; never fail the run for it.
         let _ = store(path, &serialized);
+    }
+    if let Some(step) = step {
+        step.finish("compiled (cached for next time)");
     }
     Ok(module)
 }

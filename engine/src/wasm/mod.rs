@@ -1,4 +1,6 @@
-//! The WebAssembly backend: runs a compiled WASI preview1 command under the sandbox's limits.
+//! The WebAssembly backend: runs a compiled WASI preview1 command, or an interpreter through its
+//! [`Driver`](soulbox_runtimes::Driver), under the sandbox's limits. Both take the same path
+//! below; a driver only adds its argv/env/directories and replaces the `_start` call.
 //!
 //! - wall clock: epoch interruption ([`interrupt`]), plus an async timeout for guests blocked in a
 //!   host call;
@@ -17,6 +19,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use soulbox_runtimes::{DriverHost, DriverState, Invocation};
 use tokio::sync::mpsc::UnboundedSender;
 use wasmtime::{Linker, Module, Store, Trap};
 use wasmtime_wasi::p1::WasiP1Ctx;
@@ -29,6 +32,7 @@ use limits::MemoryLimiter;
 use output::{CapturedOutput, Channel};
 
 use crate::outcome::Outcome;
+use crate::runtime::PreparedRuntime;
 use crate::workspace::GUEST_WORKDIR;
 use crate::{Result, SandboxConfig, SoulBoxError, Status, Stdin, StreamOutput};
 
@@ -42,6 +46,19 @@ const FUEL_SLICE: u64 = 10_000_000;
 pub(crate) struct GuestState {
     wasi: WasiP1Ctx,
     limiter: MemoryLimiter,
+    driver: DriverState,
+}
+
+impl DriverHost for GuestState {
+    fn driver_state(&mut self) -> &mut DriverState {
+        &mut self.driver
+    }
+}
+
+/// An interpreter run: the prepared runtime and what its driver decided for this run.
+pub(crate) struct DriverRun {
+    pub runtime: Arc<PreparedRuntime>,
+    pub invocation: Invocation,
 }
 
 /// The linker shared by all guests of an engine: WASI preview1, asynchronous.
@@ -62,7 +79,10 @@ pub(crate) struct Preopen {
 
 /// Everything one wasm run needs.
 pub(crate) struct WasmRun<'a> {
-    pub module: Module,
+    /// The module to run as a WASI command (ignored when `driver` is set).
+    pub module: Option<Module>,
+    /// Set when an interpreter runs: its driver enters the instance instead of `_start`.
+    pub driver: Option<DriverRun>,
     /// Full argv, program name first.
     pub argv: Vec<String>,
     pub env: Vec<(String, String)>,
@@ -96,10 +116,16 @@ pub(crate) async fn run(engine: &crate::Engine, run: WasmRun<'_>) -> Result<Outc
     );
 
     let mut wasi = WasiCtxBuilder::new();
-    wasi.args(&run.argv)
+    let argv = match &run.driver {
+        Some(d) => &d.invocation.argv,
+        None => &run.argv,
+    };
+    wasi.args(argv)
         .stdout(stdout.clone())
         .stderr(stderr.clone());
-    for (key, value) in &run.env {
+    // The runtime's own variables first, so the caller's can override them.
+    let runtime_env = run.driver.iter().flat_map(|d| d.invocation.env.iter());
+    for (key, value) in runtime_env.chain(run.env.iter()) {
         wasi.env(key, value);
     }
     match run.stdin {
@@ -118,7 +144,16 @@ pub(crate) async fn run(engine: &crate::Engine, run: WasmRun<'_>) -> Result<Outc
         wasi.preopened_dir(run.workspace, guest, perms)
             .map_err(|e| SoulBoxError::Engine(format!("preopening the workspace: {e:#}")))?;
     }
-    for p in &run.preopens {
+    let driver_dirs = run
+        .driver
+        .iter()
+        .flat_map(|d| d.invocation.dirs.iter())
+        .map(|d| Preopen {
+            host: d.host.clone(),
+            guest: d.guest.clone(),
+            writable: d.writable,
+        });
+    for p in run.preopens.iter().cloned().chain(driver_dirs) {
         let perms = if p.writable {
             FsPerms::ReadWrite
         } else {
@@ -138,6 +173,7 @@ pub(crate) async fn run(engine: &crate::Engine, run: WasmRun<'_>) -> Result<Outc
         GuestState {
             wasi: wasi.build_p1(),
             limiter: MemoryLimiter::new(config.memory_limit),
+            driver: DriverState::default(),
         },
     );
     store.limiter(|s| &mut s.limiter);
@@ -154,12 +190,28 @@ pub(crate) async fn run(engine: &crate::Engine, run: WasmRun<'_>) -> Result<Outc
     let pause = interrupt::throttle_pause(config.cpu_quota, crate::engine::EPOCH_TICK);
     store.epoch_deadline_callback(move |_| interrupt::on_epoch_tick(&signals, deadline, pause));
 
-    let pre = inner
-        .linker
-        .instantiate_pre(&run.module)
-        .map_err(|e| SoulBoxError::InvalidModule(format!("cannot link the module: {e:#}")))?;
+    let pre = match (&run.driver, &run.module) {
+        (Some(d), _) => d.runtime.pre.clone(),
+        (None, Some(module)) => inner
+            .linker
+            .instantiate_pre(module)
+            .map_err(|e| SoulBoxError::InvalidModule(format!("cannot link the module: {e:#}")))?,
+        (None, None) => {
+            return Err(SoulBoxError::Engine(
+                "a wasm run needs a module or a runtime".into(),
+            ));
+        }
+    };
+    let driver = run.driver.as_ref();
     let call = async {
         let instance = pre.instantiate_async(&mut store).await?;
+        if let Some(d) = driver {
+            return d
+                .runtime
+                .driver
+                .enter(&mut store, instance, &d.invocation)
+                .await;
+        }
         let start = instance
             .get_typed_func::<(), ()>(&mut store, "_start")
             .map_err(|_| wasmtime::Error::new(NotACommand))?;
@@ -181,8 +233,14 @@ pub(crate) async fn run(engine: &crate::Engine, run: WasmRun<'_>) -> Result<Outc
     }
     let fuel_left = store.get_fuel().unwrap_or(0);
     let limiter = &store.data().limiter;
-    let (status, exit_code, error) =
-        classify(result, run.signals.reason(), limiter.limit_hit(), config);
+    let explain = |trap: Trap| driver.and_then(|d| d.runtime.driver.explain_trap(trap));
+    let (status, exit_code, error) = classify(
+        result,
+        run.signals.reason(),
+        limiter.limit_hit(),
+        config,
+        &explain,
+    );
     Ok(Outcome {
         status,
         exit_code,
@@ -205,6 +263,7 @@ fn classify(
     stopped: Option<StopReason>,
     memory_hit: bool,
     config: &SandboxConfig,
+    explain_trap: &dyn Fn(Trap) -> Option<String>,
 ) -> (Status, Option<i32>, Option<String>) {
     if let Some(reason) = stopped {
         return match reason {
@@ -259,7 +318,11 @@ fn classify(
         return (Status::MemoryLimit, None, Some(memory_error()));
     }
     let message = match err.downcast_ref::<Trap>() {
-        Some(trap) => format!("wasm trap: {trap}"),
+        Some(trap) => match explain_trap(*trap) {
+            // A trap's own text already starts with "wasm trap:".
+            Some(explanation) => format!("{trap}: {explanation}"),
+            None => format!("{trap}"),
+        },
         None => format!("{err:#}"),
     };
     (Status::Trap, None, Some(message))

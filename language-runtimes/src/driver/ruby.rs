@@ -1,0 +1,293 @@
+//! The ruby.wasm reactor (CRuby 3.4 with its standard library packed inside the module).
+//!
+//! Calls, in the old wit-bindgen canonical ABI the build was made with: `_initialize`, then
+//! `ruby-init(list<string>)` with `[ruby, -EUTF-8, -e_=0, args...]` (`ruby_options` only parses
+//! the `-e` script, so this sets `ARGV` and the encoding without running anything), then
+//! `rb-eval-string-protect` of a small prelude that `load`s the user's program from a read-only
+//! per-run directory (`/code/main.rb`), prints an uncaught exception's full message on stderr,
+//! turns `exit`/exceptions into a WASI exit code and flushes the output.
+//!
+//! Imports: three `canonical_abi` resource functions that must work (a [`HandleTable`]) and the
+//! JavaScript bridge `rb-js-abi-host.*`, which has no meaning outside a browser and is left to
+//! trap if ever called.
+
+use wasmtime::{Caller, Instance, Linker, Memory, Store, Trap, TypedFunc};
+
+use super::{
+    Driver, DriverHost, EnterFuture, GuestDir, Invocation, RunInput, c_stack_explanation,
+    check_args, code_text, export_error,
+};
+use crate::catalogue::Runtime;
+use crate::error::{Result, RuntimeError};
+
+/// Guest directory holding the program.
+const CODE_DIR: &str = "/code";
+/// Runs the program and maps its end onto an exit code. `exit!` skips Ruby's own teardown,
+/// which a reactor never reaches anyway.
+const PRELUDE: &str = r##"
+begin
+  load "/code/main.rb"
+rescue SystemExit => e
+  ($stdout.flush; $stderr.flush) rescue nil
+  exit!(e.status)
+rescue Exception => e
+  bt = e.backtrace
+  e.set_backtrace(bt.reject { |l| l.start_with?("eval:", "-e:") }) if bt
+  # syntax_suggest decorates SyntaxError messages using threads, which this build lacks.
+  text = begin
+    e.full_message(highlight: false)
+  rescue Exception
+    "#{e.message} (#{e.class})\n"
+  end
+  $stderr.write(text)
+  ($stdout.flush; $stderr.flush) rescue nil
+  exit!(1)
+end
+$stdout.flush
+$stderr.flush
+"##;
+
+/// Handles for the canonical ABI's resources (`rb-abi-value`): the guest hands the host a
+/// representation, gets a small integer back, and asks for the representation again later.
+#[derive(Debug, Default)]
+pub struct HandleTable {
+    slots: Vec<Option<i32>>,
+    free: Vec<usize>,
+}
+
+impl HandleTable {
+    /// Stores `rep`, returning its handle.
+    pub fn insert(&mut self, rep: i32) -> i32 {
+        let index = match self.free.pop() {
+            Some(index) => {
+                if let Some(slot) = self.slots.get_mut(index) {
+                    *slot = Some(rep);
+                }
+                index
+            }
+            None => {
+                self.slots.push(Some(rep));
+                self.slots.len() - 1
+            }
+        };
+        i32::try_from(index).unwrap_or(-1)
+    }
+
+    /// The representation behind `handle`.
+    pub fn get(&self, handle: i32) -> Option<i32> {
+        let index = usize::try_from(handle).ok()?;
+        self.slots.get(index).copied().flatten()
+    }
+
+    /// Forgets `handle`; returns whether it was live.
+    pub fn remove(&mut self, handle: i32) -> bool {
+        let Ok(index) = usize::try_from(handle) else {
+            return false;
+        };
+        match self.slots.get_mut(index) {
+            Some(slot @ Some(_)) => {
+                *slot = None;
+                self.free.push(index);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+pub(super) struct RubyDriver {
+    pub(super) runtime: &'static Runtime,
+}
+
+fn bad_handle(handle: i32) -> wasmtime::Error {
+    wasmtime::Error::msg(format!("ruby passed an unknown resource handle {handle}"))
+}
+
+impl<T: DriverHost> Driver<T> for RubyDriver {
+    fn runtime(&self) -> &'static Runtime {
+        self.runtime
+    }
+
+    fn prepare(&self, input: &RunInput<'_>) -> Result<Invocation> {
+        let code = code_text(self.runtime, input.code)?;
+        check_args(self.runtime, input.args)?;
+        let scratch = tempfile::Builder::new()
+            .prefix("soulbox-ruby-code-")
+            .tempdir()
+            .map_err(|e| RuntimeError::io("creating the per-run code directory for ruby", e))?;
+        std::fs::write(scratch.path().join("main.rb"), code)
+            .map_err(|e| RuntimeError::io("writing the program for ruby", e))?;
+        let mut invocation = Invocation::new(vec!["ruby".into()]);
+        invocation.env.push(("LANG".into(), "C.UTF-8".into()));
+        invocation.dirs.push(GuestDir {
+            host: scratch.path().to_path_buf(),
+            guest: CODE_DIR.into(),
+            writable: false,
+        });
+        invocation.scratch = Some(scratch);
+        invocation.ruby_args = ["ruby", "-EUTF-8", "-e_=0"]
+            .into_iter()
+            .map(str::to_owned)
+            .chain(input.args.iter().cloned())
+            .collect();
+        Ok(invocation)
+    }
+
+    fn link(&self, linker: &mut Linker<T>) -> Result<()> {
+        let err = |e: wasmtime::Error| RuntimeError::Driver {
+            runtime: self.runtime.name,
+            detail: format!("defining the canonical ABI resource functions: {e:#}"),
+        };
+        linker
+            .func_wrap(
+                "canonical_abi",
+                "resource_new_rb-abi-value",
+                |mut caller: Caller<'_, T>, rep: i32| -> i32 {
+                    caller.data_mut().driver_state().handles.insert(rep)
+                },
+            )
+            .map_err(err)?;
+        linker
+            .func_wrap(
+                "canonical_abi",
+                "resource_get_rb-abi-value",
+                |mut caller: Caller<'_, T>, handle: i32| -> wasmtime::Result<i32> {
+                    caller
+                        .data_mut()
+                        .driver_state()
+                        .handles
+                        .get(handle)
+                        .ok_or_else(|| bad_handle(handle))
+                },
+            )
+            .map_err(err)?;
+        linker
+            .func_wrap(
+                "canonical_abi",
+                "resource_drop_js-abi-value",
+                |mut caller: Caller<'_, T>, handle: i32| {
+                    // JavaScript values never exist here; dropping one is a no-op.
+                    caller.data_mut().driver_state().handles.remove(handle);
+                },
+            )
+            .map_err(err)?;
+        Ok(())
+    }
+
+    fn enter<'a>(
+        &'a self,
+        store: &'a mut Store<T>,
+        instance: Instance,
+        invocation: &'a Invocation,
+    ) -> EnterFuture<'a> {
+        Box::pin(async move {
+            let runtime = self.runtime;
+            let memory = instance
+                .get_memory(&mut *store, "memory")
+                .ok_or_else(|| export_error(runtime, "memory"))?;
+            let realloc = instance
+                .get_typed_func::<(i32, i32, i32, i32), i32>(&mut *store, "cabi_realloc")
+                .map_err(|_| export_error(runtime, "cabi_realloc"))?;
+            let init = instance
+                .get_typed_func::<(), ()>(&mut *store, "_initialize")
+                .map_err(|_| export_error(runtime, "_initialize"))?;
+            init.call_async(&mut *store, ()).await?;
+
+            let ruby_init = instance
+                .get_typed_func::<(i32, i32), ()>(
+                    &mut *store,
+                    "ruby-init: func(args: list<string>) -> ()",
+                )
+                .map_err(|_| export_error(runtime, "ruby-init"))?;
+            let count = invocation.ruby_args.len();
+            let list = alloc(store, &realloc, 4, count * 8).await?;
+            for (i, arg) in invocation.ruby_args.iter().enumerate() {
+                let ptr = write_c_string(store, &realloc, memory, arg).await?;
+                let slot = list + i * 8;
+                memory.write(&mut *store, slot, &ptr.to_le_bytes())?;
+                memory.write(&mut *store, slot + 4, &guest_len(arg.len())?.to_le_bytes())?;
+            }
+            ruby_init
+                .call_async(&mut *store, (guest_ptr(list)?, guest_len(count)?))
+                .await?;
+
+            let eval = instance
+                .get_typed_func::<(i32, i32), i32>(
+                    &mut *store,
+                    "rb-eval-string-protect: func(str: string) -> tuple<handle<rb-abi-value>, s32>",
+                )
+                .map_err(|_| export_error(runtime, "rb-eval-string-protect"))?;
+            let prelude = write_c_string(store, &realloc, memory, PRELUDE).await?;
+            let ret = eval
+                .call_async(&mut *store, (prelude, guest_len(PRELUDE.len())?))
+                .await?;
+            let mut state = [0u8; 4];
+            memory.read(&*store, usize::try_from(ret)? + 4, &mut state)?;
+            match i32::from_le_bytes(state) {
+                0 => Ok(()),
+                state => Err(wasmtime::Error::msg(format!(
+                    "ruby stopped with an exception outside the program (state {state})"
+                ))),
+            }
+        })
+    }
+
+    fn explain_trap(&self, trap: Trap) -> Option<String> {
+        c_stack_explanation(trap, "ruby")
+    }
+}
+
+fn guest_len(len: usize) -> wasmtime::Result<i32> {
+    i32::try_from(len).map_err(|_| wasmtime::Error::msg("argument too large for the guest"))
+}
+
+fn guest_ptr(ptr: usize) -> wasmtime::Result<i32> {
+    guest_len(ptr)
+}
+
+async fn alloc<T: DriverHost>(
+    store: &mut Store<T>,
+    realloc: &TypedFunc<(i32, i32, i32, i32), i32>,
+    align: i32,
+    size: usize,
+) -> wasmtime::Result<usize> {
+    let ptr = realloc
+        .call_async(&mut *store, (0, 0, align, guest_len(size.max(1))?))
+        .await?;
+    usize::try_from(ptr).map_err(|_| wasmtime::Error::msg("cabi_realloc returned a bad pointer"))
+}
+
+/// Copies `text` plus a NUL into guest memory (Ruby reads some of these as C strings).
+async fn write_c_string<T: DriverHost>(
+    store: &mut Store<T>,
+    realloc: &TypedFunc<(i32, i32, i32, i32), i32>,
+    memory: Memory,
+    text: &str,
+) -> wasmtime::Result<i32> {
+    let ptr = alloc(store, realloc, 1, text.len() + 1).await?;
+    memory.write(&mut *store, ptr, text.as_bytes())?;
+    memory.write(&mut *store, ptr + text.len(), &[0])?;
+    guest_ptr(ptr)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_are_reused_after_removal() {
+        let mut table = HandleTable::default();
+        let a = table.insert(100);
+        let b = table.insert(200);
+        assert_ne!(a, b);
+        assert_eq!(table.get(a), Some(100));
+        assert!(table.remove(a));
+        assert!(!table.remove(a));
+        assert_eq!(table.get(a), None);
+        let c = table.insert(300);
+        assert_eq!(c, a);
+        assert_eq!(table.get(c), Some(300));
+        assert_eq!(table.get(-1), None);
+        assert_eq!(table.get(99), None);
+    }
+}

