@@ -56,11 +56,15 @@ mod config;
 mod engine;
 mod error;
 mod language;
+#[cfg(target_os = "linux")]
+mod native;
 mod outcome;
+mod output;
 mod plan;
 mod request;
 mod result;
 mod sandbox;
+mod signals;
 mod wasm;
 mod workspace;
 

@@ -11,6 +11,9 @@ use crate::{Backend, Engine, ExecutionRequest, Language, Result, SandboxConfig, 
 pub(crate) enum Plan {
     /// A WASI command module, with the argv it gets.
     Wasm { module: Module, argv: Vec<String> },
+    /// A host program behind the native isolation.
+    #[cfg(target_os = "linux")]
+    Native(crate::native::NativeProgram),
 }
 
 /// Decides how to run `request` under `config`, compiling (or fetching from cache) what it needs.
@@ -19,16 +22,16 @@ pub(crate) async fn plan(
     config: &SandboxConfig,
     request: &ExecutionRequest,
 ) -> Result<Plan> {
-    let backend = match config.backend {
-        Backend::Auto | Backend::Wasm => "wasm",
-        Backend::Native => {
-            return Err(SoulBoxError::Unsupported {
-                language: request.language,
-                backend: "native",
-                reason: "the native backend (namespaces + seccomp + cgroups) is not built yet; use --backend wasm".into(),
-            });
-        }
+    let native = match config.backend {
+        Backend::Native => true,
+        Backend::Wasm => false,
+        // Only what has no wasm runtime takes the native path.
+        Backend::Auto => matches!(request.language, Language::Shell | Language::Native),
     };
+    if native {
+        return native_plan(request);
+    }
+    let backend = "wasm";
     match request.language {
         Language::Wasm => {
             if request.code.is_empty() {
@@ -57,6 +60,20 @@ pub(crate) async fn plan(
     }
 }
 
+#[cfg(target_os = "linux")]
+fn native_plan(request: &ExecutionRequest) -> Result<Plan> {
+    crate::native::NativeProgram::for_request(request).map(Plan::Native)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn native_plan(request: &ExecutionRequest) -> Result<Plan> {
+    Err(SoulBoxError::Unsupported {
+        language: request.language,
+        backend: "native",
+        reason: "the native backend (namespaces + seccomp + cgroups) needs Linux".into(),
+    })
+}
+
 fn not_yet_reason(language: Language) -> &'static str {
     match language {
         Language::Python | Language::JavaScript | Language::Ruby => {
@@ -65,7 +82,9 @@ fn not_yet_reason(language: Language) -> &'static str {
         Language::Rust | Language::C | Language::Cpp => {
             "the compile-to-wasm step is not part of this build yet; compile to wasm32-wasip1 yourself and run the .wasm"
         }
-        Language::Native => "native executables need the native backend, which is not built yet",
+        Language::Shell | Language::Native => {
+            "shell scripts and executables run on the native backend (--backend native or auto)"
+        }
         Language::Wasm => "",
     }
 }

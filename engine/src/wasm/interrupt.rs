@@ -1,62 +1,16 @@
-//! Why a run was stopped by the engine, and the epoch callback that enforces the wall-clock
-//! deadline and reacts to other stop requests (output limit, terminate) within one epoch tick.
+//! The epoch callback that enforces the wall-clock deadline and reacts to other stop requests
+//! (output limit, terminate) within one epoch tick.
 
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Instant;
 
 use wasmtime::UpdateDeadline;
 
-/// The engine-side reasons for stopping a guest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum StopReason {
-    Timeout,
-    OutputLimit,
-    Killed,
-}
-
-impl StopReason {
-    fn code(self) -> u8 {
-        match self {
-            StopReason::Timeout => 1,
-            StopReason::OutputLimit => 2,
-            StopReason::Killed => 3,
-        }
-    }
-    fn from_code(code: u8) -> Option<Self> {
-        match code {
-            1 => Some(StopReason::Timeout),
-            2 => Some(StopReason::OutputLimit),
-            3 => Some(StopReason::Killed),
-            _ => None,
-        }
-    }
-}
+use crate::signals::{RunSignals, StopReason};
 
 /// The error a guest is trapped with when the engine stops it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("stopped by the engine: {0:?}")]
 pub(crate) struct Stopped(pub StopReason);
-
-/// Shared between the store, the output captures and whoever may terminate the run.
-/// The first reason recorded wins.
-#[derive(Debug, Default)]
-pub(crate) struct RunSignals {
-    reason: AtomicU8,
-}
-
-impl RunSignals {
-    /// Records a reason to stop (ignored if one is already recorded).
-    pub(crate) fn stop(&self, reason: StopReason) {
-        let _ = self
-            .reason
-            .compare_exchange(0, reason.code(), Ordering::SeqCst, Ordering::SeqCst);
-    }
-
-    /// The recorded reason, if any.
-    pub(crate) fn reason(&self) -> Option<StopReason> {
-        StopReason::from_code(self.reason.load(Ordering::SeqCst))
-    }
-}
 
 /// What the epoch callback does at each tick: stop if asked to or past the deadline, otherwise
 /// yield to the async executor (so many sandboxes share threads fairly) and continue.
@@ -77,15 +31,6 @@ pub(crate) fn on_epoch_tick(
 mod tests {
     use super::*;
     use std::time::Duration;
-
-    #[test]
-    fn first_reason_wins() {
-        let s = RunSignals::default();
-        assert_eq!(s.reason(), None);
-        s.stop(StopReason::OutputLimit);
-        s.stop(StopReason::Timeout);
-        assert_eq!(s.reason(), Some(StopReason::OutputLimit));
-    }
 
     #[test]
     fn tick_past_deadline_stops_with_timeout() {

@@ -4,14 +4,14 @@
 //!   host call;
 //! - CPU: fuel, always counted, limited when the config says so;
 //! - memory: [`limits::MemoryLimiter`] on every linear-memory and table growth;
-//! - output: [`output::CapturedOutput`] caps and streams stdout/stderr;
+//! - output: [`CapturedOutput`] caps and streams stdout/stderr (`output.rs` hands it to WASI);
 //! - files: only the workspace, preopened through WASI (cap-std) at `/work` and as the current
 //!   directory.
 
 mod cache;
-pub(crate) mod interrupt;
+mod interrupt;
 mod limits;
-pub(crate) mod output;
+mod output;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -24,11 +24,12 @@ use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 pub(crate) use cache::ModuleCache;
-use interrupt::{RunSignals, StopReason, Stopped};
+use interrupt::Stopped;
 use limits::MemoryLimiter;
-use output::{CapturedOutput, Channel};
 
 use crate::outcome::Outcome;
+use crate::output::{CapturedOutput, Channel};
+use crate::signals::{RunSignals, StopReason};
 use crate::workspace::GUEST_WORKDIR;
 use crate::{Result, SandboxConfig, SoulBoxError, Status, Stdin, StreamOutput};
 
@@ -206,26 +207,8 @@ fn classify(
     config: &SandboxConfig,
 ) -> (Status, Option<i32>, Option<String>) {
     if let Some(reason) = stopped {
-        return match reason {
-            StopReason::Timeout => (
-                Status::Timeout,
-                None,
-                Some(format!("execution timed out after {:?}", config.timeout)),
-            ),
-            StopReason::OutputLimit => (
-                Status::OutputLimit,
-                None,
-                Some(format!(
-                    "output exceeded the limit of {} bytes per stream",
-                    config.max_output_bytes
-                )),
-            ),
-            StopReason::Killed => (
-                Status::Killed,
-                None,
-                Some("execution was terminated".into()),
-            ),
-        };
+        let (status, message) = reason.status(config);
+        return (status, None, Some(message));
     }
     let memory_error = || {
         format!(

@@ -8,6 +8,8 @@ mod filesystem;
 mod guests;
 mod io;
 mod limits;
+#[cfg(target_os = "linux")]
+mod native;
 mod streaming;
 
 use std::sync::OnceLock;

@@ -1,0 +1,172 @@
+//! Starting the sandbox's init: `clone3` with the new namespaces, a pidfd (so the engine signals
+//! and waits on exactly this process, with no pid-reuse race) and, on cgroup v2, straight into the
+//! run's cgroup (`CLONE_INTO_CGROUP`, no migration afterwards). Then the parent side of the
+//! handshake: user-namespace id maps, cgroup placement where `clone3` could not do it, "go".
+
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+use super::child::{self, ChildFds, ChildSpec, ExecArgs};
+use super::os::Linux;
+
+/// The sandbox's init process, as seen by the engine.
+#[derive(Debug)]
+pub(crate) struct Init {
+    pub pid: libc::pid_t,
+    pub pidfd: OwnedFd,
+    /// Whether the kernel already placed it in the run's cgroup.
+    pub in_cgroup: bool,
+}
+
+impl Init {
+    /// SIGKILLs init; with a pid namespace the kernel then kills every process in it.
+    pub(crate) fn kill(&self) {
+        // SAFETY: the pidfd refers to our own child, reaped only by `reap`.
+        unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                self.pidfd.as_raw_fd(),
+                libc::SIGKILL,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+    }
+
+    /// Collects init's exit status (it has exited: the pidfd was readable).
+    pub(crate) fn reap(&self) {
+        // SAFETY: a zeroed siginfo is a valid out-parameter; P_PIDFD waits on exactly this child.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        loop {
+            // SAFETY: as above.
+            let ret = unsafe {
+                libc::waitid(
+                    libc::P_PIDFD,
+                    self.pidfd.as_raw_fd() as libc::id_t,
+                    &mut info,
+                    libc::WEXITED,
+                )
+            };
+            if ret == 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted
+            {
+                return;
+            }
+        }
+    }
+}
+
+/// `CLONE_INTO_CGROUP` (kernel 5.7); libc's constant is an `int` too narrow for it.
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// Clones init with `namespaces` (CLONE_NEW* flags). In the child this never returns.
+pub(crate) fn clone_init(
+    spec: &ChildSpec,
+    fds: ChildFds,
+    namespaces: u64,
+    cgroup_dir: Option<BorrowedFd<'_>>,
+) -> std::io::Result<Init> {
+    let exec = ExecArgs::new(spec);
+    let mut pidfd: libc::c_int = -1;
+    let mut args = CloneArgs {
+        flags: namespaces | libc::CLONE_PIDFD as u64,
+        pidfd: &mut pidfd as *mut libc::c_int as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..CloneArgs::default()
+    };
+    if let Some(dir) = cgroup_dir {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = dir.as_raw_fd() as u64;
+    }
+    // SAFETY: clone3 without CLONE_VM and without a stack behaves like fork. The child runs only
+    // `init_main`, which makes system calls and ends in _exit, on its copy of this memory.
+    let mut pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    let mut in_cgroup = cgroup_dir.is_some();
+    if pid < 0 {
+        let err = std::io::Error::last_os_error();
+        // Old kernels (no clone3 / no CLONE_INTO_CGROUP) or a container that filters clone3:
+        // plain clone, and the parent moves the child into its cgroup.
+        if !matches!(
+            err.raw_os_error(),
+            Some(libc::ENOSYS | libc::EPERM | libc::EINVAL | libc::E2BIG)
+        ) {
+            return Err(err);
+        }
+        in_cgroup = false;
+        let flags = (namespaces | libc::CLONE_PIDFD as u64) as libc::c_ulong
+            | libc::SIGCHLD as libc::c_ulong;
+        // SAFETY: as above; with CLONE_PIDFD the kernel stores the pidfd at the parent_tid slot.
+        pid = unsafe {
+            libc::syscall(
+                libc::SYS_clone,
+                flags,
+                0usize,
+                &mut pidfd as *mut libc::c_int,
+                0usize,
+                0usize,
+            )
+        };
+    }
+    if pid == 0 {
+        child::init_main(spec, &exec, fds, &Linux);
+    }
+    if pid < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a fresh pidfd that nothing else owns.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    Ok(Init {
+        pid: pid as libc::pid_t,
+        pidfd,
+        in_cgroup,
+    })
+}
+
+/// Maps uid and gid 0 inside the new user namespace to the engine's own ids (the only mapping an
+/// unprivileged process may write, and enough: the guest drops every capability anyway).
+pub(crate) fn write_id_maps(pid: libc::pid_t) -> std::io::Result<()> {
+    // SAFETY: geteuid/getegid have no preconditions.
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let proc = format!("/proc/{pid}");
+    std::fs::write(format!("{proc}/uid_map"), format!("0 {uid} 1"))?;
+    std::fs::write(format!("{proc}/setgroups"), "deny")?;
+    std::fs::write(format!("{proc}/gid_map"), format!("0 {gid} 1"))
+}
+
+/// Tells init to go on.
+pub(crate) fn release(sync: OwnedFd) -> std::io::Result<()> {
+    File::from(sync).write_all(b"g")
+}
+
+/// A pipe whose ends are close-on-exec.
+pub(crate) fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors are fresh and owned by nothing else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
