@@ -1,6 +1,8 @@
 //! Integration tests of the `soulbox` command: the CLI contract scripts rely on.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[cfg(target_os = "linux")]
+mod native;
 mod run;
 
 use std::path::{Path, PathBuf};

@@ -88,6 +88,7 @@ impl CgroupRoot {
                 .unwrap_or(Path::new(""));
             let parent = mount.join(relative).join(PARENT_NAME);
             std::fs::create_dir_all(&parent)?;
+            check_writable(&parent)?;
             Ok(Place { mount, parent })
         };
         Ok(Self {
@@ -105,6 +106,7 @@ impl CgroupRoot {
         for dir in [&mount, &parent] {
             std::fs::write(dir.join("cgroup.subtree_control"), "+memory +pids +cpu")?;
         }
+        check_writable(&parent)?;
         let place = Place { mount, parent };
         Ok(Self {
             version: CgroupVersion::V2,
@@ -113,6 +115,13 @@ impl CgroupRoot {
             cpu: place,
         })
     }
+}
+
+/// Whether run cgroups can be made under `parent` (it may exist, made by another user).
+fn check_writable(parent: &Path) -> std::io::Result<()> {
+    let probe = parent.join(format!("probe-{}", std::process::id()));
+    std::fs::create_dir(&probe)?;
+    std::fs::remove_dir(&probe)
 }
 
 fn other(e: impl std::fmt::Display) -> std::io::Error {

@@ -61,7 +61,8 @@ pub(crate) trait Os {
     fn set_rlimit(&self, resource: u32, limit: u64) -> SysResult;
     /// `prctl(PR_SET_NO_NEW_PRIVS)`: no exec ever gains privileges again.
     fn set_no_new_privs(&self) -> SysResult;
-    /// Empties the bounding, ambient, inheritable, permitted and effective capability sets.
+    /// Empties the bounding (where permitted), ambient, inheritable, permitted and effective
+    /// capability sets.
     fn drop_capabilities(&self) -> SysResult;
     /// `landlock_create_ruleset(2)`; returns the ruleset's file descriptor.
     fn landlock_create_ruleset(&self, attr: &RulesetAttr) -> SysResult<i32>;
@@ -223,6 +224,10 @@ impl Os for Linux {
             if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) } < 0 {
                 match Errno::last() {
                     Errno(libc::EINVAL) => break,
+                    // Without CAP_SETPCAP the bounding set stays; emptying the permitted set
+                    // below is enough, since no_new_privs (set before this) keeps execve from
+                    // growing it again.
+                    Errno(libc::EPERM) => break,
                     other => return Err(other),
                 }
             }

@@ -203,8 +203,8 @@ impl Builder<'_> {
         });
     }
 
-    /// Binds host `source` at `guest`, creating the mount point; read-only unless `writable`.
-    fn bind(&mut self, source: &Path, guest: &str, entry: &Entry, writable: bool) {
+    /// Binds host `source` at `guest`, creating the mount point.
+    fn bind(&mut self, source: &Path, guest: &str, entry: &Entry, kind: BindKind) {
         let (is_dir, locked) = match entry {
             Entry::Dir { locked } => (true, *locked),
             Entry::File { locked } => (false, *locked),
@@ -219,13 +219,26 @@ impl Builder<'_> {
                 contents: Vec::new(),
             }
         });
-        let read_only = if writable { 0 } else { libc::MS_RDONLY as u64 };
+        let remount = match kind {
+            BindKind::ReadOnly => Some(BASE_FLAGS | libc::MS_RDONLY as u64 | locked),
+            BindKind::Writable => Some(BASE_FLAGS | locked),
+            // A device node needs a mount without `nodev`: keep the host's flags as they are.
+            BindKind::Device => None,
+        };
         self.steps.push(Step::Bind {
             source: c(source),
             target: c(&target),
-            remount: Some(BASE_FLAGS | read_only | locked),
+            remount,
         });
     }
+}
+
+/// How a bind mount is offered to the guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BindKind {
+    ReadOnly,
+    Writable,
+    Device,
 }
 
 impl RootfsPlan {
@@ -256,7 +269,7 @@ impl RootfsPlan {
                     });
                 }
                 Some(entry @ Entry::Dir { .. }) => {
-                    b.bind(Path::new(dir), dir, &entry, false);
+                    b.bind(Path::new(dir), dir, &entry, BindKind::ReadOnly);
                     b.allow(dir, Access::ReadExecute, true);
                 }
                 Some(Entry::File { .. }) | None => {}
@@ -287,7 +300,7 @@ impl RootfsPlan {
                         link: c(link),
                     });
                 }
-                Some(entry) => b.bind(&host_path, &guest, &entry, false),
+                Some(entry) => b.bind(&host_path, &guest, &entry, BindKind::ReadOnly),
                 None => {}
             }
         }
@@ -298,7 +311,7 @@ impl RootfsPlan {
             let host_path = Path::new("/dev").join(device);
             if let Some(entry @ Entry::File { .. }) = host.entry(&host_path) {
                 let guest = format!("/dev/{device}");
-                b.bind(&host_path, &guest, &entry, true);
+                b.bind(&host_path, &guest, &entry, BindKind::Device);
                 b.allow(&guest, Access::Device, false);
             }
         }
@@ -325,13 +338,23 @@ impl RootfsPlan {
         b.allow("/tmp", Access::ReadWrite, true);
 
         if let Some(entry @ Entry::Dir { .. }) = host.entry(inputs.workspace) {
-            b.bind(inputs.workspace, crate::GUEST_WORKDIR, &entry, true);
+            b.bind(
+                inputs.workspace,
+                crate::GUEST_WORKDIR,
+                &entry,
+                BindKind::Writable,
+            );
         }
         b.allow(crate::GUEST_WORKDIR, Access::ReadWrite, true);
 
         b.mkdir("/run");
         if let Some(entry @ Entry::Dir { .. }) = host.entry(inputs.program_dir) {
-            b.bind(inputs.program_dir, GUEST_PROGRAM_DIR, &entry, false);
+            b.bind(
+                inputs.program_dir,
+                GUEST_PROGRAM_DIR,
+                &entry,
+                BindKind::ReadOnly,
+            );
         }
         b.allow(GUEST_PROGRAM_DIR, Access::ReadExecute, true);
 
@@ -621,6 +644,17 @@ mod tests {
         )
         .unwrap();
         assert_ne!(flags & libc::MS_RDONLY as u64, 0);
+    }
+
+    #[test]
+    fn devices_keep_the_hosts_mount_flags_so_they_stay_usable() {
+        let lines = recorded(false);
+        let bind = index(&lines, "mount /dev/null /stage/dev/null  0x1000");
+        assert!(
+            !lines[bind + 1].contains("/stage/dev/null"),
+            "no nodev remount: {}",
+            lines[bind + 1]
+        );
     }
 
     #[test]

@@ -257,10 +257,11 @@ async fn the_filesystem_outside_work_and_tmp_is_read_only_and_secrets_are_absent
          cat /etc/shadow 2>/dev/null && echo read-shadow\n\
          ls /root /home 2>/dev/null && echo saw-home\n\
          echo t > /tmp/t && echo tmp-ok\n\
-         echo w > /work/w && echo work-ok\n",
+         echo w > /work/w && echo work-ok\n\
+         cat /dev/null && head -c 4 /dev/urandom | wc -c && echo > /dev/null && echo dev-ok\n",
     )
     .await;
-    assert_eq!(r.stdout, "tmp-ok\nwork-ok\n", "{r:?}");
+    assert_eq!(r.stdout, "tmp-ok\nwork-ok\n4\ndev-ok\n", "{r:?}");
     assert!(r.artifact("w").is_some());
 }
 
