@@ -136,8 +136,8 @@ pub(crate) struct Limits {
     pub cpu_quota: f64,
 }
 
-/// One run's cgroup. Dropping it does not remove it: call [`remove`](Self::remove) once its
-/// processes are gone.
+/// One run's cgroup. Dropping it kills what is left in it and removes it, in the background:
+/// removal waits for the kernel to release the exited processes, which is not the caller's wait.
 #[derive(Debug)]
 pub(crate) struct RunCgroup {
     version: CgroupVersion,
@@ -177,11 +177,7 @@ impl RunCgroup {
             pids_dir,
             dirs,
         };
-        let configured = cgroup.configure(limits);
-        if let Err(e) = configured {
-            cgroup.remove();
-            return Err(e);
-        }
+        cgroup.configure(limits)?;
         Ok(cgroup)
     }
 
@@ -247,40 +243,57 @@ impl RunCgroup {
     /// Kills every process in the cgroup (the fallback when there is no pid namespace to die
     /// with its init).
     pub(crate) fn kill_all(&self) {
-        if self.version == CgroupVersion::V2
-            && std::fs::write(self.pids_dir.join("cgroup.kill"), "1").is_ok()
-        {
-            return;
-        }
-        // v1 (and v2 before 5.14): the pids limit bounds how many can appear between rounds.
-        for _ in 0..100 {
-            let procs =
-                std::fs::read_to_string(self.pids_dir.join("cgroup.procs")).unwrap_or_default();
-            let pids: Vec<libc::pid_t> = procs
-                .lines()
-                .filter_map(|l| l.trim().parse().ok())
-                .collect();
-            if pids.is_empty() {
-                return;
-            }
-            for pid in pids {
-                // SAFETY: kill has no memory-safety preconditions.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-            std::thread::sleep(Duration::from_millis(1));
+        kill_all(self.version, &self.pids_dir);
+    }
+}
+
+impl Drop for RunCgroup {
+    fn drop(&mut self) {
+        let version = self.version;
+        let pids_dir = std::mem::take(&mut self.pids_dir);
+        let dirs = std::mem::take(&mut self.dirs);
+        let clean_up = move || {
+            kill_all(version, &pids_dir);
+            remove(&dirs);
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(clean_up)),
+            Err(_) => clean_up(),
         }
     }
+}
 
-    /// Removes the cgroup, retrying while the kernel finishes releasing exited processes.
-    pub(crate) fn remove(&self) {
-        for dir in &self.dirs {
-            for attempt in 0..50 {
-                match std::fs::remove_dir(dir) {
-                    Ok(()) => break,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
-                    Err(_) if attempt < 49 => std::thread::sleep(Duration::from_millis(2)),
-                    Err(_) => {}
-                }
+fn kill_all(version: CgroupVersion, pids_dir: &Path) {
+    if version == CgroupVersion::V2 && std::fs::write(pids_dir.join("cgroup.kill"), "1").is_ok() {
+        return;
+    }
+    // v1 (and v2 before 5.14): the pids limit bounds how many can appear between rounds.
+    for _ in 0..100 {
+        let procs = std::fs::read_to_string(pids_dir.join("cgroup.procs")).unwrap_or_default();
+        let pids: Vec<libc::pid_t> = procs
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        if pids.is_empty() {
+            return;
+        }
+        for pid in pids {
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Removes the cgroup's directories, retrying while the kernel releases exited processes.
+fn remove(dirs: &[PathBuf]) {
+    for dir in dirs {
+        for attempt in 0..50 {
+            match std::fs::remove_dir(dir) {
+                Ok(()) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                Err(_) if attempt < 49 => std::thread::sleep(Duration::from_millis(2)),
+                Err(_) => {}
             }
         }
     }

@@ -33,7 +33,6 @@ pub(crate) struct ChildSpec {
     pub workdir: CString,
     pub rlimits: Vec<(u32, u64)>,
     pub landlock: Option<LandlockPlan>,
-    pub drop_capabilities: bool,
     pub seccomp: Vec<Vec<SockFilter>>,
     pub program: CString,
     pub argv: Vec<CString>,
@@ -370,10 +369,8 @@ pub(crate) fn harden(spec: &ChildSpec, os: &dyn Os) -> Result<(), (Stage, usize,
             .apply(os)
             .map_err(|(index, e)| (Stage::Landlock, index, e))?;
     }
-    if spec.drop_capabilities {
-        os.drop_capabilities()
-            .map_err(|e| (Stage::Capabilities, 0, e))?;
-    }
+    os.drop_capabilities()
+        .map_err(|e| (Stage::Capabilities, 0, e))?;
     for (index, program) in spec.seccomp.iter().enumerate() {
         os.install_seccomp(program)
             .map_err(|e| (Stage::Seccomp, index, e))?;
@@ -428,7 +425,6 @@ mod tests {
                 }],
                 false,
             )),
-            drop_capabilities: true,
             seccomp: vec![vec![SockFilter {
                 code: 6,
                 jt: 0,

@@ -84,42 +84,20 @@ pub(crate) async fn run(run: NativeRun<'_>) -> Result<Outcome> {
         }
         None => None,
     };
-    let result = supervise(&run, &layers, &run_dir, cgroup.as_ref()).await;
-    if let Some(cgroup) = cgroup {
-        // Removing a cgroup waits for the kernel to release its exited processes: off the
-        // caller's path.
-        tokio::task::spawn_blocking(move || {
-            cgroup.kill_all();
-            cgroup.remove();
-        });
-    }
-    result.map(
-        |(status, exit_code, error, stdout, stderr, memory_peak)| Outcome {
-            status,
-            exit_code,
-            stdout,
-            stderr,
-            memory_peak,
-            fuel_consumed: 0,
-            error,
-            isolation: layers.names(),
-        },
-    )
+    supervise(&run, &layers, &run_dir, cgroup.as_ref()).await
 }
-
-type Finished = (Status, Option<i32>, Option<String>, Vec<u8>, Vec<u8>, u64);
 
 async fn supervise(
     run: &NativeRun<'_>,
     layers: &Layers,
     run_dir: &RunDir,
     cgroup: Option<&RunCgroup>,
-) -> Result<Finished> {
+) -> Result<Outcome> {
     let config = run.config;
     let spec = child_spec(run, layers, run_dir)?;
     let pipes = Pipes::new(&run.stdin)?;
     let clone_into = cgroup.and_then(RunCgroup::clone_target);
-    let init = spawn::clone_init(
+    let mut init = spawn::clone_init(
         &spec,
         pipes.child_fds(),
         layers.clone_flags(),
@@ -138,11 +116,13 @@ async fn supervise(
         child_ends,
     } = pipes;
     drop(child_ends);
-    if let Err(e) = handshake(&init, layers, cgroup, sync_ours) {
-        init.kill();
-        init.reap();
-        return Err(e);
-    }
+    // From here on, an early return (or a dropped future) drops `init`, which kills the sandbox.
+    let exited = init
+        .pidfd
+        .try_clone()
+        .and_then(register)
+        .map_err(|e| SoulBoxError::io("watching the sandbox's init process", e))?;
+    handshake(&init, layers, cgroup, sync_ours)?;
 
     let stdout = CapturedOutput::new(
         Channel::Stdout,
@@ -166,11 +146,6 @@ async fn supervise(
         _ => None,
     };
 
-    let exited = init
-        .pidfd
-        .try_clone()
-        .and_then(register)
-        .map_err(|e| SoulBoxError::io("watching the sandbox's init process", e))?;
     let stop = async {
         tokio::select! {
             _ = tokio::time::sleep(config.timeout) => run.signals.stop(StopReason::Timeout),
@@ -224,19 +199,20 @@ async fn supervise(
         _ => 0,
     };
     let (status, exit_code, error) = classify(ended, run.signals.reason(), usage.oom_kills, config);
-    let memory_peak = if usage.memory_peak > 0 {
-        usage.memory_peak
-    } else {
-        max_rss
-    };
-    Ok((
+    Ok(Outcome {
         status,
         exit_code,
+        stdout: stdout.contents(),
+        stderr: stderr.contents(),
+        memory_peak: if usage.memory_peak > 0 {
+            usage.memory_peak
+        } else {
+            max_rss
+        },
+        fuel_consumed: 0,
         error,
-        stdout.contents(),
-        stderr.contents(),
-        memory_peak,
-    ))
+        isolation: layers.names(),
+    })
 }
 
 /// The parent's half of the start: id maps, cgroup placement, then "go".
@@ -426,7 +402,6 @@ fn child_spec(run: &NativeRun<'_>, layers: &Layers, run_dir: &RunDir) -> Result<
         workdir: cstring(workdir.as_os_str().as_bytes(), "the working directory")?,
         rlimits: rlimits(layers, config),
         landlock,
-        drop_capabilities: layers.user_namespace || isolation::host_support().root,
         seccomp,
         program: cstring(program.as_os_str().as_bytes(), "the program path")?,
         argv: argv

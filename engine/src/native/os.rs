@@ -38,7 +38,7 @@ pub(crate) trait Os {
         source: Option<&CStr>,
         target: &CStr,
         fstype: Option<&CStr>,
-        flags: u64,
+        flags: libc::c_ulong,
         data: Option<&CStr>,
     ) -> SysResult;
     /// `umount2(2)`.
@@ -122,7 +122,7 @@ impl Os for Linux {
         source: Option<&CStr>,
         target: &CStr,
         fstype: Option<&CStr>,
-        flags: u64,
+        flags: libc::c_ulong,
         data: Option<&CStr>,
     ) -> SysResult {
         // SAFETY: every pointer is a NUL-terminated string or null, as mount(2) expects.
@@ -131,7 +131,7 @@ impl Os for Linux {
                 ptr_or_null(source),
                 target.as_ptr(),
                 ptr_or_null(fstype),
-                flags as libc::c_ulong,
+                flags,
                 ptr_or_null(data).cast(),
             )
         })

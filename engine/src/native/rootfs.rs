@@ -59,13 +59,16 @@ const GROUP: &[u8] = b"root:x:0:\nnogroup:x:65534:\n";
 /// The guest's host name (it has its own UTS namespace).
 pub(crate) const HOSTNAME: &[u8] = b"soulbox";
 
-const BASE_FLAGS: u64 = (libc::MS_NOSUID | libc::MS_NODEV) as u64;
+const BASE_FLAGS: MountFlags = libc::MS_NOSUID | libc::MS_NODEV;
+
+/// `mount(2)` flags.
+pub(crate) type MountFlags = libc::c_ulong;
 
 /// What the host has at a path, as far as the plan cares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Entry {
-    Dir { locked: u64 },
-    File { locked: u64 },
+    Dir { locked: MountFlags },
+    File { locked: MountFlags },
     Symlink(PathBuf),
 }
 
@@ -96,7 +99,7 @@ impl HostView for RealHost {
 }
 
 /// The mount flags of the mount holding `path` that must be kept on a remount.
-fn locked_flags(path: &Path) -> Option<u64> {
+fn locked_flags(path: &Path) -> Option<MountFlags> {
     let c_path = CString::new(path.as_os_str().as_bytes()).ok()?;
     let mut stat = std::mem::MaybeUninit::<libc::statvfs>::uninit();
     // SAFETY: `c_path` is NUL-terminated and `stat` is writable for one statvfs.
@@ -117,7 +120,7 @@ fn locked_flags(path: &Path) -> Option<u64> {
         pairs
             .iter()
             .filter(|(st, _)| flags & *st != 0)
-            .fold(0u64, |acc, (_, ms)| acc | *ms as u64),
+            .fold(0, |acc, (_, ms)| acc | *ms),
     )
 }
 
@@ -129,7 +132,7 @@ pub(crate) enum Step {
     Tmpfs {
         target: CString,
         options: CString,
-        flags: u64,
+        flags: MountFlags,
     },
     Mkdir(CString),
     WriteFile {
@@ -144,7 +147,7 @@ pub(crate) enum Step {
     Bind {
         source: CString,
         target: CString,
-        remount: Option<u64>,
+        remount: Option<MountFlags>,
     },
     Proc(CString),
     /// Makes `new_root` the root and detaches the old one.
@@ -220,7 +223,7 @@ impl Builder<'_> {
             }
         });
         let remount = match kind {
-            BindKind::ReadOnly => Some(BASE_FLAGS | libc::MS_RDONLY as u64 | locked),
+            BindKind::ReadOnly => Some(BASE_FLAGS | libc::MS_RDONLY | locked),
             BindKind::Writable => Some(BASE_FLAGS | locked),
             // A device node needs a mount without `nodev`: keep the host's flags as they are.
             BindKind::Device => None,
@@ -400,13 +403,9 @@ fn apply_step(step: &Step, os: &dyn Os) -> Result<(), Errno> {
     const DOT: &std::ffi::CStr = c".";
     const SLASH: &std::ffi::CStr = c"/";
     match step {
-        Step::MakeMountsPrivate => os.mount(
-            None,
-            SLASH,
-            None,
-            (libc::MS_REC | libc::MS_PRIVATE) as u64,
-            None,
-        ),
+        Step::MakeMountsPrivate => {
+            os.mount(None, SLASH, None, libc::MS_REC | libc::MS_PRIVATE, None)
+        }
         Step::Tmpfs {
             target,
             options,
@@ -426,13 +425,13 @@ fn apply_step(step: &Step, os: &dyn Os) -> Result<(), Errno> {
             target,
             remount,
         } => {
-            os.mount(Some(source), target, None, libc::MS_BIND as u64, None)?;
+            os.mount(Some(source), target, None, libc::MS_BIND, None)?;
             match remount {
                 Some(flags) => os.mount(
                     None,
                     target,
                     None,
-                    (libc::MS_REMOUNT | libc::MS_BIND) as u64 | flags,
+                    libc::MS_REMOUNT | libc::MS_BIND | flags,
                     None,
                 ),
                 None => Ok(()),
@@ -442,7 +441,7 @@ fn apply_step(step: &Step, os: &dyn Os) -> Result<(), Errno> {
             Some(c"proc"),
             target,
             Some(c"proc"),
-            (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC) as u64,
+            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
             None,
         ),
         Step::PivotRoot(new_root) => {
@@ -457,7 +456,7 @@ fn apply_step(step: &Step, os: &dyn Os) -> Result<(), Errno> {
             None,
             SLASH,
             None,
-            (libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY) as u64 | BASE_FLAGS,
+            libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | BASE_FLAGS,
             None,
         ),
     }
@@ -477,10 +476,10 @@ mod tests {
         fn debian() -> Self {
             let mut map = HashMap::new();
             let dir = Entry::Dir {
-                locked: libc::MS_RELATIME as u64,
+                locked: libc::MS_RELATIME,
             };
             let file = Entry::File {
-                locked: libc::MS_NOSUID as u64,
+                locked: libc::MS_NOSUID,
             };
             map.insert("/usr".into(), dir.clone());
             for (link, to) in [
@@ -567,11 +566,7 @@ mod tests {
             libc::MS_RDONLY,
             libc::MS_RELATIME,
         ] {
-            assert_ne!(
-                flags & required as u64,
-                0,
-                "flag {required:#x} in {remount}"
-            );
+            assert_ne!(flags & required, 0, "flag {required:#x} in {remount}");
         }
         assert!(lines.contains(&"symlink usr/bin /stage/bin".to_string()));
     }
@@ -609,7 +604,7 @@ mod tests {
                 16
             )
             .unwrap()
-                & libc::MS_RDONLY as u64,
+                & libc::MS_RDONLY,
             0
         );
         let program = index(&lines, "mount /prog /stage/run/soulbox");
@@ -622,7 +617,7 @@ mod tests {
             16,
         )
         .unwrap();
-        assert_ne!(flags & libc::MS_RDONLY as u64, 0);
+        assert_ne!(flags & libc::MS_RDONLY, 0);
     }
 
     #[test]
@@ -643,7 +638,7 @@ mod tests {
             16,
         )
         .unwrap();
-        assert_ne!(flags & libc::MS_RDONLY as u64, 0);
+        assert_ne!(flags & libc::MS_RDONLY, 0);
     }
 
     #[test]

@@ -96,7 +96,7 @@ const NAMESPACE_FLAGS: &[libc::c_int] = &[
 ];
 
 /// `ioctl` requests that push input into a terminal or reach the console.
-const DENIED_IOCTLS: &[u64] = &[libc::TIOCSTI as u64, libc::TIOCLINUX as u64];
+const DENIED_IOCTLS: &[libc::Ioctl] = &[libc::TIOCSTI, libc::TIOCLINUX];
 
 /// x32 system call numbers carry this bit; there is no legitimate use of them in a sandbox.
 const X32_SYSCALL_BIT: u32 = 0x4000_0000;
@@ -182,7 +182,7 @@ fn condition(index: u8, mask: Option<u64>, value: u64) -> crate::Result<SeccompC
 
 fn deny(arch: TargetArch) -> crate::Result<BpfProgram> {
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> =
-        DENIED.iter().map(|nr| (*nr as i64, Vec::new())).collect();
+        DENIED.iter().map(|nr| (*nr, Vec::new())).collect();
     let clone_rules = NAMESPACE_FLAGS
         .iter()
         .map(|flag| {
@@ -190,12 +190,12 @@ fn deny(arch: TargetArch) -> crate::Result<BpfProgram> {
             SeccompRule::new(vec![condition(0, Some(flag), flag)?]).map_err(rule_error)
         })
         .collect::<crate::Result<Vec<_>>>()?;
-    rules.insert(libc::SYS_clone as i64, clone_rules);
+    rules.insert(libc::SYS_clone, clone_rules);
     let ioctl_rules = DENIED_IOCTLS
         .iter()
         .map(|request| SeccompRule::new(vec![condition(1, None, *request)?]).map_err(rule_error))
         .collect::<crate::Result<Vec<_>>>()?;
-    rules.insert(libc::SYS_ioctl as i64, ioctl_rules);
+    rules.insert(libc::SYS_ioctl, ioctl_rules);
     compile(
         rules,
         SeccompAction::Allow,
@@ -206,7 +206,7 @@ fn deny(arch: TargetArch) -> crate::Result<BpfProgram> {
 
 fn clone3(arch: TargetArch) -> crate::Result<BpfProgram> {
     compile(
-        BTreeMap::from([(libc::SYS_clone3 as i64, Vec::new())]),
+        BTreeMap::from([(libc::SYS_clone3, Vec::new())]),
         SeccompAction::Allow,
         SeccompAction::Errno(libc::ENOSYS as u32),
         arch,
@@ -364,9 +364,9 @@ mod tests {
     #[test]
     fn terminal_injection_is_denied_but_other_ioctls_pass() {
         let f = filters(None).unwrap();
-        let tiocsti = [0, libc::TIOCSTI as u64, 0, 0, 0, 0];
+        let tiocsti = [0, libc::TIOCSTI, 0, 0, 0, 0];
         assert_eq!(verdict(&f, libc::SYS_ioctl, tiocsti), EPERM);
-        let tcgets = [0, libc::TCGETS as u64, 0, 0, 0, 0];
+        let tcgets = [0, libc::TCGETS, 0, 0, 0, 0];
         assert_eq!(
             verdict(&f, libc::SYS_ioctl, tcgets),
             libc::SECCOMP_RET_ALLOW

@@ -10,13 +10,24 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use super::child::{self, ChildFds, ChildSpec, ExecArgs};
 use super::os::Linux;
 
-/// The sandbox's init process, as seen by the engine.
+/// The sandbox's init process, as seen by the engine. Dropping it before [`reap`](Self::reap)
+/// (a cancelled run) kills it, and with it the sandbox.
 #[derive(Debug)]
 pub(crate) struct Init {
     pub pid: libc::pid_t,
     pub pidfd: OwnedFd,
     /// Whether the kernel already placed it in the run's cgroup.
     pub in_cgroup: bool,
+    reaped: bool,
+}
+
+impl Drop for Init {
+    fn drop(&mut self) {
+        if !self.reaped {
+            self.kill();
+            self.reap();
+        }
+    }
 }
 
 impl Init {
@@ -34,8 +45,9 @@ impl Init {
         };
     }
 
-    /// Collects init's exit status (it has exited: the pidfd was readable).
-    pub(crate) fn reap(&self) {
+    /// Collects init's exit status, waiting for it to exit.
+    pub(crate) fn reap(&mut self) {
+        self.reaped = true;
         // SAFETY: a zeroed siginfo is a valid out-parameter; P_PIDFD waits on exactly this child.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         loop {
@@ -141,6 +153,7 @@ pub(crate) fn clone_init(
         pid: pid as libc::pid_t,
         pidfd,
         in_cgroup,
+        reaped: false,
     })
 }
 

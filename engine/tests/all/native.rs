@@ -3,8 +3,10 @@
 
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use soulbox::{
     Backend, ExecutionRequest, ExecutionResult, Language, MIB, SandboxConfig, SoulBoxError, Status,
+    StreamOutput,
 };
 
 use crate::sandbox;
@@ -341,6 +343,30 @@ async fn terminate_kills_a_running_program() {
     sb.terminate().await;
     let r = running.await.expect("join").expect("run");
     assert_eq!(r.status, Status::Killed, "{r:?}");
+}
+
+#[tokio::test]
+async fn dropping_the_stream_cancels_the_run_and_its_processes() {
+    require_root!();
+    let marker = unique("dropped");
+    let sb = sandbox(native()).await;
+    let request = ExecutionRequest::new(Language::Shell, "echo started; sleep 60; echo never")
+        .with_file_name(format!("{marker}.sh"));
+    let mut events = Box::pin(sb.stream(request));
+    match events.next().await {
+        Some(Ok(StreamOutput::Stdout(chunk))) => assert_eq!(&chunk[..], b"started\n"),
+        other => panic!("expected the first stdout chunk, got {other:?}"),
+    }
+    drop(events);
+    assert!(
+        survivors(&marker).await.is_empty(),
+        "the run outlived its stream"
+    );
+    let next = sb
+        .execute_code(Language::Shell, "echo next")
+        .await
+        .expect("run");
+    assert_eq!(next.stdout, "next\n");
 }
 
 #[tokio::test]
