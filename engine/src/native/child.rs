@@ -1,10 +1,10 @@
 //! What runs in the sandbox before the guest's own code: the mini-init (pid 1 of the new pid
-//! namespace) and the worker it forks, which hardens itself and `execve`s the guest.
+//! namespace) and the worker it starts, which hardens itself and `execve`s the guest.
 //!
 //! ```text
 //! engine ──clone3(new namespaces)──▶ init (pid 1)  waits for "go" (id maps, cgroup), builds the
 //!                                     │             root, keeps only the guest's stdio, then
-//!                                     └─fork──▶ worker  setsid, cwd /work, rlimits, no_new_privs,
+//!                                     └─vfork─▶ worker  setsid, cwd /work, rlimits, no_new_privs,
 //!                                                       landlock, drop capabilities, seccomp, execve
 //! ```
 //!
@@ -221,21 +221,62 @@ fn last_errno() -> Errno {
     Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
 }
 
-/// A plain fork through the raw system call: glibc's `fork` would run `atfork` handlers and take
-/// locks whose owners do not exist in this child.
-pub(crate) fn raw_fork() -> libc::pid_t {
-    // SAFETY: clone with only SIGCHLD and no new stack behaves like fork; the child continues on
-    // a copy of this stack and only makes system calls before execve or _exit.
-    unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            libc::SIGCHLD as libc::c_ulong,
-            0usize,
-            0usize,
-            0usize,
-            0usize,
-        ) as libc::pid_t
+/// Stack of the worker while it shares init's memory (until its `execve`).
+const WORKER_STACK_BYTES: usize = 256 * 1024;
+
+/// What the worker needs, on init's stack (init is suspended while the worker uses it).
+struct WorkerArgs<'a> {
+    spec: &'a ChildSpec,
+    exec: &'a ExecArgs,
+    report: i32,
+    os: &'a dyn Os,
+}
+
+extern "C" fn worker_entry(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` points at the WorkerArgs on init's stack; init is suspended (CLONE_VFORK)
+    // until this process execs or exits, so the reference stays valid and unshared.
+    let args = unsafe { &*(arg as *const WorkerArgs<'_>) };
+    worker_main(args.spec, args.exec, args.report, args.os)
+}
+
+/// Starts the worker the way `posix_spawn` does: sharing init's memory (no copy of the page
+/// tables of the engine process init was cloned from) on its own stack, with init suspended
+/// until the worker's `execve`. Returns the worker's pid, or -1.
+fn spawn_worker(spec: &ChildSpec, exec: &ExecArgs, report: i32, os: &dyn Os) -> libc::pid_t {
+    // SAFETY: an anonymous private mapping; mmap is a system call, not the allocator.
+    let stack = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            WORKER_STACK_BYTES,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+            -1,
+            0,
+        )
+    };
+    if stack == libc::MAP_FAILED {
+        return -1;
     }
+    let mut args = WorkerArgs {
+        spec,
+        exec,
+        report,
+        os,
+    };
+    // SAFETY: the stack grows down from the end of the mapping; glibc's clone wrapper is plain
+    // assembly (no locks, no allocation). With CLONE_VM | CLONE_VFORK this thread does not run
+    // again until the worker has called execve or _exit, so nothing races on shared memory.
+    let pid = unsafe {
+        libc::clone(
+            worker_entry,
+            stack.cast::<u8>().add(WORKER_STACK_BYTES).cast(),
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            (&mut args as *mut WorkerArgs<'_>).cast(),
+        )
+    };
+    // SAFETY: the worker no longer uses the stack (it exec'd or exited).
+    unsafe { libc::munmap(stack, WORKER_STACK_BYTES) };
+    pid
 }
 
 /// The mini-init. Never returns.
@@ -267,10 +308,7 @@ pub(crate) fn init_main(spec: &ChildSpec, exec: &ExecArgs, fds: ChildFds, os: &d
     // SAFETY: integer prctl; makes /proc/1 of this init unreadable to the guest (no ptrace-read
     // access to a non-dumpable process without CAP_SYS_PTRACE), so its descriptors stay private.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
-    let worker = raw_fork();
-    if worker == 0 {
-        worker_main(spec, exec, report, os);
-    }
+    let worker = spawn_worker(spec, exec, report, os);
     if worker < 0 {
         fail(report, Stage::Fork, 0, last_errno());
     }
