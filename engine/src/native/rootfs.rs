@@ -33,8 +33,6 @@ const SYSTEM_DIRS: &[&str] = &[
 /// alternatives links, name service switch, time zone).
 const ETC_ENTRIES: &[&str] = &[
     "ld.so.cache",
-    "ld.so.conf",
-    "ld.so.conf.d",
     "alternatives",
     "nsswitch.conf",
     "localtime",

@@ -242,6 +242,20 @@ async fn the_hosts_loopback_is_out_of_reach() {
 }
 
 #[tokio::test]
+async fn with_the_network_on_the_hosts_loopback_is_reachable() {
+    require_root!();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let port = listener.local_addr().expect("addr").port();
+    let r = python(
+        native().with_network(true),
+        &format!("import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=5)\nprint('connected')\n"),
+    )
+    .await;
+    assert_eq!(r.stdout, "connected\n", "{r:?}");
+    assert!(!r.isolation.iter().any(|l| l == "net-namespace"), "{:?}", r.isolation);
+}
+
+#[tokio::test]
 async fn there_is_no_route_outwards() {
     require_root!();
     // A UDP connect only looks the route up; no packet is sent, here or in the sandbox.
