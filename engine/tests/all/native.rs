@@ -252,7 +252,11 @@ async fn with_the_network_on_the_hosts_loopback_is_reachable() {
     )
     .await;
     assert_eq!(r.stdout, "connected\n", "{r:?}");
-    assert!(!r.isolation.iter().any(|l| l == "net-namespace"), "{:?}", r.isolation);
+    assert!(
+        !r.isolation.iter().any(|l| l == "net-namespace"),
+        "{:?}",
+        r.isolation
+    );
 }
 
 #[tokio::test]
