@@ -183,3 +183,77 @@ pub(crate) fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
     // SAFETY: both descriptors are fresh and owned by nothing else.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::CString;
+    use std::os::fd::AsFd;
+
+    use super::*;
+
+    fn is_root() -> bool {
+        // SAFETY: geteuid has no preconditions.
+        unsafe { libc::geteuid() == 0 }
+    }
+
+    /// A new cgroup v2 directory to clone into, in the unified hierarchy wherever it is mounted.
+    fn v2_cgroup() -> Option<std::path::PathBuf> {
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+        let mount = mounts.lines().find_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            right
+                .starts_with("cgroup2 ")
+                .then(|| left.split_whitespace().nth(4).map(str::to_owned))
+                .flatten()
+        })?;
+        let dir = std::path::Path::new(&mount).join(format!("soulbox-test-{}", std::process::id()));
+        std::fs::create_dir(&dir).ok().map(|()| dir)
+    }
+
+    #[test]
+    fn init_is_cloned_straight_into_a_v2_cgroup() {
+        let Some(cgroup) = v2_cgroup().filter(|_| is_root()) else {
+            eprintln!("skipped: needs root and a cgroup v2 hierarchy");
+            return;
+        };
+        let spec = ChildSpec {
+            unshare_cgroup: false,
+            rootfs: None,
+            set_hostname: false,
+            workdir: CString::new("/").unwrap(),
+            rlimits: Vec::new(),
+            landlock: None,
+            seccomp: Vec::new(),
+            program: CString::new("/bin/true").unwrap(),
+            argv: vec![CString::new("true").unwrap()],
+            env: Vec::new(),
+        };
+        let (sync_read, sync_write) = pipe().unwrap();
+        let (report_read, report_write) = pipe().unwrap();
+        let (stdin_read, _stdin_write) = pipe().unwrap();
+        let fds = ChildFds {
+            stdin: stdin_read.as_raw_fd(),
+            stdout: report_write.as_raw_fd(),
+            stderr: report_write.as_raw_fd(),
+            report: report_write.as_raw_fd(),
+            sync: sync_read.as_raw_fd(),
+            sync_peer: sync_write.as_raw_fd(),
+        };
+        let dir = File::open(&cgroup).unwrap();
+        let mut init = clone_init(&spec, fds, 0, Some(dir.as_fd())).unwrap();
+        assert!(init.in_cgroup, "clone3 with CLONE_INTO_CGROUP was refused");
+        let membership = std::fs::read_to_string(format!("/proc/{}/cgroup", init.pid)).unwrap();
+        let name = cgroup.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            membership
+                .lines()
+                .any(|l| l.starts_with("0::") && l.ends_with(&name)),
+            "{membership}"
+        );
+        drop((report_read, stdin_read));
+        release(sync_write).unwrap();
+        init.reap();
+        drop(sync_read);
+        std::fs::remove_dir(&cgroup).unwrap();
+    }
+}
