@@ -480,9 +480,8 @@ impl Pipes {
         let pipe = || spawn::pipe().map_err(|e| SoulBoxError::io("creating the run's pipes", e));
         let (stdin_child, stdin_ours) = match stdin {
             Stdin::Inherit => (
-                std::io::stdin()
-                    .as_raw_fd()
-                    .try_clone_fd()
+                std::os::fd::AsFd::as_fd(&std::io::stdin())
+                    .try_clone_to_owned()
                     .map_err(|e| SoulBoxError::io("passing stdin on", e))?,
                 None,
             ),
@@ -521,17 +520,6 @@ impl Pipes {
             sync: self.child_ends.sync.as_raw_fd(),
             sync_peer: self.sync_ours.as_raw_fd(),
         }
-    }
-}
-
-trait TryCloneFd {
-    fn try_clone_fd(self) -> std::io::Result<OwnedFd>;
-}
-
-impl TryCloneFd for std::os::fd::RawFd {
-    fn try_clone_fd(self) -> std::io::Result<OwnedFd> {
-        // SAFETY: the descriptor is only borrowed for the duplication.
-        unsafe { std::os::fd::BorrowedFd::borrow_raw(self) }.try_clone_to_owned()
     }
 }
 
