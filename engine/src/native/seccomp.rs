@@ -1,15 +1,17 @@
 //! The seccomp-bpf filters installed last before `execve`. Filters stack, and for every system
 //! call the kernel applies the most severe verdict of all of them, so each filter does one job:
 //!
-//! 1. **guard** (hand-written, five instructions): a call from any other ABI than the native one
-//!    kills the process - the 32-bit `int 0x80` entry and x32 numbers on x86-64, AArch32 on arm64.
+//! 1. **guard** (hand-written, nine instructions): a call from any other ABI than the native one
+//!    kills the process - the 32-bit `int 0x80` entry and x32 numbers on x86-64, AArch32 on arm64;
+//!    `clone3` fails with `ENOSYS`: its flags sit in memory seccomp cannot read, and libc falls
+//!    back to `clone`, whose flags the deny filter does check.
 //! 2. **deny** (always): what a sandboxed program never needs and an escape would - mounting,
 //!    tracing other processes, new namespaces (also through `clone` flags), BPF, keyrings, kernel
 //!    modules, reboot, `io_uring`, terminal injection (`TIOCSTI`) ... - fails with `EPERM`.
-//! 3. **clone3** fails with `ENOSYS`: its flags sit in memory seccomp cannot read, and libc falls
-//!    back to `clone`, whose flags the deny filter does check.
-//! 4. **allow-list** (when [`SandboxConfig::allowed_syscalls`](crate::SandboxConfig) is set):
+//! 3. **allow-list** (when [`SandboxConfig::allowed_syscalls`](crate::SandboxConfig) is set):
 //!    anything not listed fails with `EPERM`. It narrows the deny filter, never widens it.
+//!
+//! Each filter is compiled by the kernel when installed, so they are as few as the actions need.
 
 use std::collections::BTreeMap;
 
@@ -105,7 +107,7 @@ const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 /// are installed.
 pub(crate) fn filters(allowed: Option<&[String]>) -> crate::Result<Vec<BpfProgram>> {
     let arch = target_arch()?;
-    let mut programs = vec![guard(arch), deny(arch)?, clone3(arch)?];
+    let mut programs = vec![guard(arch), deny(arch)?];
     if let Some(names) = allowed {
         programs.push(allow_list(arch, names)?);
     }
@@ -149,7 +151,8 @@ fn jump(code: u16, k: u32, jt: u8, jf: u8) -> SockFilter {
     SockFilter { code, jt, jf, k }
 }
 
-/// Kills any call made through a foreign ABI (wrong `arch`, or an x32 number).
+/// Kills any call made through a foreign ABI (wrong `arch`, or an x32 number); `clone3` gets
+/// `ENOSYS`.
 fn guard(arch: TargetArch) -> BpfProgram {
     const LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
     const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
@@ -164,6 +167,8 @@ fn guard(arch: TargetArch) -> BpfProgram {
         statement(LD_W_ABS, NR_OFFSET),
         jump(JGE_K, X32_SYSCALL_BIT, 0, 1),
         statement(RET_K, libc::SECCOMP_RET_KILL_PROCESS),
+        jump(JEQ_K, libc::SYS_clone3 as u32, 0, 1),
+        statement(RET_K, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32),
         statement(RET_K, libc::SECCOMP_RET_ALLOW),
     ]
 }
@@ -200,15 +205,6 @@ fn deny(arch: TargetArch) -> crate::Result<BpfProgram> {
         rules,
         SeccompAction::Allow,
         SeccompAction::Errno(libc::EPERM as u32),
-        arch,
-    )
-}
-
-fn clone3(arch: TargetArch) -> crate::Result<BpfProgram> {
-    compile(
-        BTreeMap::from([(libc::SYS_clone3, Vec::new())]),
-        SeccompAction::Allow,
-        SeccompAction::Errno(libc::ENOSYS as u32),
         arch,
     )
 }
