@@ -49,6 +49,18 @@ impl CapturedOutput {
         }
     }
 
+    /// Captures for a run's stdout and stderr, both capped at `cap` and streamed to `events`.
+    pub(crate) fn pair(
+        cap: u64,
+        signals: &Arc<RunSignals>,
+        events: Option<UnboundedSender<StreamOutput>>,
+    ) -> (Self, Self) {
+        (
+            Self::new(Channel::Stdout, cap, signals.clone(), events.clone()),
+            Self::new(Channel::Stderr, cap, signals.clone(), events),
+        )
+    }
+
     /// Everything captured so far.
     pub(crate) fn contents(&self) -> Vec<u8> {
         match self.shared.lock() {

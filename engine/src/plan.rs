@@ -31,7 +31,6 @@ pub(crate) async fn plan(
     if native {
         return native_plan(request);
     }
-    let backend = "wasm";
     match request.language {
         Language::Wasm => {
             if request.code.is_empty() {
@@ -54,7 +53,7 @@ pub(crate) async fn plan(
         }
         other => Err(SoulBoxError::Unsupported {
             language: other,
-            backend,
+            backend: "wasm",
             reason: not_yet_reason(other).into(),
         }),
     }

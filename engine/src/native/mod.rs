@@ -37,7 +37,7 @@ use tokio::sync::watch;
 pub(crate) use program::NativeProgram;
 
 use crate::outcome::Outcome;
-use crate::output::{CapturedOutput, Channel};
+use crate::output::CapturedOutput;
 use crate::signals::{RunSignals, StopReason};
 use crate::{Result, SandboxConfig, SoulBoxError, Status, Stdin, StreamOutput};
 use cgroup::{Limits, RunCgroup};
@@ -124,18 +124,8 @@ async fn supervise(
         .map_err(|e| SoulBoxError::io("watching the sandbox's init process", e))?;
     handshake(&init, layers, cgroup, sync_ours)?;
 
-    let stdout = CapturedOutput::new(
-        Channel::Stdout,
-        config.max_output_bytes,
-        run.signals.clone(),
-        run.events.clone(),
-    );
-    let stderr = CapturedOutput::new(
-        Channel::Stderr,
-        config.max_output_bytes,
-        run.signals.clone(),
-        run.events.clone(),
-    );
+    let (stdout, stderr) =
+        CapturedOutput::pair(config.max_output_bytes, &run.signals, run.events.clone());
     let (exited_tx, exited_rx) = watch::channel(false);
     let readers = [
         tokio::spawn(pump(stdout_ours, stdout.clone(), exited_rx.clone())),

@@ -529,6 +529,12 @@ mod tests {
         os.lines()
     }
 
+    /// The flags of a recorded `mount` line (`mount SOURCE TARGET FSTYPE FLAGS DATA`).
+    fn flags_of(line: &str) -> libc::c_ulong {
+        let field = line.split_whitespace().nth(2).unwrap_or_default();
+        libc::c_ulong::from_str_radix(field.trim_start_matches("0x"), 16).unwrap()
+    }
+
     fn index(lines: &[String], needle: &str) -> usize {
         lines
             .iter()
@@ -548,15 +554,7 @@ mod tests {
         let lines = recorded(false);
         let bind = index(&lines, "mount /usr /stage/usr  0x1000");
         let remount = &lines[bind + 1];
-        let flags = u64::from_str_radix(
-            remount
-                .split_whitespace()
-                .nth(2)
-                .unwrap()
-                .trim_start_matches("0x"),
-            16,
-        )
-        .unwrap();
+        let flags = flags_of(remount);
         assert!(remount.contains("/stage/usr"), "{remount}");
         for required in [
             libc::MS_REMOUNT,
@@ -592,29 +590,9 @@ mod tests {
     fn workspace_is_writable_and_program_dir_read_only() {
         let lines = recorded(false);
         let work = index(&lines, "mount /ws /stage/work");
-        assert_eq!(
-            u64::from_str_radix(
-                lines[work + 1]
-                    .split_whitespace()
-                    .nth(2)
-                    .unwrap()
-                    .trim_start_matches("0x"),
-                16
-            )
-            .unwrap()
-                & libc::MS_RDONLY,
-            0
-        );
+        assert_eq!(flags_of(&lines[work + 1]) & libc::MS_RDONLY, 0);
         let program = index(&lines, "mount /prog /stage/run/soulbox");
-        let flags = u64::from_str_radix(
-            lines[program + 1]
-                .split_whitespace()
-                .nth(2)
-                .unwrap()
-                .trim_start_matches("0x"),
-            16,
-        )
-        .unwrap();
+        let flags = flags_of(&lines[program + 1]);
         assert_ne!(flags & libc::MS_RDONLY, 0);
     }
 
@@ -628,14 +606,7 @@ mod tests {
         assert_eq!(lines[pivot - 1], "chdir /stage");
         let last = lines.last().unwrap();
         assert!(last.starts_with("mount  / "), "{last}");
-        let flags = u64::from_str_radix(
-            last.split_whitespace()
-                .nth(2)
-                .unwrap()
-                .trim_start_matches("0x"),
-            16,
-        )
-        .unwrap();
+        let flags = flags_of(last);
         assert_ne!(flags & libc::MS_RDONLY, 0);
     }
 

@@ -28,7 +28,7 @@ use interrupt::Stopped;
 use limits::MemoryLimiter;
 
 use crate::outcome::Outcome;
-use crate::output::{CapturedOutput, Channel};
+use crate::output::CapturedOutput;
 use crate::signals::{RunSignals, StopReason};
 use crate::workspace::GUEST_WORKDIR;
 use crate::{Result, SandboxConfig, SoulBoxError, Status, Stdin, StreamOutput};
@@ -83,18 +83,7 @@ const WASM_ISOLATION: [&str; 3] = ["wasm", "wasi-preview1-no-sockets", "workspac
 pub(crate) async fn run(engine: &crate::Engine, run: WasmRun<'_>) -> Result<Outcome> {
     let inner = engine.inner();
     let config = run.config;
-    let stdout = CapturedOutput::new(
-        Channel::Stdout,
-        config.max_output_bytes,
-        run.signals.clone(),
-        run.events.clone(),
-    );
-    let stderr = CapturedOutput::new(
-        Channel::Stderr,
-        config.max_output_bytes,
-        run.signals.clone(),
-        run.events,
-    );
+    let (stdout, stderr) = CapturedOutput::pair(config.max_output_bytes, &run.signals, run.events);
 
     let mut wasi = WasiCtxBuilder::new();
     wasi.args(&run.argv)
