@@ -37,6 +37,35 @@ pub(crate) struct ChildSpec {
     pub program: CString,
     pub argv: Vec<CString>,
     pub env: Vec<CString>,
+    /// Where the engine's own command line lies in memory (init inherits a copy at the same
+    /// address and blanks it: the guest can read `/proc/1/cmdline`).
+    pub engine_cmdline: Option<(usize, usize)>,
+}
+
+/// The address range of this process's command line (`arg_start`, `arg_end` of
+/// `/proc/self/stat`), read once.
+pub(crate) fn engine_cmdline() -> Option<(usize, usize)> {
+    static AREA: std::sync::OnceLock<Option<(usize, usize)>> = std::sync::OnceLock::new();
+    *AREA.get_or_init(|| {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // Fields after the command name (which may hold spaces) start at field 3; arg_start and
+        // arg_end are fields 48 and 49.
+        let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(45);
+        let start = fields.next()?.parse().ok()?;
+        let end = fields.next()?.parse().ok()?;
+        (start < end).then_some((start, end))
+    })
+}
+
+/// Blanks init's copy of the engine's command line and names the process `soulbox-init`.
+fn hide_engine_cmdline(area: Option<(usize, usize)>) {
+    if let Some((start, end)) = area {
+        // SAFETY: [start, end) is where the kernel put this process's argv strings (a copy of the
+        // engine's, on init's own writable stack mapping); nothing in init reads them.
+        unsafe { std::ptr::write_bytes(start as *mut u8, 0, end - start) };
+    }
+    // SAFETY: PR_SET_NAME reads one NUL-terminated string of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, c"soulbox-init".as_ptr(), 0, 0, 0) };
 }
 
 /// Null-terminated pointer arrays for `execve`, built by the parent right before the clone.
@@ -294,6 +323,7 @@ pub(crate) fn init_main(spec: &ChildSpec, exec: &ExecArgs, fds: ChildFds, os: &d
             fail(fds.report, Stage::CgroupNamespace, 0, last_errno());
         }
     }
+    hide_engine_cmdline(spec.engine_cmdline);
     if let Some(rootfs) = &spec.rootfs
         && let Err((index, errno)) = rootfs.apply(os)
     {
@@ -472,6 +502,7 @@ mod tests {
             program: CString::new("/bin/sh").unwrap(),
             argv: vec![CString::new("sh").unwrap()],
             env: Vec::new(),
+            engine_cmdline: None,
         }
     }
 
@@ -536,6 +567,13 @@ mod tests {
             Some(ChildReport::SetupFailed { .. })
         ));
         assert_eq!(Report::decode(&[1, 2, 3]), None);
+    }
+
+    #[test]
+    fn the_engines_command_line_is_found() {
+        let (start, end) = engine_cmdline().expect("arg_start/arg_end in /proc/self/stat");
+        let len = std::fs::read("/proc/self/cmdline").unwrap().len();
+        assert_eq!(end - start, len);
     }
 
     #[test]

@@ -402,6 +402,7 @@ fn child_spec(run: &NativeRun<'_>, layers: &Layers, run_dir: &RunDir) -> Result<
             .iter()
             .map(|(k, v)| cstring(format!("{k}={v}"), "an environment variable"))
             .collect::<Result<_>>()?,
+        engine_cmdline: child::engine_cmdline(),
     })
 }
 

@@ -227,6 +227,7 @@ mod tests {
             program: CString::new("/bin/true").unwrap(),
             argv: vec![CString::new("true").unwrap()],
             env: Vec::new(),
+            engine_cmdline: None,
         };
         let (sync_read, sync_write) = pipe().unwrap();
         let (report_read, report_write) = pipe().unwrap();

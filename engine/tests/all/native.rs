@@ -286,6 +286,29 @@ async fn the_filesystem_outside_work_and_tmp_is_read_only_and_secrets_are_absent
 }
 
 #[tokio::test]
+async fn init_keeps_the_engines_command_line_and_its_descriptors_to_itself() {
+    require_root!();
+    let r = sh(
+        native(),
+        "tr '\\0' ' ' < /proc/1/cmdline; echo\n\
+         cat /proc/1/comm\n\
+         ls /proc/1/fd | tr '\\n' ' '; echo\n\
+         readlink /proc/1/fd/0 || echo no-readlink\n\
+         echo forged > /proc/1/fd/3 || echo no-forgery\n",
+    )
+    .await;
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    let lines: Vec<&str> = r.stdout.lines().map(str::trim).collect();
+    // Blank command line, init's own name, only the guest's stdio and the report pipe left open,
+    // and none of them reachable through /proc.
+    assert_eq!(
+        lines,
+        ["", "soulbox-init", "0 1 2 3", "no-readlink", "no-forgery"],
+        "{r:?}"
+    );
+}
+
+#[tokio::test]
 async fn ptrace_unshare_and_mount_are_denied() {
     require_root!();
     let code = r#"
