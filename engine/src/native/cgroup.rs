@@ -14,6 +14,7 @@
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use cgroups_rs::CgroupPid;
@@ -56,6 +57,19 @@ pub(crate) struct CgroupRoot {
     memory: Place,
     pids: Place,
     cpu: Place,
+    /// `<pid namespace>-<engine pid>`, the prefix of this engine's run cgroups.
+    engine: String,
+    next_run: AtomicU64,
+}
+
+/// Run cgroups are named `<pid namespace>-<engine pid>-<n>`, so that cgroups left by a dead
+/// engine can be told apart from a live engine's, even one in another pid namespace.
+fn pid_namespace() -> u64 {
+    std::fs::metadata("/proc/self/ns/pid").map_or(0, |m| std::os::unix::fs::MetadataExt::ino(&m))
+}
+
+fn engine_name() -> String {
+    format!("{}-{}", pid_namespace(), std::process::id())
 }
 
 static ROOT: OnceLock<Option<CgroupRoot>> = OnceLock::new();
@@ -68,10 +82,43 @@ pub(crate) fn root() -> Option<&'static CgroupRoot> {
 
 impl CgroupRoot {
     fn find() -> std::io::Result<Self> {
-        if hierarchies::is_cgroup2_unified_mode() {
+        let root = if hierarchies::is_cgroup2_unified_mode() {
             Self::find_v2()
         } else {
             Self::find_v1()
+        }?;
+        root.sweep();
+        Ok(root)
+    }
+
+    /// Removes run cgroups left behind by engine processes of this pid namespace that died
+    /// before cleaning up.
+    fn sweep(&self) {
+        let ours = format!("{}-", pid_namespace());
+        let mut parents = vec![&self.memory.parent, &self.pids.parent, &self.cpu.parent];
+        parents.dedup();
+        for parent in parents {
+            let Ok(entries) = std::fs::read_dir(parent) else {
+                continue;
+            };
+            let orphans: Vec<PathBuf> = entries
+                .flatten()
+                .filter(|e| e.path().is_dir())
+                .filter(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    let pid = name
+                        .strip_prefix(&ours)
+                        .and_then(|rest| rest.split('-').next());
+                    pid.is_some_and(|p| {
+                        p.parse::<u32>().is_ok() && !Path::new("/proc").join(p).exists()
+                    })
+                })
+                .map(|e| e.path())
+                .collect();
+            for dir in orphans {
+                kill_all(self.version, &dir);
+                remove(std::slice::from_ref(&dir));
+            }
         }
     }
 
@@ -96,6 +143,8 @@ impl CgroupRoot {
             memory: place(Controllers::Mem, "memory")?,
             pids: place(Controllers::Pids, "pids")?,
             cpu: place(Controllers::Cpu, "cpu")?,
+            engine: engine_name(),
+            next_run: AtomicU64::new(1),
         })
     }
 
@@ -113,6 +162,8 @@ impl CgroupRoot {
             memory: place.clone(),
             pids: place.clone(),
             cpu: place,
+            engine: engine_name(),
+            next_run: AtomicU64::new(1),
         })
     }
 }
@@ -157,8 +208,13 @@ pub(crate) struct Usage {
 }
 
 impl RunCgroup {
-    /// Creates the cgroup `name` with `limits` applied.
-    pub(crate) fn create(root: &CgroupRoot, name: &str, limits: Limits) -> std::io::Result<Self> {
+    /// Creates the next run's cgroup with `limits` applied.
+    pub(crate) fn create(root: &CgroupRoot, limits: Limits) -> std::io::Result<Self> {
+        let name = &format!(
+            "{}-{}",
+            root.engine,
+            root.next_run.fetch_add(1, Ordering::Relaxed)
+        );
         let v2 = root.version == CgroupVersion::V2;
         let memory_dir = root.memory.parent.join(name);
         let pids_dir = root.pids.parent.join(name);

@@ -28,7 +28,6 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc::UnboundedSender;
@@ -58,8 +57,6 @@ pub(crate) struct NativeRun<'a> {
     pub signals: Arc<RunSignals>,
 }
 
-static NEXT_RUN: AtomicU64 = AtomicU64::new(1);
-
 /// Runs the program to completion (or to a limit) and reports how it ended.
 pub(crate) async fn run(run: NativeRun<'_>) -> Result<Outcome> {
     let config = run.config;
@@ -67,18 +64,13 @@ pub(crate) async fn run(run: NativeRun<'_>) -> Result<Outcome> {
     let run_dir = RunDir::create(&run.program)?;
     let cgroup = match cgroup::root().filter(|_| layers.cgroups.is_some()) {
         Some(root) => {
-            let name = format!(
-                "{}-{}",
-                std::process::id(),
-                NEXT_RUN.fetch_add(1, Ordering::Relaxed)
-            );
             let limits = Limits {
                 memory_bytes: config.memory_limit,
                 max_processes: u64::from(config.max_processes),
                 cpu_quota: config.cpu_quota,
             };
             Some(
-                RunCgroup::create(root, &name, limits)
+                RunCgroup::create(root, limits)
                     .map_err(|e| SoulBoxError::io("creating the run's cgroup", e))?,
             )
         }
