@@ -68,6 +68,15 @@ fn pid_namespace() -> u64 {
     std::fs::metadata("/proc/self/ns/pid").map_or(0, |m| std::os::unix::fs::MetadataExt::ino(&m))
 }
 
+/// The engine pid in a run cgroup's name, if the run belongs to an engine of `namespace`.
+fn engine_pid(name: &str, namespace: u64) -> Option<u32> {
+    let mut parts = name.split('-');
+    let run_namespace: u64 = parts.next()?.parse().ok()?;
+    let pid = parts.next()?.parse().ok()?;
+    parts.next()?.parse::<u64>().ok()?;
+    (run_namespace == namespace).then_some(pid)
+}
+
 fn engine_name() -> String {
     format!("{}-{}", pid_namespace(), std::process::id())
 }
@@ -94,7 +103,7 @@ impl CgroupRoot {
     /// Removes run cgroups left behind by engine processes of this pid namespace that died
     /// before cleaning up.
     fn sweep(&self) {
-        let ours = format!("{}-", pid_namespace());
+        let namespace = pid_namespace();
         let mut parents = vec![&self.memory.parent, &self.pids.parent, &self.cpu.parent];
         parents.dedup();
         for parent in parents {
@@ -105,13 +114,8 @@ impl CgroupRoot {
                 .flatten()
                 .filter(|e| e.path().is_dir())
                 .filter(|e| {
-                    let name = e.file_name().to_string_lossy().into_owned();
-                    let pid = name
-                        .strip_prefix(&ours)
-                        .and_then(|rest| rest.split('-').next());
-                    pid.is_some_and(|p| {
-                        p.parse::<u32>().is_ok() && !Path::new("/proc").join(p).exists()
-                    })
+                    engine_pid(&e.file_name().to_string_lossy(), namespace)
+                        .is_some_and(|pid| !Path::new("/proc").join(pid.to_string()).exists())
                 })
                 .map(|e| e.path())
                 .collect();
@@ -368,6 +372,19 @@ fn field(text: &str, key: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_this_pid_namespaces_run_cgroups_are_claimed() {
+        assert_eq!(engine_pid("4026531836-812-3", 4026531836), Some(812));
+        assert_eq!(
+            engine_pid("4026531836-812-3", 1),
+            None,
+            "another pid namespace"
+        );
+        assert_eq!(engine_pid("probe-812", 4026531836), None);
+        assert_eq!(engine_pid("4026531836-812", 4026531836), None);
+        assert_eq!(engine_pid("user.slice", 4026531836), None);
+    }
 
     #[test]
     fn reads_oom_kills_from_v1_and_v2_files() {
