@@ -28,7 +28,9 @@ const EXIT_TRAP: u8 = 134;
 #[command(after_help = "\
 Exit status: the guest's own exit code; 124 timeout or fuel exhausted; 137 memory limit or killed;
 134 trap; 125 output limit or engine failure; 2 usage error; 1 compile error.
-Languages: python (py), javascript (js, mjs), ruby (rb), rust (rs), c, cpp (cc, cxx), wasm (wat), native.
+Languages: python (py), javascript (js, mjs), ruby (rb), rust (rs), c, cpp (cc, cxx), wasm (wat),
+shell (sh), native. Shell scripts and executables run on the native backend; --backend native runs
+python, javascript and ruby with the host's interpreters.
 Sizes: 64MiB, 512M, 1G, or bytes. Durations: 500ms, 5s, 2m, or seconds.")]
 pub(crate) struct RunArgs {
     /// Source file or module to run (its extension picks the language unless -l is given).
@@ -78,6 +80,10 @@ pub(crate) struct RunArgs {
     /// Memory (address-space) limit of the compiler.
     #[arg(long, value_name = "SIZE", value_parser = parse_byte_size, default_value = "4GiB")]
     compile_memory: u64,
+    /// Native backend: run with whatever isolation the host can give when it is less than the
+    /// full set (the JSON `isolation` list says what was in effect).
+    #[arg(long)]
+    allow_weaker_isolation: bool,
     /// Host directory used as the guest's working directory (/work); kept after the run.
     #[arg(long, value_name = "DIR")]
     workdir: Option<PathBuf>,
@@ -137,7 +143,7 @@ pub(crate) async fn run(args: RunArgs) -> ExitCode {
             Some(lang) => (code.clone().into_bytes(), lang, None),
             None => {
                 return usage(
-                    "-c CODE needs -l LANG (python, javascript, ruby, rust, c, cpp, wasm)",
+                    "-c CODE needs -l LANG (python, javascript, ruby, rust, c, cpp, wasm, shell)",
                 );
             }
         },
@@ -181,6 +187,7 @@ pub(crate) async fn run(args: RunArgs) -> ExitCode {
     };
     config.compile.timeout = args.compile_timeout;
     config.compile.memory_limit = args.compile_memory;
+    config.allow_weaker_isolation = args.allow_weaker_isolation;
     if let Some(dir) = &args.workdir {
         config = config.with_workdir(dir);
     }

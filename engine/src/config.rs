@@ -129,8 +129,17 @@ pub struct SandboxConfig {
     pub fuel: Option<u64>,
     /// Maximum bytes kept per output stream (stdout and stderr each).
     pub max_output_bytes: u64,
-    /// Native path only: syscalls allowed (switches the seccomp filter to an allow-list).
+    /// Native path only: syscalls allowed, by name (`read`, `openat`, ...). Adds an allow-list
+    /// seccomp filter on top of the always-on deny filter: it narrows what the guest may call,
+    /// never widens it. `execve` is added, since the filter is in place before the program starts.
     pub allowed_syscalls: Option<Vec<String>>,
+    /// Native path only: most processes (and threads) the guest may have at once.
+    pub max_processes: u32,
+    /// Native path only: run with the isolation the host can give even when it is less than the
+    /// full set (for example rlimits instead of cgroups when not root). Off by default: a host
+    /// that cannot isolate fully refuses the run and says what is missing. Every result lists the
+    /// isolation actually in effect.
+    pub allow_weaker_isolation: bool,
     /// Whether the guest may reach the network. Off by default; WASI preview1 has no sockets anyway.
     pub network_enabled: bool,
     /// A host directory to use as the workspace (`/work` in the guest). It is created if missing and
@@ -160,6 +169,8 @@ impl Default for SandboxConfig {
             fuel: None,
             max_output_bytes: 4 * MIB,
             allowed_syscalls: None,
+            max_processes: 128,
+            allow_weaker_isolation: false,
             network_enabled: false,
             persistent_storage: None,
             env: BTreeMap::new(),
@@ -201,6 +212,17 @@ impl SandboxConfig {
     /// Sets [`allowed_syscalls`](Self::allowed_syscalls).
     pub fn with_allowed_syscalls(mut self, syscalls: Vec<String>) -> Self {
         self.allowed_syscalls = Some(syscalls);
+        self
+    }
+    /// Sets [`max_processes`](Self::max_processes).
+    pub fn with_max_processes(mut self, max: u32) -> Self {
+        self.max_processes = max;
+        self
+    }
+    /// Accepts weaker isolation on the native path (see
+    /// [`allow_weaker_isolation`](Self::allow_weaker_isolation)).
+    pub fn allow_weaker_isolation(mut self) -> Self {
+        self.allow_weaker_isolation = true;
         self
     }
     /// Sets [`network_enabled`](Self::network_enabled).
@@ -265,6 +287,9 @@ impl SandboxConfig {
                 "compile memory limit {} bytes is too small for a compiler (at least 64 MiB)",
                 self.compile.memory_limit
             ));
+        }
+        if self.max_processes == 0 {
+            return Err("max_processes must be at least 1 (the program itself)".into());
         }
         for key in self.env.keys() {
             if key.is_empty() || key.contains('=') || key.contains('\0') {

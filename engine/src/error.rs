@@ -90,6 +90,28 @@ pub enum SoulBoxError {
     #[error(transparent)]
     Runtime(#[from] soulbox_runtimes::RuntimeError),
 
+    /// The native backend was asked for, but this host cannot give the isolation it requires.
+    #[error(
+        "the native backend cannot isolate the program on this host: missing {missing}. Run as root, \
+         or enable unprivileged user namespaces and delegate a cgroup to this user; or accept weaker \
+         isolation (SandboxConfig::allow_weaker_isolation, `--allow-weaker-isolation`) - every result \
+         then lists the isolation in effect"
+    )]
+    IsolationUnavailable {
+        /// What the host cannot give.
+        missing: String,
+    },
+
+    /// Setting up the native sandbox failed on the host's side (a mount, a namespace, a cgroup).
+    #[error("setting up the native sandbox failed while {step}: {source}")]
+    NativeSetup {
+        /// What SoulBox was doing.
+        step: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// Wasmtime refused the engine configuration or failed to set up an instance for reasons
     /// that are not the guest's fault.
     #[error("wasm engine error: {0}")]

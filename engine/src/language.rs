@@ -33,16 +33,18 @@ pub enum Language {
     Cpp,
     /// A WebAssembly module (binary) or WAT text that is a WASI preview1 command.
     Wasm,
+    /// A POSIX shell script, run by the host's `/bin/sh` (native backend only).
+    Shell,
     /// A native executable (native backend only).
     Native,
 }
 
 /// Names accepted by [`Language::from_str`], for error messages and `--help`.
-pub const ACCEPTED_LANGUAGES: &str = "python (py), javascript (js, mjs), ruby (rb), rust (rs), c, cpp (c++, cc, cxx), wasm (wat), native";
+pub const ACCEPTED_LANGUAGES: &str = "python (py), javascript (js, mjs), ruby (rb), rust (rs), c, cpp (c++, cc, cxx), wasm (wat), shell (sh), native";
 
 impl Language {
     /// Every language, in a stable order.
-    pub const ALL: [Language; 8] = [
+    pub const ALL: [Language; 9] = [
         Language::Python,
         Language::JavaScript,
         Language::Ruby,
@@ -50,6 +52,7 @@ impl Language {
         Language::C,
         Language::Cpp,
         Language::Wasm,
+        Language::Shell,
         Language::Native,
     ];
 
@@ -63,6 +66,7 @@ impl Language {
             Language::C => "c",
             Language::Cpp => "cpp",
             Language::Wasm => "wasm",
+            Language::Shell => "shell",
             Language::Native => "native",
         }
     }
@@ -77,6 +81,7 @@ impl Language {
             "c" | "h" => Language::C,
             "cpp" | "cc" | "cxx" | "c++" | "hpp" => Language::Cpp,
             "wasm" | "wat" => Language::Wasm,
+            "sh" => Language::Shell,
             _ => return None,
         })
     }
@@ -108,6 +113,7 @@ impl FromStr for Language {
             "rust" => Some(Language::Rust),
             "cpp" | "c++" => Some(Language::Cpp),
             "wasm" | "webassembly" => Some(Language::Wasm),
+            "shell" | "sh" => Some(Language::Shell),
             "native" | "binary" => Some(Language::Native),
             _ => None,
         };
@@ -138,6 +144,7 @@ mod tests {
         assert_eq!(Language::from_path("a/b/prog.cc"), Some(Language::Cpp));
         assert_eq!(Language::from_path("x.mjs"), Some(Language::JavaScript));
         assert_eq!(Language::from_path("noext"), None);
+        assert_eq!(Language::from_path("build.sh"), Some(Language::Shell));
     }
 
     #[test]

@@ -5,6 +5,12 @@
 //! wall-clock deadline, an instruction budget (fuel), a memory limit, capped output, and a single
 //! directory of the host (its *workspace*, `/work` in the guest) as its whole filesystem.
 //!
+//! What cannot run as wasm (a shell script, a native executable, the host's `python3`) takes the
+//! native backend ([`Backend::Native`], Linux): new namespaces, a minimal read-only root, seccomp,
+//! Landlock and cgroup limits. Every [`ExecutionResult::isolation`] lists the layers in effect;
+//! a host that cannot give them all refuses ([`SoulBoxError::IsolationUnavailable`]) unless the
+//! configuration accepts weaker isolation.
+//!
 //! ## The pieces
 //! - [`Engine`]: the shared, expensive part (Wasmtime engine, compiled-module cache under
 //!   `$SOULBOX_HOME`, epoch ticker). One per process; [`Engine::shared`] is used by default.
@@ -46,7 +52,13 @@
 //!
 //! ## Where things live
 //! - `wasm/`: the WebAssembly backend - `interrupt.rs` (deadlines), `limits.rs` (memory),
-//!   `output.rs` (capped, streamed stdout/stderr), `cache.rs` (compiled-module cache).
+//!   `output.rs` (stdout/stderr as WASI streams), `cache.rs` (compiled-module cache).
+//! - `native/`: the native backend - `isolation.rs` (what the host allows, what a run gets),
+//!   `spawn.rs` + `child.rs` (clone into namespaces, mini-init, hardening), `rootfs.rs` (the
+//!   minimal root), `seccomp.rs`, `landlock.rs`, `cgroup.rs` (limits), `os.rs` (the setup's
+//!   system calls behind a trait).
+//! - `output.rs`: capped, streamed stdout/stderr for both backends; `signals.rs`: why a run was
+//!   stopped (deadline, output limit, terminate).
 //! - `workspace/`: the sandbox directory (cap-std only) and artifact detection.
 //! - `compile/`: Rust/C/C++ -> wasm32-wasip1 - toolchains, fixed flags, the bubblewrap-isolated
 //!   compiler, the compile cache.
@@ -59,12 +71,16 @@ mod config;
 mod engine;
 mod error;
 mod language;
+#[cfg(target_os = "linux")]
+mod native;
 mod outcome;
+mod output;
 mod plan;
 mod request;
 mod result;
 mod runtime;
 mod sandbox;
+mod signals;
 mod wasm;
 mod workspace;
 

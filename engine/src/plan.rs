@@ -33,6 +33,9 @@ pub(crate) enum Plan {
         runtime: Arc<PreparedRuntime>,
         invocation: Invocation,
     },
+    /// A host program behind the native isolation.
+    #[cfg(target_os = "linux")]
+    Native(crate::native::NativeProgram),
 }
 
 /// Decides how to run `request` under `config`, compiling (or fetching from cache) what it needs.
@@ -41,16 +44,15 @@ pub(crate) async fn plan(
     config: &SandboxConfig,
     request: &ExecutionRequest,
 ) -> Result<Plan> {
-    let backend = match config.backend {
-        Backend::Auto | Backend::Wasm => "wasm",
-        Backend::Native => {
-            return Err(SoulBoxError::Unsupported {
-                language: request.language,
-                backend: "native",
-                reason: "the native backend (namespaces + seccomp + cgroups) is not built yet; use --backend wasm".into(),
-            });
-        }
+    let native = match config.backend {
+        Backend::Native => true,
+        Backend::Wasm => false,
+        // Only what has no wasm runtime takes the native path.
+        Backend::Auto => matches!(request.language, Language::Shell | Language::Native),
     };
+    if native {
+        return native_plan(request);
+    }
     if let Some(selected) = runtime::select(config, request)? {
         let prepared = engine.prepared_runtime(selected).await?;
         let invocation = prepared.driver.prepare(&RunInput {
@@ -87,10 +89,24 @@ pub(crate) async fn plan(
         }
         other => Err(SoulBoxError::Unsupported {
             language: other,
-            backend,
+            backend: "wasm",
             reason: not_yet_reason(other).into(),
         }),
     }
+}
+
+#[cfg(target_os = "linux")]
+fn native_plan(request: &ExecutionRequest) -> Result<Plan> {
+    crate::native::NativeProgram::for_request(request).map(Plan::Native)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn native_plan(request: &ExecutionRequest) -> Result<Plan> {
+    Err(SoulBoxError::Unsupported {
+        language: request.language,
+        backend: "native",
+        reason: "the native backend (namespaces + seccomp + cgroups) needs Linux".into(),
+    })
 }
 
 fn not_yet_reason(language: Language) -> &'static str {
@@ -98,7 +114,9 @@ fn not_yet_reason(language: Language) -> &'static str {
         Language::Python | Language::JavaScript | Language::Ruby => {
             "no runtime in the catalogue serves it"
         }
-        Language::Native => "native executables need the native backend, which is not built yet",
+        Language::Shell | Language::Native => {
+            "shell scripts and executables run on the native backend (--backend native or auto)"
+        }
         Language::Wasm | Language::Rust | Language::C | Language::Cpp => "",
     }
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use crate::plan::{Plan, plan};
-use crate::wasm::interrupt::{RunSignals, StopReason};
+use crate::signals::{RunSignals, StopReason};
 use crate::wasm::{self, DriverRun, WasmRun};
 use crate::workspace::{FileInfo, Snapshot, Workspace};
 use crate::{
@@ -302,6 +302,19 @@ impl Sandbox {
                         signals,
                     },
                 )
+                .await
+            }
+            #[cfg(target_os = "linux")]
+            Plan::Native(program) => {
+                crate::native::run(crate::native::NativeRun {
+                    program,
+                    env,
+                    stdin: request.stdin,
+                    workspace: workspace.host_path(),
+                    config,
+                    events,
+                    signals,
+                })
                 .await
             }
         };

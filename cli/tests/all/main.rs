@@ -2,6 +2,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod compile;
+#[cfg(target_os = "linux")]
+mod native;
 mod run;
 mod runtimes;
 

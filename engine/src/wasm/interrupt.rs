@@ -1,62 +1,16 @@
-//! Why a run was stopped by the engine, and the epoch callback that enforces the wall-clock
-//! deadline and reacts to other stop requests (output limit, terminate) within one epoch tick.
+//! The epoch callback that enforces the wall-clock deadline and reacts to other stop requests
+//! (output limit, terminate) within one epoch tick.
 
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use wasmtime::UpdateDeadline;
 
-/// The engine-side reasons for stopping a guest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum StopReason {
-    Timeout,
-    OutputLimit,
-    Killed,
-}
-
-impl StopReason {
-    fn code(self) -> u8 {
-        match self {
-            StopReason::Timeout => 1,
-            StopReason::OutputLimit => 2,
-            StopReason::Killed => 3,
-        }
-    }
-    fn from_code(code: u8) -> Option<Self> {
-        match code {
-            1 => Some(StopReason::Timeout),
-            2 => Some(StopReason::OutputLimit),
-            3 => Some(StopReason::Killed),
-            _ => None,
-        }
-    }
-}
+use crate::signals::{RunSignals, StopReason};
 
 /// The error a guest is trapped with when the engine stops it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("stopped by the engine: {0:?}")]
 pub(crate) struct Stopped(pub StopReason);
-
-/// Shared between the store, the output captures and whoever may terminate the run.
-/// The first reason recorded wins.
-#[derive(Debug, Default)]
-pub(crate) struct RunSignals {
-    reason: AtomicU8,
-}
-
-impl RunSignals {
-    /// Records a reason to stop (ignored if one is already recorded).
-    pub(crate) fn stop(&self, reason: StopReason) {
-        let _ = self
-            .reason
-            .compare_exchange(0, reason.code(), Ordering::SeqCst, Ordering::SeqCst);
-    }
-
-    /// The recorded reason, if any.
-    pub(crate) fn reason(&self) -> Option<StopReason> {
-        StopReason::from_code(self.reason.load(Ordering::SeqCst))
-    }
-}
 
 /// How long a guest with `cpu_quota` below 1.0 pauses after each tick it ran, so that it gets
 /// `quota` of a core: running one tick then pausing `tick * (1 - q) / q`. `None` for a full core.
@@ -106,15 +60,6 @@ mod tests {
         assert_eq!(throttle_pause(0.25, tick), Some(Duration::from_millis(30)));
         assert_eq!(throttle_pause(1e-9, tick), Some(Duration::from_secs(1)));
         assert_eq!(throttle_pause(f64::NAN, tick), None);
-    }
-
-    #[test]
-    fn first_reason_wins() {
-        let s = RunSignals::default();
-        assert_eq!(s.reason(), None);
-        s.stop(StopReason::OutputLimit);
-        s.stop(StopReason::Timeout);
-        assert_eq!(s.reason(), Some(StopReason::OutputLimit));
     }
 
     #[test]

@@ -6,14 +6,14 @@
 //!   host call;
 //! - CPU: fuel, always counted, limited when the config says so;
 //! - memory: [`limits::MemoryLimiter`] on every linear-memory and table growth;
-//! - output: [`output::CapturedOutput`] caps and streams stdout/stderr;
+//! - output: [`CapturedOutput`] caps and streams stdout/stderr (`output.rs` hands it to WASI);
 //! - files: only the workspace, preopened through WASI (cap-std) at `/work` and as the current
 //!   directory.
 
 mod cache;
-pub(crate) mod interrupt;
+mod interrupt;
 mod limits;
-pub(crate) mod output;
+mod output;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -27,12 +27,13 @@ use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 pub(crate) use cache::ModuleCache;
-use interrupt::{RunSignals, StopReason, Stopped};
+use interrupt::Stopped;
 use limits::MemoryLimiter;
-use output::{CapturedOutput, Channel};
 
 use crate::outcome::Outcome;
+use crate::output::CapturedOutput;
 use crate::runtime::PreparedRuntime;
+use crate::signals::{RunSignals, StopReason};
 use crate::workspace::GUEST_WORKDIR;
 use crate::{Result, SandboxConfig, SoulBoxError, Status, Stdin, StreamOutput};
 
@@ -102,18 +103,7 @@ const WASM_ISOLATION: [&str; 3] = ["wasm", "wasi-preview1-no-sockets", "workspac
 pub(crate) async fn run(engine: &crate::Engine, run: WasmRun<'_>) -> Result<Outcome> {
     let inner = engine.inner();
     let config = run.config;
-    let stdout = CapturedOutput::new(
-        Channel::Stdout,
-        config.max_output_bytes,
-        run.signals.clone(),
-        run.events.clone(),
-    );
-    let stderr = CapturedOutput::new(
-        Channel::Stderr,
-        config.max_output_bytes,
-        run.signals.clone(),
-        run.events,
-    );
+    let (stdout, stderr) = CapturedOutput::pair(config.max_output_bytes, &run.signals, run.events);
 
     let mut wasi = WasiCtxBuilder::new();
     let argv = match &run.driver {
@@ -266,26 +256,8 @@ fn classify(
     explain_trap: &dyn Fn(Trap) -> Option<String>,
 ) -> (Status, Option<i32>, Option<String>) {
     if let Some(reason) = stopped {
-        return match reason {
-            StopReason::Timeout => (
-                Status::Timeout,
-                None,
-                Some(format!("execution timed out after {:?}", config.timeout)),
-            ),
-            StopReason::OutputLimit => (
-                Status::OutputLimit,
-                None,
-                Some(format!(
-                    "output exceeded the limit of {} bytes per stream",
-                    config.max_output_bytes
-                )),
-            ),
-            StopReason::Killed => (
-                Status::Killed,
-                None,
-                Some("execution was terminated".into()),
-            ),
-        };
+        let (status, message) = reason.status(config);
+        return (status, None, Some(message));
     }
     let memory_error = || {
         format!(

@@ -1,96 +1,17 @@
-//! Guest stdout/stderr: captured up to a cap, and forwarded chunk by chunk to a stream as the
-//! guest writes. Writing past the cap traps the guest at once (status `output_limit`); the output
-//! up to the cap is kept.
+//! Guest stdout/stderr as the wasm backend writes them: [`CapturedOutput`] is handed to WASI as
+//! both streams. Writing past the cap traps the guest at once (status `output_limit`).
 
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use tokio::io::AsyncWrite;
-use tokio::sync::mpsc::UnboundedSender;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
 
-use super::interrupt::{RunSignals, StopReason};
-use crate::StreamOutput;
-
-/// Which of the two output streams.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Channel {
-    Stdout,
-    Stderr,
-}
-
-#[derive(Debug)]
-struct Shared {
-    buffer: Vec<u8>,
-}
-
-/// A capped, optionally streamed capture of one guest output stream. Cheap to clone; clones share
-/// the buffer.
-#[derive(Clone)]
-pub(crate) struct CapturedOutput {
-    channel: Channel,
-    cap: usize,
-    shared: Arc<Mutex<Shared>>,
-    signals: Arc<RunSignals>,
-    events: Option<UnboundedSender<StreamOutput>>,
-}
-
-impl CapturedOutput {
-    pub(crate) fn new(
-        channel: Channel,
-        cap: u64,
-        signals: Arc<RunSignals>,
-        events: Option<UnboundedSender<StreamOutput>>,
-    ) -> Self {
-        Self {
-            channel,
-            cap: usize::try_from(cap).unwrap_or(usize::MAX),
-            shared: Arc::new(Mutex::new(Shared { buffer: Vec::new() })),
-            signals,
-            events,
-        }
-    }
-
-    /// Everything captured so far.
-    pub(crate) fn contents(&self) -> Vec<u8> {
-        match self.shared.lock() {
-            Ok(s) => s.buffer.clone(),
-            Err(poisoned) => poisoned.into_inner().buffer.clone(),
-        }
-    }
-
-    /// Appends `data`, keeping at most `cap` bytes in total. Returns false when some of it did not
-    /// fit (the limit is then flagged on the run's signals).
-    fn append(&self, data: &[u8]) -> bool {
-        let mut shared = match self.shared.lock() {
-            Ok(s) => s,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        let room = self.cap.saturating_sub(shared.buffer.len());
-        let taken = &data[..data.len().min(room)];
-        shared.buffer.extend_from_slice(taken);
-        drop(shared);
-        if !taken.is_empty()
-            && let Some(events) = &self.events
-        {
-            let chunk = Bytes::copy_from_slice(taken);
-            let event = match self.channel {
-                Channel::Stdout => StreamOutput::Stdout(chunk),
-                Channel::Stderr => StreamOutput::Stderr(chunk),
-            };
-            // The receiver may have gone away (caller dropped the stream): output is still captured.
-            let _ = events.send(event);
-        }
-        if taken.len() < data.len() {
-            self.signals.stop(StopReason::OutputLimit);
-            return false;
-        }
-        true
-    }
-}
+use super::interrupt::Stopped;
+use crate::output::CapturedOutput;
+use crate::signals::StopReason;
 
 impl IsTerminal for CapturedOutput {
     fn is_terminal(&self) -> bool {
@@ -112,19 +33,19 @@ impl OutputStream for CapturedOutput {
         if self.append(&bytes) {
             Ok(())
         } else {
-            Err(StreamError::Trap(wasmtime::Error::new(
-                super::interrupt::Stopped(StopReason::OutputLimit),
-            )))
+            Err(StreamError::Trap(wasmtime::Error::new(Stopped(
+                StopReason::OutputLimit,
+            ))))
         }
     }
     fn flush(&mut self) -> StreamResult<()> {
         Ok(())
     }
     fn check_write(&mut self) -> StreamResult<usize> {
-        if self.signals.reason() == Some(StopReason::OutputLimit) {
-            return Err(StreamError::Trap(wasmtime::Error::new(
-                super::interrupt::Stopped(StopReason::OutputLimit),
-            )));
+        if self.limit_reached() {
+            return Err(StreamError::Trap(wasmtime::Error::new(Stopped(
+                StopReason::OutputLimit,
+            ))));
         }
         // Always ready: the cap is enforced on write, so a guest asking for room gets a large
         // permit and a single write beyond the cap still trips the limit.
@@ -157,35 +78,20 @@ impl AsyncWrite for CapturedOutput {
     }
 }
 
-impl std::fmt::Debug for CapturedOutput {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CapturedOutput")
-            .field("channel", &self.channel)
-            .field("cap", &self.cap)
-            .finish_non_exhaustive()
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::output::Channel;
+    use crate::signals::RunSignals;
 
     #[test]
-    fn keeps_output_up_to_the_cap_and_flags_the_limit() {
+    fn a_write_past_the_cap_traps_the_guest() {
         let signals = Arc::new(RunSignals::default());
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut out = CapturedOutput::new(Channel::Stdout, 10, signals.clone(), Some(tx));
-        assert!(out.write(Bytes::from_static(b"hello ")).is_ok());
-        assert!(out.write(Bytes::from_static(b"world!")).is_err());
-        assert_eq!(out.contents(), b"hello worl");
-        assert_eq!(signals.reason(), Some(StopReason::OutputLimit));
-        assert_eq!(
-            rx.try_recv().ok(),
-            Some(StreamOutput::Stdout(Bytes::from_static(b"hello ")))
-        );
-        assert_eq!(
-            rx.try_recv().ok(),
-            Some(StreamOutput::Stdout(Bytes::from_static(b"worl")))
-        );
+        let mut out = CapturedOutput::new(Channel::Stdout, 4, signals, None);
+        assert!(out.write(Bytes::from_static(b"four")).is_ok());
+        assert!(out.write(Bytes::from_static(b"!")).is_err());
+        assert!(out.check_write().is_err());
     }
 }

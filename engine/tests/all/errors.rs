@@ -48,13 +48,14 @@ async fn unknown_imports_are_refused_at_link_time() {
 }
 
 #[tokio::test]
-async fn languages_not_built_yet_say_so() {
-    let sb = sandbox(tight()).await;
+async fn a_language_the_backend_cannot_run_says_so() {
+    let sb = sandbox(tight().with_backend(soulbox::Backend::Wasm)).await;
     let err = sb
-        .execute_code(Language::Native, "x")
+        .execute_code(Language::Shell, "echo hi")
         .await
         .expect_err("unsupported");
     assert!(matches!(err, SoulBoxError::Unsupported { .. }), "{err}");
+    assert!(err.to_string().contains("native"), "{err}");
 }
 
 #[tokio::test]

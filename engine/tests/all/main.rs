@@ -10,6 +10,8 @@ mod guests;
 mod io;
 mod javascript;
 mod limits;
+#[cfg(target_os = "linux")]
+mod native;
 mod python;
 mod ruby;
 mod streaming;

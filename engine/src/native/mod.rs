@@ -1,0 +1,721 @@
+//! The native backend: runs a host program (a shell or Python script, an executable) behind
+//! Linux isolation, for code that cannot run as wasm.
+//!
+//! - `isolation.rs`: what the host allows (probed once), which layers a run gets, their names;
+//! - `spawn.rs`: `clone3` of the sandbox's init into new namespaces (and its cgroup), handshake;
+//! - `child.rs`: init (pid 1, reaps, reports) and the worker that hardens itself and `execve`s;
+//! - `rootfs.rs`: the minimal root entered with `pivot_root`; `landlock.rs`, `seccomp.rs`: the
+//!   filesystem and system-call walls; `cgroup.rs`: memory, pids and CPU limits;
+//! - `os.rs`: the system calls of the setup behind a trait, so the setup is unit-tested anywhere;
+//! - `program.rs`: which interpreter runs which language, and the program file.
+//!
+//! The engine side here supervises the run: streams output through the same capped capture as
+//! the wasm backend, enforces the wall-clock deadline and stop requests by killing init (with it,
+//! the whole pid namespace), and turns how it ended into an [`Outcome`].
+
+mod cgroup;
+mod child;
+mod isolation;
+mod landlock;
+mod os;
+mod program;
+mod rootfs;
+mod seccomp;
+mod spawn;
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::io::unix::AsyncFd;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::watch;
+
+pub(crate) use program::NativeProgram;
+
+use crate::outcome::Outcome;
+use crate::output::CapturedOutput;
+use crate::signals::{RunSignals, StopReason};
+use crate::{Result, SandboxConfig, SoulBoxError, Status, Stdin, StreamOutput};
+use cgroup::{Limits, RunCgroup};
+use child::{ChildFds, ChildReport, ChildSpec, REPORT_SIZE, Report, Stage};
+use isolation::Layers;
+use landlock::{Access, LandlockPlan, Rule};
+use rootfs::{GUEST_PROGRAM_DIR, RealHost, RootfsInputs, RootfsPlan};
+use spawn::Init;
+
+/// Everything one native run needs.
+pub(crate) struct NativeRun<'a> {
+    pub program: NativeProgram,
+    pub env: Vec<(String, String)>,
+    pub stdin: Stdin,
+    pub workspace: &'a Path,
+    pub config: &'a SandboxConfig,
+    pub events: Option<UnboundedSender<StreamOutput>>,
+    pub signals: Arc<RunSignals>,
+}
+
+/// Runs the program to completion (or to a limit) and reports how it ended.
+pub(crate) async fn run(run: NativeRun<'_>) -> Result<Outcome> {
+    let config = run.config;
+    let layers = Layers::choose(isolation::host_support(), config)?;
+    let run_dir = RunDir::create(&run.program)?;
+    let cgroup = match cgroup::root().filter(|_| layers.cgroups.is_some()) {
+        Some(root) => {
+            let limits = Limits {
+                memory_bytes: config.memory_limit,
+                max_processes: u64::from(config.max_processes),
+                cpu_quota: config.cpu_quota,
+            };
+            Some(
+                RunCgroup::create(root, limits)
+                    .map_err(|e| SoulBoxError::io("creating the run's cgroup", e))?,
+            )
+        }
+        None => None,
+    };
+    supervise(&run, &layers, &run_dir, cgroup.as_ref()).await
+}
+
+async fn supervise(
+    run: &NativeRun<'_>,
+    layers: &Layers,
+    run_dir: &RunDir,
+    cgroup: Option<&RunCgroup>,
+) -> Result<Outcome> {
+    let config = run.config;
+    let spec = child_spec(run, layers, run_dir)?;
+    let pipes = Pipes::new(&run.stdin)?;
+    let clone_into = cgroup.and_then(RunCgroup::clone_target);
+    let mut init = spawn::clone_init(
+        &spec,
+        pipes.child_fds(),
+        layers.clone_flags(),
+        clone_into.as_ref().map(|fd| std::os::fd::AsFd::as_fd(fd)),
+    )
+    .map_err(|e| SoulBoxError::NativeSetup {
+        step: "starting the sandbox's init process".into(),
+        source: e,
+    })?;
+    let Pipes {
+        stdin_ours,
+        stdout_ours,
+        stderr_ours,
+        report_ours,
+        sync_ours,
+        child_ends,
+    } = pipes;
+    drop(child_ends);
+    // From here on, an early return (or a dropped future) drops `init`, which kills the sandbox.
+    let exited = init
+        .pidfd
+        .try_clone()
+        .and_then(register)
+        .map_err(|e| SoulBoxError::io("watching the sandbox's init process", e))?;
+    handshake(&init, layers, cgroup, sync_ours)?;
+
+    let (stdout, stderr) =
+        CapturedOutput::pair(config.max_output_bytes, &run.signals, run.events.clone());
+    let (exited_tx, exited_rx) = watch::channel(false);
+    let readers = [
+        tokio::spawn(pump(stdout_ours, stdout.clone(), exited_rx.clone())),
+        tokio::spawn(pump(stderr_ours, stderr.clone(), exited_rx)),
+    ];
+    let writer = match (&run.stdin, stdin_ours) {
+        (Stdin::Bytes(bytes), Some(fd)) => Some(tokio::spawn(feed(fd, bytes.clone()))),
+        _ => None,
+    };
+
+    let stop = async {
+        tokio::select! {
+            _ = tokio::time::sleep(config.timeout) => run.signals.stop(StopReason::Timeout),
+            _ = run.signals.stopped() => {}
+        }
+    };
+    tokio::select! {
+        _ = exited.readable() => {}
+        () = stop => {
+            init.kill();
+            if let Some(cgroup) = cgroup {
+                cgroup.kill_all();
+            }
+            let _ = exited.readable().await;
+        }
+    }
+    init.reap();
+    if let Some(cgroup) = cgroup {
+        cgroup.kill_all();
+    }
+    let _ = exited_tx.send(true);
+    for reader in readers {
+        let _ = reader.await;
+    }
+    if let Some(writer) = writer {
+        writer.abort();
+    }
+    let report = Report::decode(&drain(&report_ours));
+    let usage = cgroup.map(RunCgroup::usage).unwrap_or_default();
+
+    let ended = match report {
+        Some(ChildReport::SetupFailed {
+            stage,
+            index,
+            errno,
+        }) if run.signals.reason().is_none() => {
+            let step = child::describe_failure(&spec, stage, index);
+            return Err(match stage {
+                Stage::Exec => SoulBoxError::InvalidRequest(format!("{step}: {}", errno.io())),
+                _ => SoulBoxError::NativeSetup {
+                    step,
+                    source: errno.io(),
+                },
+            });
+        }
+        Some(ChildReport::Exited { wait_status, .. }) => Ended::Wait(wait_status),
+        _ => Ended::Unknown,
+    };
+    let max_rss = match report {
+        Some(ChildReport::Exited { max_rss, .. }) => max_rss,
+        _ => 0,
+    };
+    let (status, exit_code, error) = classify(ended, run.signals.reason(), usage.oom_kills, config);
+    Ok(Outcome {
+        status,
+        exit_code,
+        stdout: stdout.contents(),
+        stderr: stderr.contents(),
+        memory_peak: if usage.memory_peak > 0 {
+            usage.memory_peak
+        } else {
+            max_rss
+        },
+        fuel_consumed: 0,
+        error,
+        isolation: layers.names(),
+    })
+}
+
+/// The parent's half of the start: id maps, cgroup placement, then "go".
+fn handshake(
+    init: &Init,
+    layers: &Layers,
+    cgroup: Option<&RunCgroup>,
+    sync: OwnedFd,
+) -> Result<()> {
+    if layers.user_namespace {
+        spawn::write_id_maps(init.pid).map_err(|e| SoulBoxError::NativeSetup {
+            step: "writing the user namespace's id maps".into(),
+            source: e,
+        })?;
+    }
+    if let Some(cgroup) = cgroup.filter(|_| !init.in_cgroup) {
+        cgroup
+            .add(init.pid)
+            .map_err(|e| SoulBoxError::io("moving the sandbox into its cgroup", e))?;
+    }
+    spawn::release(sync).map_err(|e| SoulBoxError::io("starting the sandbox", e))
+}
+
+/// How the worker ended, as far as init could tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// A `wait` status.
+    Wait(i32),
+    /// Init ended without a report (it was killed).
+    Unknown,
+}
+
+/// Maps how the run ended onto a status, exit code and message.
+fn classify(
+    ended: Ended,
+    stopped: Option<StopReason>,
+    oom_kills: u64,
+    config: &SandboxConfig,
+) -> (Status, Option<i32>, Option<String>) {
+    if let Some(reason) = stopped {
+        let (status, message) = reason.status(config);
+        return (status, None, Some(message));
+    }
+    let exit_code = match ended {
+        Ended::Wait(status) if libc::WIFEXITED(status) => Some(libc::WEXITSTATUS(status)),
+        _ => None,
+    };
+    if oom_kills > 0 {
+        return (
+            Status::MemoryLimit,
+            exit_code,
+            Some(format!(
+                "the guest needed more memory than its limit of {} bytes and was killed",
+                config.memory_limit
+            )),
+        );
+    }
+    match ended {
+        Ended::Wait(_) if exit_code == Some(0) => (Status::Ok, Some(0), None),
+        Ended::Wait(_) if exit_code.is_some() => (Status::Error, exit_code, None),
+        Ended::Wait(status) => {
+            let signal = libc::WTERMSIG(status);
+            let message = if signal == libc::SIGSYS {
+                "killed by seccomp: the program made a forbidden system call (SIGSYS)".to_owned()
+            } else {
+                format!("terminated by signal {signal} ({})", signal_name(signal))
+            };
+            (Status::Trap, None, Some(message))
+        }
+        Ended::Unknown => (
+            Status::Killed,
+            None,
+            Some("the sandbox's init process ended without reporting the program's exit".into()),
+        ),
+    }
+}
+
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGILL => "SIGILL",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGXCPU => "SIGXCPU",
+        libc::SIGXFSZ => "SIGXFSZ",
+        _ => "signal",
+    }
+}
+
+/// The per-run host directory: the program (mounted at `/run/soulbox`), the empty directory the
+/// new root is mounted on, and - without a mount namespace - the guest's `/tmp`. Removed on drop.
+struct RunDir {
+    dir: tempfile::TempDir,
+}
+
+impl RunDir {
+    fn create(program: &NativeProgram) -> Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("soulbox-native-")
+            .tempdir()
+            .map_err(|e| SoulBoxError::io("creating the run directory", e))?;
+        for sub in ["program", "root", "tmp"] {
+            std::fs::create_dir(dir.path().join(sub))
+                .map_err(|e| SoulBoxError::io("creating the run directory", e))?;
+        }
+        // The guest is uid 0 of its own namespace, mapped to the engine's uid: it can traverse a
+        // directory the engine owns. Without a user namespace it is the engine's uid itself.
+        let run_dir = Self { dir };
+        program.write_into(&run_dir.program())?;
+        Ok(run_dir)
+    }
+
+    fn program(&self) -> PathBuf {
+        self.dir.path().join("program")
+    }
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+    fn tmp(&self) -> PathBuf {
+        self.dir.path().join("tmp")
+    }
+}
+
+fn cstring(text: impl AsRef<[u8]>, what: &str) -> Result<CString> {
+    CString::new(text.as_ref())
+        .map_err(|_| SoulBoxError::InvalidRequest(format!("{what} contains a NUL byte")))
+}
+
+/// The spec init and the worker follow, from the layers and the run.
+fn child_spec(run: &NativeRun<'_>, layers: &Layers, run_dir: &RunDir) -> Result<ChildSpec> {
+    let config = run.config;
+    let (rootfs, program_dir, workdir, tmp) = if layers.namespaces {
+        let plan = RootfsPlan::new(
+            &RootfsInputs {
+                staging: &run_dir.root(),
+                workspace: run.workspace,
+                program_dir: &run_dir.program(),
+                network: config.network_enabled,
+                tmp_bytes: config.memory_limit,
+            },
+            &RealHost,
+        );
+        (
+            Some(plan),
+            PathBuf::from(GUEST_PROGRAM_DIR),
+            PathBuf::from(crate::GUEST_WORKDIR),
+            PathBuf::from("/tmp"),
+        )
+    } else {
+        (
+            None,
+            run_dir.program(),
+            run.workspace.to_path_buf(),
+            run_dir.tmp(),
+        )
+    };
+    let landlock = layers.landlock_abi.map(|abi| {
+        let rules = match &rootfs {
+            Some(plan) => plan.landlock_rules.clone(),
+            None => host_view_rules(run.workspace, &program_dir, &tmp),
+        };
+        LandlockPlan::new(abi, rules, config.network_enabled)
+    });
+    let (program, argv) = run.program.command_line(&program_dir);
+    let mut env: Vec<(String, String)> = vec![
+        ("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()),
+        ("HOME".into(), tmp.to_string_lossy().into_owned()),
+        ("TMPDIR".into(), tmp.to_string_lossy().into_owned()),
+    ];
+    for (key, value) in &run.env {
+        env.retain(|(k, _)| k != key);
+        env.push((key.clone(), value.clone()));
+    }
+    let seccomp = if layers.seccomp {
+        seccomp::filters(config.allowed_syscalls.as_deref())?
+    } else {
+        Vec::new()
+    };
+    Ok(ChildSpec {
+        unshare_cgroup: layers.namespaces,
+        rootfs,
+        set_hostname: layers.namespaces,
+        workdir: cstring(workdir.as_os_str().as_bytes(), "the working directory")?,
+        rlimits: rlimits(layers, config),
+        landlock,
+        seccomp,
+        program: cstring(program.as_os_str().as_bytes(), "the program path")?,
+        argv: argv
+            .iter()
+            .map(|a| cstring(a, "an argument"))
+            .collect::<Result<_>>()?,
+        env: env
+            .iter()
+            .map(|(k, v)| cstring(format!("{k}={v}"), "an environment variable"))
+            .collect::<Result<_>>()?,
+        engine_cmdline: child::engine_cmdline(),
+    })
+}
+
+/// Landlock rules when there is no minimal root: the host paths themselves.
+fn host_view_rules(workspace: &Path, program_dir: &Path, tmp: &Path) -> Vec<Rule> {
+    let dir = |path: &Path, access| Rule {
+        path: CString::new(path.as_os_str().as_bytes()).unwrap_or_default(),
+        access,
+        is_dir: true,
+    };
+    let mut rules: Vec<Rule> = ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc"]
+        .iter()
+        .map(Path::new)
+        .filter(|p| p.is_dir())
+        .map(|p| dir(p, Access::ReadExecute))
+        .collect();
+    rules.push(dir(Path::new("/proc"), Access::Read));
+    rules.push(dir(workspace, Access::ReadWrite));
+    rules.push(dir(tmp, Access::ReadWrite));
+    rules.push(dir(program_dir, Access::ReadExecute));
+    for device in ["/dev/null", "/dev/zero", "/dev/urandom", "/dev/random"] {
+        rules.push(Rule {
+            path: CString::new(device).unwrap_or_default(),
+            access: Access::Device,
+            is_dir: false,
+        });
+    }
+    rules
+}
+
+/// Always no core dumps; without cgroups, rlimits stand in for the memory, process and CPU limits.
+fn rlimits(layers: &Layers, config: &SandboxConfig) -> Vec<(u32, u64)> {
+    let mut limits = vec![(libc::RLIMIT_CORE, 0)];
+    if layers.rlimits_only() {
+        limits.push((libc::RLIMIT_AS, config.memory_limit));
+        limits.push((libc::RLIMIT_CPU, config.timeout.as_secs() + 1));
+        if layers.user_namespace {
+            // Counted per user of the new namespace; outside one it would count every process
+            // the engine's user has on the host.
+            limits.push((libc::RLIMIT_NPROC, u64::from(config.max_processes)));
+        }
+    }
+    limits
+}
+
+/// The run's pipes: ours, and the child's ends (closed in the parent once the child has them).
+struct Pipes {
+    stdin_ours: Option<OwnedFd>,
+    stdout_ours: OwnedFd,
+    stderr_ours: OwnedFd,
+    report_ours: OwnedFd,
+    sync_ours: OwnedFd,
+    child_ends: ChildEnds,
+}
+
+struct ChildEnds {
+    stdin: OwnedFd,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+    report: OwnedFd,
+    sync: OwnedFd,
+}
+
+impl Pipes {
+    fn new(stdin: &Stdin) -> Result<Self> {
+        let pipe = || spawn::pipe().map_err(|e| SoulBoxError::io("creating the run's pipes", e));
+        let (stdin_child, stdin_ours) = match stdin {
+            Stdin::Inherit => (
+                std::os::fd::AsFd::as_fd(&std::io::stdin())
+                    .try_clone_to_owned()
+                    .map_err(|e| SoulBoxError::io("passing stdin on", e))?,
+                None,
+            ),
+            Stdin::Empty => (pipe()?.0, None),
+            Stdin::Bytes(_) => {
+                let (child, ours) = socket_pair()?;
+                (child, Some(ours))
+            }
+        };
+        let (stdout_ours, stdout) = pipe()?;
+        let (stderr_ours, stderr) = pipe()?;
+        let (report_ours, report) = pipe()?;
+        let (sync, sync_ours) = pipe()?;
+        Ok(Self {
+            stdin_ours,
+            stdout_ours,
+            stderr_ours,
+            report_ours,
+            sync_ours,
+            child_ends: ChildEnds {
+                stdin: stdin_child,
+                stdout,
+                stderr,
+                report,
+                sync,
+            },
+        })
+    }
+
+    fn child_fds(&self) -> ChildFds {
+        ChildFds {
+            stdin: self.child_ends.stdin.as_raw_fd(),
+            stdout: self.child_ends.stdout.as_raw_fd(),
+            stderr: self.child_ends.stderr.as_raw_fd(),
+            report: self.child_ends.report.as_raw_fd(),
+            sync: self.child_ends.sync.as_raw_fd(),
+            sync_peer: self.sync_ours.as_raw_fd(),
+        }
+    }
+}
+
+/// A socket pair for stdin: writing to it with MSG_NOSIGNAL cannot raise SIGPIPE in the engine
+/// (which, embedded in another program, may not ignore it) when the guest stops reading.
+fn socket_pair() -> Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors socketpair writes.
+    if unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    } != 0
+    {
+        return Err(SoulBoxError::io(
+            "creating the stdin socket",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    // SAFETY: both descriptors are fresh and owned by nothing else.
+    let (child, ours) = unsafe {
+        (
+            std::os::fd::FromRawFd::from_raw_fd(fds[0]),
+            std::os::fd::FromRawFd::from_raw_fd(fds[1]),
+        )
+    };
+    // SAFETY: shutdown on our own socket; the guest reads, never writes back.
+    unsafe { libc::shutdown(fds[1], libc::SHUT_RD) };
+    Ok((child, ours))
+}
+
+fn set_nonblocking(fd: &OwnedFd) -> std::io::Result<()> {
+    // SAFETY: fcntl flag changes on a descriptor we own.
+    unsafe {
+        let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+        if flags < 0 || libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Registers a descriptor with the async runtime.
+fn register(fd: OwnedFd) -> std::io::Result<AsyncFd<OwnedFd>> {
+    // SAFETY: an OwnedFd stays open, with the same number, until the AsyncFd drops it.
+    unsafe { AsyncFd::register(fd) }.map_err(std::io::Error::from)
+}
+
+fn read_fd(fd: &OwnedFd, buf: &mut [u8]) -> std::io::Result<usize> {
+    // SAFETY: `buf` is writable for `buf.len()` bytes.
+    let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// Reads what is in a pipe right now, without waiting.
+fn drain(fd: &OwnedFd) -> Vec<u8> {
+    let _ = set_nonblocking(fd);
+    let mut data = Vec::new();
+    let mut buf = [0u8; REPORT_SIZE * 8];
+    while let Ok(n @ 1..) = read_fd(fd, &mut buf) {
+        data.extend_from_slice(&buf[..n]);
+    }
+    data
+}
+
+/// Copies a guest output pipe into its capture until end-of-file, or - once the program has
+/// exited - until the pipe is empty (a leftover process may still hold it open).
+async fn pump(fd: OwnedFd, out: CapturedOutput, mut exited: watch::Receiver<bool>) {
+    let fd = match set_nonblocking(&fd).and_then(|()| register(fd)) {
+        Ok(fd) => fd,
+        Err(_) => return,
+    };
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        tokio::select! {
+            ready = fd.readable() => {
+                let Ok(mut guard) = ready else { return };
+                match guard.try_io(|inner| read_fd(inner.get_ref(), &mut buf)) {
+                    Ok(Ok(0)) | Ok(Err(_)) => return,
+                    Ok(Ok(n)) => {
+                        if !out.append(&buf[..n]) {
+                            return;
+                        }
+                    }
+                    Err(_would_block) => {}
+                }
+            }
+            _ = exited.wait_for(|done| *done) => {
+                while let Ok(n @ 1..) = read_fd(fd.get_ref(), &mut buf) {
+                    if !out.append(&buf[..n]) {
+                        return;
+                    }
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// Writes `bytes` to the guest's stdin, then closes it.
+async fn feed(fd: OwnedFd, bytes: Vec<u8>) {
+    let fd = match set_nonblocking(&fd).and_then(|()| register(fd)) {
+        Ok(fd) => fd,
+        Err(_) => return,
+    };
+    let mut rest = bytes.as_slice();
+    while !rest.is_empty() {
+        let Ok(mut guard) = fd.writable().await else {
+            return;
+        };
+        let sent = guard.try_io(|inner| {
+            // SAFETY: `rest` is readable for `rest.len()` bytes; MSG_NOSIGNAL: no SIGPIPE.
+            let n = unsafe {
+                libc::send(
+                    inner.as_raw_fd(),
+                    rest.as_ptr().cast(),
+                    rest.len(),
+                    libc::MSG_NOSIGNAL,
+                )
+            };
+            if n < 0 {
+                Err(std::io::Error::last_os_error())
+            } else {
+                Ok(n as usize)
+            }
+        });
+        match sent {
+            Ok(Ok(n)) => rest = &rest[n..],
+            Ok(Err(_)) => return,
+            Err(_would_block) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exited(code: i32) -> Ended {
+        Ended::Wait(code << 8)
+    }
+
+    #[test]
+    fn exit_codes_map_to_ok_and_error() {
+        let config = SandboxConfig::default();
+        assert_eq!(
+            classify(exited(0), None, 0, &config),
+            (Status::Ok, Some(0), None)
+        );
+        assert_eq!(
+            classify(exited(3), None, 0, &config),
+            (Status::Error, Some(3), None)
+        );
+    }
+
+    #[test]
+    fn engine_stops_win_over_how_the_process_died() {
+        let config = SandboxConfig::default();
+        let (status, code, error) = classify(
+            Ended::Wait(libc::SIGKILL),
+            Some(StopReason::Timeout),
+            1,
+            &config,
+        );
+        assert_eq!((status, code), (Status::Timeout, None));
+        assert!(error.unwrap().contains("timed out"));
+    }
+
+    #[test]
+    fn oom_kills_are_memory_limits_and_signals_are_traps() {
+        let config = SandboxConfig::default();
+        assert_eq!(
+            classify(Ended::Wait(libc::SIGKILL), None, 1, &config).0,
+            Status::MemoryLimit
+        );
+        let (status, _, error) = classify(Ended::Wait(libc::SIGSYS), None, 0, &config);
+        assert_eq!(status, Status::Trap);
+        assert!(error.unwrap().contains("seccomp"));
+        let (status, _, error) = classify(Ended::Wait(libc::SIGSEGV), None, 0, &config);
+        assert_eq!(status, Status::Trap);
+        assert!(error.unwrap().contains("SIGSEGV"));
+        assert_eq!(classify(Ended::Unknown, None, 0, &config).0, Status::Killed);
+    }
+
+    #[test]
+    fn rlimits_stand_in_only_without_cgroups() {
+        let config = SandboxConfig::default();
+        let mut layers = Layers {
+            user_namespace: true,
+            namespaces: true,
+            net_namespace: true,
+            cgroups: Some(cgroup::CgroupVersion::V2),
+            landlock_abi: None,
+            seccomp: true,
+            seccomp_allow_list: false,
+        };
+        assert_eq!(rlimits(&layers, &config), vec![(libc::RLIMIT_CORE, 0)]);
+        layers.cgroups = None;
+        let limits = rlimits(&layers, &config);
+        assert!(limits.contains(&(libc::RLIMIT_AS, config.memory_limit)));
+        assert!(limits.contains(&(libc::RLIMIT_NPROC, u64::from(config.max_processes))));
+        layers.user_namespace = false;
+        assert!(
+            !rlimits(&layers, &config)
+                .iter()
+                .any(|(r, _)| *r == libc::RLIMIT_NPROC)
+        );
+    }
+}

@@ -1,0 +1,448 @@
+//! The native backend, attacked. These need root (CI runs as root): without it they say so and
+//! pass, since the full isolation they check is then not on offer (see `refusal` for that path).
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use soulbox::{
+    Backend, ExecutionRequest, ExecutionResult, Language, MIB, SandboxConfig, SoulBoxError, Status,
+    StreamOutput,
+};
+
+use crate::sandbox;
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+macro_rules! require_root {
+    () => {
+        if !is_root() {
+            eprintln!("skipped: the native backend's full isolation needs root");
+            return;
+        }
+    };
+}
+
+fn native() -> SandboxConfig {
+    SandboxConfig::default()
+        .with_backend(Backend::Native)
+        .with_memory_limit(128 * MIB)
+        .with_timeout(Duration::from_secs(10))
+}
+
+async fn sh(config: SandboxConfig, script: &str) -> ExecutionResult {
+    sandbox(config)
+        .await
+        .execute_code(Language::Shell, script)
+        .await
+        .expect("run")
+}
+
+async fn python(config: SandboxConfig, code: &str) -> ExecutionResult {
+    sandbox(config)
+        .await
+        .execute_code(Language::Python, code)
+        .await
+        .expect("run")
+}
+
+/// Processes on the host whose command line contains `marker`.
+fn host_processes_with(marker: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|cmd| String::from_utf8_lossy(&cmd).replace('\0', " "))
+        .filter(|cmd| cmd.contains(marker))
+        .collect()
+}
+
+/// Waits (briefly) for the kernel to finish tearing a sandbox down, then lists survivors.
+async fn survivors(marker: &str) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let found = host_processes_with(marker);
+        if found.is_empty() || Instant::now() > deadline {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}-{:?}", std::process::id(), Instant::now())
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect()
+}
+
+#[tokio::test]
+async fn a_shell_script_runs_with_every_layer_reported() {
+    require_root!();
+    let r = sh(native(), "echo hello; echo oops >&2; exit 3").await;
+    assert_eq!(r.status, Status::Error, "{r:?}");
+    assert_eq!(r.exit_code, Some(3));
+    assert_eq!(r.stdout, "hello\n");
+    assert_eq!(r.stderr, "oops\n");
+    for layer in [
+        "user-namespace",
+        "pid-namespace",
+        "mount-namespace",
+        "net-namespace",
+        "ipc-namespace",
+        "uts-namespace",
+        "cgroup-namespace",
+        "minimal-root",
+        "capabilities-dropped",
+        "no-new-privs",
+        "seccomp",
+    ] {
+        assert!(
+            r.isolation.iter().any(|l| l == layer),
+            "{layer}: {:?}",
+            r.isolation
+        );
+    }
+    assert!(
+        r.isolation.iter().any(|l| l.starts_with("cgroup-v")),
+        "{:?}",
+        r.isolation
+    );
+}
+
+#[tokio::test]
+async fn python_gets_stdin_args_and_the_workspace() {
+    require_root!();
+    let sb = sandbox(native()).await;
+    sb.write_file("data.csv", "a,b\n1,2\n")
+        .await
+        .expect("write");
+    let request = ExecutionRequest::new(
+        Language::Python,
+        "import sys\nprint(sys.argv[1:], sys.stdin.read().upper())\nopen('out.txt','w').write(open('data.csv').read()[::-1])\n",
+    )
+    .with_args(["x", "y"])
+    .with_stdin("from stdin");
+    let r = sb.execute(request).await.expect("run");
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    assert_eq!(r.stdout, "['x', 'y'] FROM STDIN\n");
+    let artifact = r.artifact("out.txt").expect("out.txt reported");
+    assert_eq!(artifact.size, 8);
+    assert_eq!(sb.read_file("out.txt").await.expect("read"), b"\n2,1\nb,a");
+}
+
+#[tokio::test]
+async fn a_native_executable_runs_from_its_bytes() {
+    require_root!();
+    let echo = std::fs::read("/usr/bin/echo").expect("/usr/bin/echo");
+    let sb = sandbox(native()).await;
+    let r = sb
+        .execute(
+            ExecutionRequest::new(Language::Native, echo)
+                .with_file_name("echo")
+                .with_args(["native", "works"]),
+        )
+        .await
+        .expect("run");
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    assert_eq!(r.stdout, "native works\n");
+    assert!(r.artifacts.is_empty(), "the program is not an artifact");
+}
+
+#[tokio::test]
+async fn auto_sends_shell_to_the_native_backend() {
+    require_root!();
+    let config = native().with_backend(Backend::Auto);
+    let r = sh(config, "echo auto").await;
+    assert_eq!(r.stdout, "auto\n");
+    assert!(r.isolation.iter().any(|l| l == "seccomp"));
+}
+
+#[tokio::test]
+async fn a_fork_bomb_hits_the_pids_limit_and_the_engine_keeps_serving() {
+    require_root!();
+    let marker = unique("bomb");
+    let config = native()
+        .with_max_processes(32)
+        .with_timeout(Duration::from_secs(2));
+    let sb = sandbox(config).await;
+    let request = ExecutionRequest::new(
+        Language::Shell,
+        "bomb() { bomb | bomb & }; bomb; while :; do :; done",
+    )
+    .with_file_name(format!("{marker}.sh"));
+    let r = sb.execute(request).await.expect("run");
+    assert_eq!(r.status, Status::Timeout, "{r:?}");
+    assert!(
+        survivors(&marker).await.is_empty(),
+        "bomb processes survived"
+    );
+    let after = sh(native(), "echo still serving").await;
+    assert_eq!(after.stdout, "still serving\n");
+}
+
+#[tokio::test]
+async fn a_memory_hog_is_reported_as_memory_limit() {
+    require_root!();
+    let limit = 64 * MIB;
+    let r = python(
+        native().with_memory_limit(limit),
+        "chunks = []\nwhile True:\n    chunks.append(b'x' * (4 << 20))\n",
+    )
+    .await;
+    assert_eq!(r.status, Status::MemoryLimit, "{r:?}");
+    assert!(r.memory_usage <= limit + MIB, "peak {}", r.memory_usage);
+    assert!(r.memory_usage > limit / 2, "peak {}", r.memory_usage);
+    assert!(r.error.unwrap_or_default().contains("memory"));
+}
+
+#[tokio::test]
+async fn an_infinite_loop_times_out_and_nothing_outlives_it() {
+    require_root!();
+    let marker = unique("loop");
+    let sb = sandbox(native().with_timeout(Duration::from_millis(800))).await;
+    // A setsid'd grandchild in its own session is the classic escapee.
+    let request = ExecutionRequest::new(
+        Language::Shell,
+        "setsid sh -c 'while :; do sleep 1; done' &\nwhile :; do :; done",
+    )
+    .with_file_name(format!("{marker}.sh"));
+    let started = Instant::now();
+    let r = sb.execute(request).await.expect("run");
+    assert_eq!(r.status, Status::Timeout, "{r:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(survivors(&marker).await.is_empty(), "processes survived");
+}
+
+#[tokio::test]
+async fn the_hosts_loopback_is_out_of_reach() {
+    require_root!();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let port = listener.local_addr().expect("addr").port();
+    let r = python(
+        native(),
+        &format!(
+            "import socket\ntry:\n    socket.create_connection(('127.0.0.1', {port}), timeout=2)\n    print('connected')\nexcept OSError as e:\n    print('refused', e.errno)\n"
+        ),
+    )
+    .await;
+    assert!(r.stdout.starts_with("refused"), "{r:?}");
+    assert!(listener.accept().is_err(), "the listener got a connection");
+}
+
+#[tokio::test]
+async fn with_the_network_on_the_hosts_loopback_is_reachable() {
+    require_root!();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let port = listener.local_addr().expect("addr").port();
+    let r = python(
+        native().with_network(true),
+        &format!("import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=5)\nprint('connected')\n"),
+    )
+    .await;
+    assert_eq!(r.stdout, "connected\n", "{r:?}");
+    assert!(
+        !r.isolation.iter().any(|l| l == "net-namespace"),
+        "{:?}",
+        r.isolation
+    );
+}
+
+#[tokio::test]
+async fn there_is_no_route_outwards() {
+    require_root!();
+    // A UDP connect only looks the route up; no packet is sent, here or in the sandbox.
+    let code = "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ntry:\n    s.connect(('192.0.2.1', 9))\n    print('routed')\nexcept OSError as e:\n    print('unreachable', e.errno)\n";
+    let r = python(native(), code).await;
+    assert!(r.stdout.starts_with("unreachable"), "{r:?}");
+}
+
+#[tokio::test]
+async fn the_filesystem_outside_work_and_tmp_is_read_only_and_secrets_are_absent() {
+    require_root!();
+    let r = sh(
+        native(),
+        "for f in /etc/x /usr/x /x /run/soulbox/x; do echo > $f 2>/dev/null && echo wrote $f; done\n\
+         cat /etc/shadow 2>/dev/null && echo read-shadow\n\
+         ls /root /home 2>/dev/null && echo saw-home\n\
+         echo t > /tmp/t && echo tmp-ok\n\
+         echo w > /work/w && echo work-ok\n\
+         cat /dev/null && head -c 4 /dev/urandom | wc -c && echo > /dev/null && echo dev-ok\n",
+    )
+    .await;
+    assert_eq!(r.stdout, "tmp-ok\nwork-ok\n4\ndev-ok\n", "{r:?}");
+    assert!(r.artifact("w").is_some());
+}
+
+#[tokio::test]
+async fn init_keeps_the_engines_command_line_and_its_descriptors_to_itself() {
+    require_root!();
+    let r = sh(
+        native(),
+        "tr '\\0' ' ' < /proc/1/cmdline; echo\n\
+         cat /proc/1/comm\n\
+         ls /proc/1/fd | tr '\\n' ' '; echo\n\
+         readlink /proc/1/fd/0 || echo no-readlink\n\
+         echo forged > /proc/1/fd/3 || echo no-forgery\n",
+    )
+    .await;
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    let lines: Vec<&str> = r.stdout.lines().map(str::trim).collect();
+    // Blank command line, init's own name, only the guest's stdio and the report pipe left open,
+    // and none of them reachable through /proc.
+    assert_eq!(
+        lines,
+        ["", "soulbox-init", "0 1 2 3", "no-readlink", "no-forgery"],
+        "{r:?}"
+    );
+}
+
+#[tokio::test]
+async fn ptrace_unshare_and_mount_are_denied() {
+    require_root!();
+    let code = r#"
+import ctypes, errno, os
+libc = ctypes.CDLL(None, use_errno=True)
+def check(name, ret):
+    print(name, ret, errno.errorcode.get(ctypes.get_errno(), ctypes.get_errno()))
+check("ptrace", libc.ptrace(16, 1, 0, 0))
+check("unshare", libc.unshare(0x10000000))
+check("mount", libc.mount(b"none", b"/tmp", b"tmpfs", 0, None))
+check("chroot", libc.chroot(b"/tmp"))
+"#;
+    let r = python(native(), code).await;
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    assert_eq!(
+        r.stdout,
+        "ptrace -1 EPERM\nunshare -1 EPERM\nmount -1 EPERM\nchroot -1 EPERM\n"
+    );
+}
+
+#[cfg(target_arch = "x86_64")]
+#[tokio::test]
+async fn a_32_bit_system_call_kills_the_process() {
+    require_root!();
+    // mov eax, 20 (getpid in the i386 table); int 0x80; ret
+    let code = r#"
+import ctypes, mmap
+m = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+m.write(b"\xb8\x14\x00\x00\x00\xcd\x80\xc3")
+f = ctypes.CFUNCTYPE(ctypes.c_int)(ctypes.addressof(ctypes.c_char.from_buffer(m)))
+print("before", flush=True)
+print("after", f())
+"#;
+    let r = python(native(), code).await;
+    assert_eq!(r.status, Status::Trap, "{r:?}");
+    assert_eq!(r.stdout, "before\n");
+    assert!(r.error.unwrap_or_default().contains("seccomp"));
+}
+
+#[tokio::test]
+async fn an_allow_list_narrows_what_the_program_may_call() {
+    require_root!();
+    let config = native().with_allowed_syscalls(vec!["write".into(), "exit_group".into()]);
+    let r = sh(config, "echo never").await;
+    assert_ne!(r.status, Status::Ok, "{r:?}");
+    assert!(r.isolation.iter().any(|l| l == "seccomp-allow-list"));
+    let bad = native().with_allowed_syscalls(vec!["no_such_call".into()]);
+    let err = sandbox(bad)
+        .await
+        .execute_code(Language::Shell, "true")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SoulBoxError::InvalidRequest(_)), "{err}");
+}
+
+#[tokio::test]
+async fn output_past_the_cap_stops_the_run() {
+    require_root!();
+    let r = sh(native().with_max_output_bytes(1000), "yes").await;
+    assert_eq!(r.status, Status::OutputLimit, "{r:?}");
+    assert_eq!(r.stdout.len(), 1000);
+}
+
+#[tokio::test]
+async fn terminate_kills_a_running_program() {
+    require_root!();
+    let sb = sandbox(native()).await;
+    let running = tokio::spawn({
+        let sb = sb.clone();
+        async move { sb.execute_code(Language::Shell, "sleep 60").await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sb.terminate().await;
+    let r = running.await.expect("join").expect("run");
+    assert_eq!(r.status, Status::Killed, "{r:?}");
+}
+
+#[tokio::test]
+async fn dropping_the_stream_cancels_the_run_and_its_processes() {
+    require_root!();
+    let marker = unique("dropped");
+    let sb = sandbox(native()).await;
+    let request = ExecutionRequest::new(Language::Shell, "echo started; sleep 60; echo never")
+        .with_file_name(format!("{marker}.sh"));
+    let mut events = Box::pin(sb.stream(request));
+    match events.next().await {
+        Some(Ok(StreamOutput::Stdout(chunk))) => assert_eq!(&chunk[..], b"started\n"),
+        other => panic!("expected the first stdout chunk, got {other:?}"),
+    }
+    drop(events);
+    assert!(
+        survivors(&marker).await.is_empty(),
+        "the run outlived its stream"
+    );
+    let next = sb
+        .execute_code(Language::Shell, "echo next")
+        .await
+        .expect("run");
+    assert_eq!(next.stdout, "next\n");
+}
+
+#[tokio::test]
+async fn a_missing_program_is_a_bad_request_not_a_crash() {
+    require_root!();
+    let sb = sandbox(native()).await;
+    let err = sb
+        .execute(ExecutionRequest::new(Language::Native, "not an executable"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("program"), "{err}");
+}
+
+#[tokio::test]
+async fn many_runs_in_parallel_stay_apart() {
+    require_root!();
+    let runs = (0..8).map(|i| async move {
+        let r = sh(
+            native(),
+            &format!("echo {i} > /tmp/mine; sleep 0.2; cat /tmp/mine"),
+        )
+        .await;
+        (i, r)
+    });
+    for (i, r) in futures::future::join_all(runs).await {
+        assert_eq!(r.stdout, format!("{i}\n"), "{r:?}");
+    }
+}
+
+#[tokio::test]
+async fn compiled_languages_are_not_native_programs() {
+    let err = sandbox(native())
+        .await
+        .execute_code(Language::Rust, "fn main() {}")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SoulBoxError::Unsupported { .. }), "{err}");
+}
