@@ -65,6 +65,7 @@ mod request;
 mod result;
 mod runtime;
 mod sandbox;
+mod session;
 mod wasm;
 mod workspace;
 
@@ -77,6 +78,7 @@ pub use language::{ACCEPTED_LANGUAGES, Language};
 pub use request::{ExecutionRequest, Stdin};
 pub use result::{Artifact, ExecutionResult, Status, StreamOutput};
 pub use sandbox::{Sandbox, SandboxState};
+pub use session::Session;
 pub use workspace::{FileInfo, GUEST_WORKDIR};
 
 /// The compile toolchains (Rust, clang + WASI sysroot, guest crates, bwrap): list and install.

@@ -12,6 +12,7 @@ mod javascript;
 mod limits;
 mod python;
 mod ruby;
+mod session;
 mod streaming;
 
 use std::sync::OnceLock;

@@ -92,6 +92,18 @@ impl Invocation {
 /// The future of [`Driver::enter`].
 pub type EnterFuture<'a> = Pin<Box<dyn Future<Output = wasmtime::Result<()>> + Send + 'a>>;
 
+/// How one cell of a session ended, as far as the interpreter knows (the engine adds limits).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CellEnd {
+    /// The cell raised an uncaught exception (already reported on stderr); state is kept.
+    pub failed: bool,
+    /// The `repr` (or equivalent) of the cell's final expression, when it had one with a value.
+    pub value: Option<String>,
+}
+
+/// The future of [`Driver::session_cell`].
+pub type CellFuture<'a> = Pin<Box<dyn Future<Output = wasmtime::Result<CellEnd>> + Send + 'a>>;
+
 /// How one kind of runtime is driven. Object-safe: the engine keeps `Arc<dyn Driver<T>>`.
 pub trait Driver<T: DriverHost>: Send + Sync {
     /// The catalogue entry this driver runs.
@@ -112,6 +124,48 @@ pub trait Driver<T: DriverHost>: Send + Sync {
         instance: Instance,
         invocation: &'a Invocation,
     ) -> EnterFuture<'a>;
+
+    /// Whether this runtime can keep one live instance across executions (a session).
+    fn supports_sessions(&self) -> bool {
+        false
+    }
+
+    /// Starts a session on a fresh `instance`: initialises the interpreter and whatever helper
+    /// the cells go through. `invocation` comes from [`prepare`](Self::prepare) with empty code
+    /// and lives as long as the session.
+    fn open_session<'a>(
+        &'a self,
+        store: &'a mut Store<T>,
+        instance: Instance,
+        invocation: &'a Invocation,
+    ) -> EnterFuture<'a> {
+        let _ = (store, instance, invocation);
+        let name = self.runtime().name;
+        Box::pin(async move {
+            Err(wasmtime::Error::msg(format!(
+                "runtime {name} does not support sessions"
+            )))
+        })
+    }
+
+    /// Runs one cell of a session on its live `instance`. `max_value` caps the returned value's
+    /// length in bytes.
+    fn session_cell<'a>(
+        &'a self,
+        store: &'a mut Store<T>,
+        instance: Instance,
+        invocation: &'a Invocation,
+        code: &'a [u8],
+        max_value: usize,
+    ) -> CellFuture<'a> {
+        let _ = (store, instance, invocation, code, max_value);
+        let name = self.runtime().name;
+        Box::pin(async move {
+            Err(wasmtime::Error::msg(format!(
+                "runtime {name} does not support sessions"
+            )))
+        })
+    }
 
     /// A sentence explaining a trap in terms of the language, where one helps (for example a C
     /// stack overflow inside the interpreter).
