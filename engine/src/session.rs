@@ -15,7 +15,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use soulbox_runtimes::Runtime;
+use tokio::sync::mpsc::UnboundedSender;
 
+use crate::StreamOutput;
 use crate::runtime::{self, PreparedRuntime};
 use crate::wasm::interrupt::RunSignals;
 use crate::wasm::session::LiveGuest;
@@ -109,7 +111,25 @@ impl Session {
     /// `Err(SessionPoisoned)` when an earlier cell broke a limit; `Err(InvalidState)` when the
     /// sandbox is paused or terminated.
     pub async fn execute(&self, code: impl AsRef<[u8]>) -> Result<ExecutionResult> {
-        let code = code.as_ref();
+        self.execute_inner(code.as_ref(), None).await
+    }
+
+    /// [`execute`](Self::execute), also sending each stdout/stderr chunk to `events` as the
+    /// guest writes it (as [`StreamOutput::Stdout`]/[`StreamOutput::Stderr`]); the full result is
+    /// still returned at the end.
+    pub async fn execute_streaming(
+        &self,
+        code: impl AsRef<[u8]>,
+        events: UnboundedSender<StreamOutput>,
+    ) -> Result<ExecutionResult> {
+        self.execute_inner(code.as_ref(), Some(events)).await
+    }
+
+    async fn execute_inner(
+        &self,
+        code: &[u8],
+        events: Option<UnboundedSender<StreamOutput>>,
+    ) -> Result<ExecutionResult> {
         let mut state = self.state.lock().await;
         let live = match &mut *state {
             State::Live(live) => live,
@@ -122,7 +142,7 @@ impl Session {
         let ran = async {
             let snapshot = Snapshot::take(workspace.dir())
                 .map_err(|e| SoulBoxError::io("scanning the workspace before the run", e))?;
-            let cell = live.cell(code, config, signals, None).await?;
+            let cell = live.cell(code, config, signals, events).await?;
             let artifacts = snapshot
                 .changes(
                     workspace.dir(),

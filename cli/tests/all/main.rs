@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod compile;
+mod repl;
 mod run;
 mod runtimes;
 

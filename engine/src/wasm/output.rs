@@ -82,6 +82,12 @@ impl CapturedOutput {
         shared.events = events;
     }
 
+    /// Stops forwarding to the execution's stream (so its receiver sees the end) while keeping
+    /// what was captured.
+    pub(crate) fn detach(&self) {
+        self.lock().events = None;
+    }
+
     fn signals(&self) -> Arc<RunSignals> {
         self.lock().signals.clone()
     }

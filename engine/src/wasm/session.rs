@@ -121,6 +121,9 @@ impl LiveGuest {
         };
         let explain = |trap: Trap| self.runtime.driver.explain_trap(trap);
         let mut outcome = outcome(&self.guest, result, &signals, config, fuel, &explain);
+        // The cell is over: its stream must end even though the capture lives on.
+        self.guest.stdout.detach();
+        self.guest.stderr.detach();
         let memory_hit = self.guest.store.data().limiter.limit_hit();
         let mut value = None;
         if let Some(end) = end {

@@ -83,6 +83,7 @@ async fn an_exception_keeps_the_state() {
     let r = session.execute("def broken(:\n  pass").await.unwrap();
     assert_eq!(r.status, Status::Error);
     assert!(r.stderr.contains("SyntaxError"), "{}", r.stderr);
+    assert!(!r.stderr.contains("ast.py"), "{}", r.stderr);
     let r = session.execute("import sys\nsys.exit(3)").await.unwrap();
     assert_eq!(r.status, Status::Error);
     let r = session.execute("sum(data)").await.unwrap();

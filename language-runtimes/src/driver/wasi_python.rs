@@ -94,6 +94,9 @@ def cell(hexsrc):
             if not isinstance(e.code, int):
                 print(e.code, file=sys.stderr)
             _fail()
+    except SyntaxError as e:
+        sys.excepthook(type(e), e.with_traceback(None), None)
+        _fail()
     except BaseException as e:
         tb = e.__traceback__.tb_next
         sys.excepthook(type(e), e.with_traceback(tb), tb)
