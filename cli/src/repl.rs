@@ -26,7 +26,7 @@ otherwise cells are separated by lines containing only `%%`. `%reset` starts a f
 Exit status: 0 when every cell ran without an error; 1 when a cell raised or the session was
 poisoned by a limit (timeout, memory, fuel, trap); 125 engine failure; 2 usage error.")]
 pub(crate) struct ReplArgs {
-    /// Language of the session (python; ruby and javascript sessions are not available yet).
+    /// Language of the session (python or ruby; javascript sessions are not available yet).
     #[arg(short = 'l', long = "lang", value_name = "LANG", default_value = "python",
           value_parser = |s: &str| s.parse::<Language>().map_err(|e| e.to_string()))]
     lang: Language,

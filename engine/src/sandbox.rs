@@ -334,7 +334,7 @@ impl Sandbox {
 
     /// Starts a session: one live interpreter for `language` whose variables, imports and
     /// definitions persist across [`Session::execute`](crate::Session::execute) calls, sharing this
-    /// sandbox's workspace and limits. Supported for Python (the default `python` runtime).
+    /// sandbox's workspace and limits. Supported for Python (runtime `python`) and Ruby (`ruby`).
     pub async fn session(&self, language: Language) -> Result<crate::Session> {
         crate::session::Session::open(self.clone(), language).await
     }

@@ -70,7 +70,7 @@ impl Session {
                 language,
                 format!(
                     "runtime `{}` cannot keep an interpreter alive between executions yet; \
-                     sessions are available for Python (runtime `python`)",
+                     sessions are available for Python and Ruby (runtimes `python`, `ruby`)",
                     selected.name
                 ),
             ));

@@ -57,3 +57,15 @@ fn an_exception_is_reported_and_a_limit_stops_the_session() {
         "{stderr}"
     );
 }
+
+#[test]
+fn ruby_cells_share_state() {
+    let out = repl(
+        &["-l", "ruby"],
+        "x = 41\n%%\nputs x + 1\n%%\nraise 'boom'\n%%\nx\n",
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    // An assignment's value is shown, as irb does; `puts` gives nil, so no value.
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "41\n42\n41\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("boom (RuntimeError)"));
+}

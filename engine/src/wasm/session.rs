@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use soulbox_runtimes::{Invocation, RunInput};
+use soulbox_runtimes::Invocation;
 use tokio::sync::mpsc::UnboundedSender;
 use wasmtime::{Instance, Trap};
 
@@ -41,10 +41,7 @@ impl LiveGuest {
         env: Vec<(String, String)>,
         signals: Arc<RunSignals>,
     ) -> Result<LiveGuest> {
-        let invocation = runtime.driver.prepare(&RunInput {
-            code: b"",
-            args: &[],
-        })?;
+        let invocation = runtime.driver.prepare_session()?;
         let env = invocation.env.iter().cloned().chain(env).collect();
         let mut guest = guest_store(
             engine,

@@ -198,5 +198,52 @@ async fn languages_without_sessions_say_so() {
     let sandbox = runtime_sandbox(config()).await;
     let err = sandbox.session(Language::Rust).await.unwrap_err();
     assert!(err.to_string().contains("sessions"), "{err}");
+    // QuickJS is a command build: no live interpreter to keep.
+    let err = sandbox.session(Language::JavaScript).await.unwrap_err();
+    assert!(err.to_string().contains("Python and Ruby"), "{err}");
+    sandbox.terminate().await;
+}
+
+#[tokio::test]
+async fn ruby_sessions_keep_locals_methods_and_survive_exceptions() {
+    let sandbox = runtime_sandbox(config()).await;
+    let session = sandbox.session(Language::Ruby).await.unwrap();
+    let r = session
+        .execute("total = 0\ndef sq(n) = n * n")
+        .await
+        .unwrap();
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    for i in 1..=20 {
+        let r = session.execute(format!("total += sq({i})")).await.unwrap();
+        assert_eq!(r.status, Status::Ok, "{r:?}");
+    }
+    let r = session.execute("raise ArgumentError, 'bad'").await.unwrap();
+    assert_eq!(r.status, Status::Error, "{r:?}");
+    assert!(r.stderr.contains("bad (ArgumentError)"), "{}", r.stderr);
+    let r = session
+        .execute("puts \"total=#{total}\"\n[total, sq(4)]")
+        .await
+        .unwrap();
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    assert_eq!(r.stdout, "total=2870\n");
+    assert_eq!(r.value.as_deref(), Some("[2870, 16]"));
+    // `puts` returns nil: no value.
+    let r = session.execute("puts 1").await.unwrap();
+    assert_eq!((r.stdout.as_str(), r.value), ("1\n", None));
+    sandbox.terminate().await;
+}
+
+#[tokio::test]
+async fn a_ruby_timeout_poisons_until_reset() {
+    let sandbox = runtime_sandbox(config().with_timeout(Duration::from_secs(3))).await;
+    let session = sandbox.session(Language::Ruby).await.unwrap();
+    session.execute("kept = 1").await.unwrap();
+    let r = session.execute("loop {}").await.unwrap();
+    assert_eq!(r.status, Status::Timeout, "{r:?}");
+    let err = session.execute("kept").await.unwrap_err();
+    assert!(matches!(err, SoulBoxError::SessionPoisoned(_)), "{err}");
+    session.reset().await.unwrap();
+    let r = session.execute("defined?(kept).inspect").await.unwrap();
+    assert_eq!(r.value.as_deref(), Some("\"nil\""), "{r:?}");
     sandbox.terminate().await;
 }

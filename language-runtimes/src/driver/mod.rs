@@ -130,9 +130,17 @@ pub trait Driver<T: DriverHost>: Send + Sync {
         false
     }
 
+    /// Decides argv, environment and directories for a session (by default those of a run of
+    /// empty code). They live as long as the session.
+    fn prepare_session(&self) -> Result<Invocation> {
+        self.prepare(&RunInput {
+            code: b"",
+            args: &[],
+        })
+    }
+
     /// Starts a session on a fresh `instance`: initialises the interpreter and whatever helper
-    /// the cells go through. `invocation` comes from [`prepare`](Self::prepare) with empty code
-    /// and lives as long as the session.
+    /// the cells go through. `invocation` comes from [`prepare_session`](Self::prepare_session).
     fn open_session<'a>(
         &'a self,
         store: &'a mut Store<T>,
@@ -242,4 +250,15 @@ fn c_stack_explanation(trap: Trap, language: &str) -> Option<String> {
              or serialising deeply nested data); reduce the nesting depth"
         )
     })
+}
+
+/// Up to `max` bytes of the file at `path` as text (lossy), if it exists.
+pub(crate) fn read_capped(path: &std::path::Path, max: usize) -> Option<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).ok()?;
+    let mut bytes = Vec::new();
+    file.take(u64::try_from(max).unwrap_or(u64::MAX))
+        .read_to_end(&mut bytes)
+        .ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
 }

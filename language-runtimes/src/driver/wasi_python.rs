@@ -282,7 +282,7 @@ impl<T: DriverHost> Driver<T> for WasiPythonDriver {
                 hex(code)
             );
             let status = turn(self.runtime, store, instance, &call).await?;
-            let value = read_capped(&root.join("value"), max_value);
+            let value = super::read_capped(&root.join("value"), max_value);
             let failed = status != 0 || root.join("error").exists();
             Ok(CellEnd { failed, value })
         })
@@ -300,17 +300,6 @@ fn session_root(invocation: &Invocation) -> wasmtime::Result<PathBuf> {
         .as_ref()
         .map(|d| d.path().to_path_buf())
         .ok_or_else(|| wasmtime::Error::msg("the python session has no private root"))
-}
-
-/// Up to `max` bytes of the file at `path` as text (lossy), if it exists.
-fn read_capped(path: &std::path::Path, max: usize) -> Option<String> {
-    use std::io::Read;
-    let file = std::fs::File::open(path).ok()?;
-    let mut bytes = Vec::new();
-    file.take(u64::try_from(max).unwrap_or(u64::MAX))
-        .read_to_end(&mut bytes)
-        .ok()?;
-    Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 #[cfg(test)]
