@@ -182,6 +182,49 @@ impl Session {
         })
     }
 
+    /// An independent copy of this session's interpreter (variables, imports, definitions), in
+    /// the same sandbox: the two diverge from here on, while still sharing the sandbox's
+    /// workspace files. Made between cells by copying the instance's linear memory into a fresh
+    /// instance of the same module (see DESIGN.md for what is and is not captured). Python only.
+    pub async fn fork(&self) -> Result<Session> {
+        if !self.runtime.driver.supports_fork() {
+            return Err(unsupported(
+                self.language,
+                format!(
+                    "runtime `{}` cannot fork a live session yet",
+                    self.runtime_name()
+                ),
+            ));
+        }
+        let mut state = self.state.lock().await;
+        let live = match &mut *state {
+            State::Live(live) => live,
+            State::Poisoned(reason) => return Err(SoulBoxError::SessionPoisoned(reason.clone())),
+        };
+        let signals = Arc::new(RunSignals::default());
+        let (turn, workspace) = self
+            .sandbox
+            .begin("fork a session", signals.clone())
+            .await?;
+        let forked = live
+            .fork(
+                self.sandbox.engine(),
+                self.sandbox.config(),
+                workspace.host_path(),
+                sandbox_env(&self.sandbox),
+                signals,
+            )
+            .await;
+        self.sandbox.end();
+        drop(turn);
+        Ok(Session {
+            sandbox: self.sandbox.clone(),
+            language: self.language,
+            runtime: self.runtime.clone(),
+            state: tokio::sync::Mutex::new(State::Live(Box::new(forked?))),
+        })
+    }
+
     /// Throws the interpreter away and starts a fresh one (variables and imports are lost;
     /// workspace files stay). Clears poisoning.
     pub async fn reset(&self) -> Result<()> {
@@ -198,12 +241,7 @@ impl Session {
 async fn start(sandbox: &Sandbox, runtime: &Arc<PreparedRuntime>) -> Result<LiveGuest> {
     let signals = Arc::new(RunSignals::default());
     let (turn, workspace) = sandbox.begin("start a session", signals.clone()).await?;
-    let env = sandbox
-        .config()
-        .env
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let env = sandbox_env(sandbox);
     let live = LiveGuest::open(
         sandbox.engine(),
         runtime.clone(),
@@ -224,4 +262,13 @@ fn unsupported(language: Language, reason: String) -> SoulBoxError {
         backend: "wasm",
         reason: format!("sessions: {reason}"),
     }
+}
+
+fn sandbox_env(sandbox: &Sandbox) -> Vec<(String, String)> {
+    sandbox
+        .config()
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }

@@ -91,6 +91,96 @@ impl LiveGuest {
         })
     }
 
+    /// An independent copy of this guest between cells: a fresh instance of the same module,
+    /// in a new store with its own WASI context (same preopen layout, so descriptors of the
+    /// preopened directories match), whose linear memory is overwritten with a copy of this
+    /// one's and whose private directory is a copy of this one's. Exported mutable globals are
+    /// copied too; the driver vouches for the rest ([`Driver::supports_fork`]).
+    ///
+    /// [`Driver::supports_fork`]: soulbox_runtimes::Driver::supports_fork
+    pub(crate) async fn fork(
+        &mut self,
+        engine: &crate::Engine,
+        config: &SandboxConfig,
+        workspace: &Path,
+        env: Vec<(String, String)>,
+        signals: Arc<RunSignals>,
+    ) -> Result<LiveGuest> {
+        let runtime = self.runtime.clone();
+        let invocation = runtime.driver.prepare_session()?;
+        if let (Some(from), Some(to)) = (self.invocation.private_dir(), invocation.private_dir()) {
+            copy_tree(from, to)
+                .map_err(|e| SoulBoxError::io("copying the session's private directory", e))?;
+        }
+        let env = invocation.env.iter().cloned().chain(env).collect();
+        let mut guest = guest_store(
+            engine,
+            GuestSetup {
+                argv: &invocation.argv,
+                env,
+                stdin: Stdin::Empty,
+                workspace,
+                preopens: driver_preopens(&invocation).collect(),
+                config,
+                events: None,
+                signals: signals.clone(),
+            },
+        )?;
+        arm(&mut guest.store, config, signals.clone())?;
+        let store = &mut guest.store;
+        let pre = runtime.pre.clone();
+        let instance = under_deadline(config, &signals, pre.instantiate_async(&mut *store))
+            .await
+            .map_err(|e| SoulBoxError::SessionStart(format!("instantiating the fork: {e:#}")))?;
+        let copy_error = |what: &str, e: &dyn std::fmt::Display| {
+            SoulBoxError::SessionStart(format!("copying {what} into the fork: {e}"))
+        };
+        let exports: Vec<(String, wasmtime::Extern)> = self
+            .instance
+            .exports(&mut self.guest.store)
+            .map(|e| (e.name().to_owned(), e.into_extern()))
+            .collect();
+        for (name, export) in exports {
+            match export {
+                wasmtime::Extern::Memory(from) => {
+                    let to = instance
+                        .get_memory(&mut *store, &name)
+                        .ok_or_else(|| copy_error("memory", &name))?;
+                    let want = from.size(&self.guest.store);
+                    let have = to.size(&*store);
+                    if want > have {
+                        to.grow_async(&mut *store, want - have)
+                            .await
+                            .map_err(|e| copy_error("memory", &format!("{e:#}")))?;
+                    }
+                    let bytes = from.data(&self.guest.store);
+                    let target = to.data_mut(&mut *store);
+                    let Some(target) = target.get_mut(..bytes.len()) else {
+                        return Err(copy_error("memory", &"the fork's memory is smaller"));
+                    };
+                    target.copy_from_slice(bytes);
+                }
+                wasmtime::Extern::Global(from)
+                    if from.ty(&self.guest.store).mutability() == wasmtime::Mutability::Var =>
+                {
+                    let value = from.get(&mut self.guest.store);
+                    let to = instance
+                        .get_global(&mut *store, &name)
+                        .ok_or_else(|| copy_error("a global", &name))?;
+                    to.set(&mut *store, value)
+                        .map_err(|e| copy_error("a global", &format!("{e:#}")))?;
+                }
+                _ => {}
+            }
+        }
+        Ok(LiveGuest {
+            guest,
+            instance,
+            runtime,
+            invocation,
+        })
+    }
+
     /// Runs one cell. Limits are reported as the outcome's status, like a one-shot run; an
     /// uncaught exception is status `error`.
     pub(crate) async fn cell(
@@ -141,4 +231,21 @@ impl LiveGuest {
         }
         Ok(CellOutcome { outcome, value })
     }
+}
+
+/// Copies the directory tree `from` into `to` (files and directories; symlinks are skipped, the
+/// guest cannot make them outside its preopens anyway).
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let target = to.join(entry.file_name());
+        if kind.is_dir() {
+            std::fs::create_dir_all(&target)?;
+            copy_tree(&entry.path(), &target)?;
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
 }

@@ -247,3 +247,50 @@ async fn a_ruby_timeout_poisons_until_reset() {
     assert_eq!(r.value.as_deref(), Some("\"nil\""), "{r:?}");
     sandbox.terminate().await;
 }
+
+#[tokio::test]
+async fn a_fork_diverges_from_its_parent() {
+    let sandbox = runtime_sandbox(config()).await;
+    let parent = sandbox.session(Language::Python).await.unwrap();
+    parent
+        .execute("import json\nimport numpy as np\nx = 1\nlog = ['parent']\ndef tag(s):\n    return s + '!'")
+        .await
+        .unwrap();
+    let child = parent.fork().await.unwrap();
+    parent.execute("x = 2\nlog.append('p2')").await.unwrap();
+    let r = child
+        .execute("log.append('c2')\n(x, log, tag('c'))")
+        .await
+        .unwrap();
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    assert_eq!(r.value.as_deref(), Some("(1, ['parent', 'c2'], 'c!')"));
+    let r = parent.execute("json.dumps([x, log])").await.unwrap();
+    assert_eq!(r.value.as_deref(), Some("'[2, [\"parent\", \"p2\"]]'"));
+    // The fork keeps working on its own for many cells, imports included.
+    for i in 0..20 {
+        let r = child.execute(format!("x += {i}\nx")).await.unwrap();
+        assert_eq!(r.status, Status::Ok, "{r:?}");
+    }
+    let r = child.execute("import math\nmath.isqrt(x)").await.unwrap();
+    assert_eq!(r.value.as_deref(), Some("13"), "{r:?}");
+    let r = child
+        .execute("int(np.arange(x).sum() + np.ones(3).sum())")
+        .await
+        .unwrap();
+    assert_eq!(r.value.as_deref(), Some("18148"), "{r:?}");
+    // A fork of a fork, and a poisoned session cannot be forked.
+    let grandchild = child.fork().await.unwrap();
+    assert_eq!(
+        grandchild.execute("x").await.unwrap().value.as_deref(),
+        Some("191")
+    );
+    let tight = runtime_sandbox(config().with_timeout(Duration::from_secs(2))).await;
+    let s = tight.session(Language::Python).await.unwrap();
+    s.execute("while True:\n    pass").await.unwrap();
+    assert!(matches!(
+        s.fork().await,
+        Err(SoulBoxError::SessionPoisoned(_))
+    ));
+    tight.terminate().await;
+    sandbox.terminate().await;
+}

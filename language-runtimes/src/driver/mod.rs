@@ -78,6 +78,11 @@ pub struct Invocation {
 }
 
 impl Invocation {
+    /// The run's (or session's) private scratch directory on the host, if the driver made one.
+    pub fn private_dir(&self) -> Option<&std::path::Path> {
+        self.scratch.as_ref().map(tempfile::TempDir::path)
+    }
+
     fn new(argv: Vec<String>) -> Self {
         Self {
             argv,
@@ -154,6 +159,15 @@ pub trait Driver<T: DriverHost>: Send + Sync {
                 "runtime {name} does not support sessions"
             )))
         })
+    }
+
+    /// Whether a live session can be copied into a fresh instance by copying its linear memory
+    /// (and its private directory) between cells: true only when the module's other mutable
+    /// state is back at its initial value whenever no call is running (the shadow-stack pointer,
+    /// its only mutable global, unwinds to its start; its table is never changed at run time)
+    /// and the driver keeps no host-side state of its own.
+    fn supports_fork(&self) -> bool {
+        false
     }
 
     /// Runs one cell of a session on its live `instance`. `max_value` caps the returned value's

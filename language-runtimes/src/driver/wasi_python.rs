@@ -239,6 +239,12 @@ impl<T: DriverHost> Driver<T> for WasiPythonDriver {
         true
     }
 
+    fn supports_fork(&self) -> bool {
+        // Checked on the pinned module: one mutable global (the shadow-stack pointer, not
+        // exported) and one table that is not exported; no host-side driver state.
+        true
+    }
+
     fn open_session<'a>(
         &'a self,
         store: &'a mut Store<T>,
