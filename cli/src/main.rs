@@ -4,6 +4,7 @@
 //! on it.
 
 mod bench;
+mod repl;
 mod run;
 mod runtimes;
 mod toolchains;
@@ -24,6 +25,9 @@ struct Cli {
 enum Command {
     /// Run a file or a snippet and report its output, status and artifacts.
     Run(run::RunArgs),
+    /// An interactive session: state persists from one cell to the next (`%%` separates cells
+    /// when stdin is not a terminal).
+    Repl(repl::ReplArgs),
     /// Measure start-up latency, throughput and memory per runtime, beside native peers.
     Bench(bench::BenchArgs),
     /// List or install the compilers for Rust, C and C++ guests.
@@ -52,6 +56,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Run(args) => runtime.block_on(run::run(args)),
+        Command::Repl(args) => runtime.block_on(repl::repl(args)),
         Command::Bench(args) => runtime.block_on(bench::bench(args)),
         Command::Toolchains(args) => toolchains::run(args),
         Command::Runtimes(args) => runtime.block_on(runtimes::runtimes(args)),

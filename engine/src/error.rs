@@ -112,6 +112,17 @@ pub enum SoulBoxError {
         source: std::io::Error,
     },
 
+    /// A session can no longer run code: an earlier execution timed out, trapped, ran out of
+    /// fuel or memory, or was stopped, so its interpreter state cannot be trusted.
+    #[error(
+        "session is poisoned: {0}; its state cannot be trusted - call reset() to start a fresh interpreter"
+    )]
+    SessionPoisoned(String),
+
+    /// A session's interpreter could not be started (or restarted).
+    #[error("cannot start the session: {0}")]
+    SessionStart(String),
+
     /// Wasmtime refused the engine configuration or failed to set up an instance for reasons
     /// that are not the guest's fault.
     #[error("wasm engine error: {0}")]

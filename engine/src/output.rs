@@ -20,17 +20,18 @@ pub(crate) enum Channel {
 #[derive(Debug)]
 struct Shared {
     buffer: Vec<u8>,
+    signals: Arc<RunSignals>,
+    events: Option<UnboundedSender<StreamOutput>>,
 }
 
 /// A capped, optionally streamed capture of one guest output stream. Cheap to clone; clones share
-/// the buffer.
+/// the buffer. A session's live guest keeps one capture for its whole life and
+/// [`restart`](Self::restart)s it for each execution.
 #[derive(Clone)]
 pub(crate) struct CapturedOutput {
     channel: Channel,
     cap: usize,
     shared: Arc<Mutex<Shared>>,
-    signals: Arc<RunSignals>,
-    events: Option<UnboundedSender<StreamOutput>>,
 }
 
 impl CapturedOutput {
@@ -43,9 +44,11 @@ impl CapturedOutput {
         Self {
             channel,
             cap: usize::try_from(cap).unwrap_or(usize::MAX),
-            shared: Arc::new(Mutex::new(Shared { buffer: Vec::new() })),
-            signals,
-            events,
+            shared: Arc::new(Mutex::new(Shared {
+                buffer: Vec::new(),
+                signals,
+                events,
+            })),
         }
     }
 
@@ -61,27 +64,49 @@ impl CapturedOutput {
         )
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
+        match self.shared.lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
     /// Everything captured so far.
     pub(crate) fn contents(&self) -> Vec<u8> {
-        match self.shared.lock() {
-            Ok(s) => s.buffer.clone(),
-            Err(poisoned) => poisoned.into_inner().buffer.clone(),
-        }
+        self.lock().buffer.clone()
+    }
+
+    /// Starts a new execution on the same capture: empties the buffer and reports to the new
+    /// execution's signals and stream.
+    pub(crate) fn restart(
+        &self,
+        signals: Arc<RunSignals>,
+        events: Option<UnboundedSender<StreamOutput>>,
+    ) {
+        let mut shared = self.lock();
+        shared.buffer.clear();
+        shared.signals = signals;
+        shared.events = events;
+    }
+
+    /// Stops forwarding to the execution's stream (so its receiver sees the end) while keeping
+    /// what was captured.
+    pub(crate) fn detach(&self) {
+        self.lock().events = None;
     }
 
     /// Appends `data`, keeping at most `cap` bytes in total. Returns false when some of it did not
     /// fit (the limit is then flagged on the run's signals).
     pub(crate) fn append(&self, data: &[u8]) -> bool {
-        let mut shared = match self.shared.lock() {
-            Ok(s) => s,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut shared = self.lock();
         let room = self.cap.saturating_sub(shared.buffer.len());
         let taken = &data[..data.len().min(room)];
         shared.buffer.extend_from_slice(taken);
+        let signals = shared.signals.clone();
+        let events = shared.events.clone();
         drop(shared);
         if !taken.is_empty()
-            && let Some(events) = &self.events
+            && let Some(events) = &events
         {
             let chunk = Bytes::copy_from_slice(taken);
             let event = match self.channel {
@@ -92,7 +117,7 @@ impl CapturedOutput {
             let _ = events.send(event);
         }
         if taken.len() < data.len() {
-            self.signals.stop(StopReason::OutputLimit);
+            signals.stop(StopReason::OutputLimit);
             return false;
         }
         true
@@ -100,7 +125,7 @@ impl CapturedOutput {
 
     /// Whether this run already stopped for overflowing an output stream.
     pub(crate) fn limit_reached(&self) -> bool {
-        self.signals.reason() == Some(StopReason::OutputLimit)
+        self.lock().signals.reason() == Some(StopReason::OutputLimit)
     }
 }
 

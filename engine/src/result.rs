@@ -107,6 +107,11 @@ pub struct ExecutionResult {
     /// The isolation layers that were actually in effect for this run (for example `wasm`,
     /// `wasi-preview1`, `workspace-only-fs`; the native path lists namespaces, seccomp, cgroups...).
     pub isolation: Vec<String>,
+    /// In a [`Session`](crate::Session): the text form (Python's `repr`) of the cell's final
+    /// expression, when the cell ended with one whose value is not `None`. Always `None` for
+    /// one-shot executions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
 }
 
 impl ExecutionResult {
@@ -134,6 +139,7 @@ impl ExecutionResult {
             artifacts: Vec::new(),
             error: Some(reason),
             isolation,
+            value: None,
         }
     }
 
@@ -150,6 +156,7 @@ impl ExecutionResult {
             artifacts: Vec::new(),
             error: Some("execution was terminated before the program started".into()),
             isolation: Vec::new(),
+            value: None,
         }
     }
 

@@ -341,7 +341,44 @@ impl Sandbox {
                 .into_iter()
                 .chain(outcome.isolation)
                 .collect(),
+            value: None,
         })
+    }
+
+    /// Starts a session: one live interpreter for `language` whose variables, imports and
+    /// definitions persist across [`Session::execute`](crate::Session::execute) calls, sharing this
+    /// sandbox's workspace and limits. Supported for Python (runtime `python`) and Ruby (`ruby`).
+    pub async fn session(&self, language: Language) -> Result<crate::Session> {
+        crate::session::Session::open(self.clone(), language).await
+    }
+
+    /// Takes this sandbox's execution turn for `action`: waits for any execution in progress,
+    /// checks the sandbox is running and registers `signals` so `terminate` can stop the guest.
+    pub(crate) async fn begin(
+        &self,
+        action: &'static str,
+        signals: Arc<RunSignals>,
+    ) -> Result<(tokio::sync::MutexGuard<'_, ()>, Arc<Workspace>)> {
+        let turn = self.inner.exec_lock.lock().await;
+        let workspace = self.workspace(action)?;
+        if self.state() != SandboxState::Running {
+            return Err(SoulBoxError::InvalidState {
+                state: self.state(),
+                action,
+            });
+        }
+        *lock(&self.inner.running) = Some(signals);
+        Ok((turn, workspace))
+    }
+
+    /// Ends the turn taken by [`begin`](Self::begin).
+    pub(crate) fn end(&self) {
+        *lock(&self.inner.running) = None;
+    }
+
+    /// The engine this sandbox runs on.
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.inner.engine
     }
 
     /// Writes a file into the workspace (parents created). `path` is relative to the workspace or

@@ -36,8 +36,8 @@ mod progress;
 
 pub use catalogue::{CATALOGUE, DriverKind, Registry, Runtime};
 pub use driver::{
-    Driver, DriverHost, DriverState, EnterFuture, GuestDir, HandleTable, Invocation, RunInput,
-    driver_for,
+    CellEnd, CellFuture, Driver, DriverHost, DriverState, EnterFuture, GuestDir, HandleTable,
+    Invocation, RunInput, driver_for,
 };
 pub use error::{ChecksumMismatch, FetchFailure, Result, RuntimeError};
 pub use install::Installed;

@@ -4,6 +4,7 @@
 mod compile;
 #[cfg(target_os = "linux")]
 mod native;
+mod repl;
 mod run;
 mod runtimes;
 

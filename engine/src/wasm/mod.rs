@@ -14,6 +14,7 @@ mod cache;
 mod interrupt;
 mod limits;
 mod output;
+pub(crate) mod session;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -99,26 +100,39 @@ pub(crate) struct WasmRun<'a> {
 /// filesystem that is only the workspace (plus read-only runtime files).
 const WASM_ISOLATION: [&str; 3] = ["wasm", "wasi-preview1-no-sockets", "workspace-only-fs"];
 
-/// Runs `_start` of a WASI command module.
-pub(crate) async fn run(engine: &crate::Engine, run: WasmRun<'_>) -> Result<Outcome> {
-    let inner = engine.inner();
-    let config = run.config;
-    let (stdout, stderr) = CapturedOutput::pair(config.max_output_bytes, &run.signals, run.events);
+/// A store for one guest, with WASI (argv, env, stdin, workspace and extra preopens) wired to
+/// fresh output captures. Shared by one-shot runs and sessions.
+pub(crate) struct GuestStore {
+    pub store: Store<GuestState>,
+    pub stdout: CapturedOutput,
+    pub stderr: CapturedOutput,
+}
 
+/// What WASI gets for a guest.
+pub(crate) struct GuestSetup<'a> {
+    pub argv: &'a [String],
+    /// The runtime's variables, then the caller's (later wins).
+    pub env: Vec<(String, String)>,
+    pub stdin: Stdin,
+    pub workspace: &'a Path,
+    pub preopens: Vec<Preopen>,
+    pub config: &'a SandboxConfig,
+    pub events: Option<UnboundedSender<StreamOutput>>,
+    pub signals: Arc<RunSignals>,
+}
+
+pub(crate) fn guest_store(engine: &crate::Engine, setup: GuestSetup<'_>) -> Result<GuestStore> {
+    let config = setup.config;
+    let (stdout, stderr) =
+        CapturedOutput::pair(config.max_output_bytes, &setup.signals, setup.events);
     let mut wasi = WasiCtxBuilder::new();
-    let argv = match &run.driver {
-        Some(d) => &d.invocation.argv,
-        None => &run.argv,
-    };
-    wasi.args(argv)
+    wasi.args(setup.argv)
         .stdout(stdout.clone())
         .stderr(stderr.clone());
-    // The runtime's own variables first, so the caller's can override them.
-    let runtime_env = run.driver.iter().flat_map(|d| d.invocation.env.iter());
-    for (key, value) in runtime_env.chain(run.env.iter()) {
+    for (key, value) in &setup.env {
         wasi.env(key, value);
     }
-    match run.stdin {
+    match setup.stdin {
         Stdin::Empty => {}
         Stdin::Bytes(bytes) => {
             wasi.stdin(MemoryInputPipe::new(bytes));
@@ -131,19 +145,10 @@ pub(crate) async fn run(engine: &crate::Engine, run: WasmRun<'_>) -> Result<Outc
         (GUEST_WORKDIR, FsPerms::ReadWrite),
         (".", FsPerms::ReadWrite),
     ] {
-        wasi.preopened_dir(run.workspace, guest, perms)
+        wasi.preopened_dir(setup.workspace, guest, perms)
             .map_err(|e| SoulBoxError::Engine(format!("preopening the workspace: {e:#}")))?;
     }
-    let driver_dirs = run
-        .driver
-        .iter()
-        .flat_map(|d| d.invocation.dirs.iter())
-        .map(|d| Preopen {
-            host: d.host.clone(),
-            guest: d.guest.clone(),
-            writable: d.writable,
-        });
-    for p in run.preopens.iter().cloned().chain(driver_dirs) {
+    for p in setup.preopens {
         let perms = if p.writable {
             FsPerms::ReadWrite
         } else {
@@ -157,9 +162,8 @@ pub(crate) async fn run(engine: &crate::Engine, run: WasmRun<'_>) -> Result<Outc
             ))
         })?;
     }
-
     let mut store = Store::new(
-        &inner.wasm,
+        &engine.inner().wasm,
         GuestState {
             wasi: wasi.build_p1(),
             limiter: MemoryLimiter::new(config.memory_limit),
@@ -167,18 +171,127 @@ pub(crate) async fn run(engine: &crate::Engine, run: WasmRun<'_>) -> Result<Outc
         },
     );
     store.limiter(|s| &mut s.limiter);
-    let initial_fuel = config.fuel.unwrap_or(u64::MAX);
     // Refuelling in slices makes the count visible to the host even when the guest is stopped
     // mid-loop (the VM keeps its live counter in a register between refuels).
     store
         .fuel_async_yield_interval(Some(FUEL_SLICE))
-        .and_then(|()| store.set_fuel(initial_fuel))
+        .map_err(|e| SoulBoxError::Engine(format!("setting fuel: {e:#}")))?;
+    Ok(GuestStore {
+        store,
+        stdout,
+        stderr,
+    })
+}
+
+/// Arms the per-execution limits on `store`: a fresh fuel budget and a wall-clock deadline
+/// reported through `signals`. Returns the fuel handed out.
+pub(crate) fn arm(
+    store: &mut Store<GuestState>,
+    config: &SandboxConfig,
+    signals: Arc<RunSignals>,
+) -> Result<u64> {
+    let initial_fuel = config.fuel.unwrap_or(u64::MAX);
+    store
+        .set_fuel(initial_fuel)
         .map_err(|e| SoulBoxError::Engine(format!("setting fuel: {e:#}")))?;
     let deadline = Instant::now() + config.timeout;
-    let signals = run.signals.clone();
     store.set_epoch_deadline(1);
     let pause = interrupt::throttle_pause(config.cpu_quota, crate::engine::EPOCH_TICK);
     store.epoch_deadline_callback(move |_| interrupt::on_epoch_tick(&signals, deadline, pause));
+    Ok(initial_fuel)
+}
+
+/// Runs `call` under the execution's wall-clock limit (plus the grace for a guest blocked in a
+/// host call), recording a timeout on `signals` when the call is abandoned.
+pub(crate) async fn under_deadline<T>(
+    config: &SandboxConfig,
+    signals: &RunSignals,
+    call: impl std::future::Future<Output = wasmtime::Result<T>>,
+) -> wasmtime::Result<T> {
+    match tokio::time::timeout(config.timeout + BLOCKED_GRACE, call).await {
+        Ok(result) => result,
+        Err(_elapsed) => {
+            signals.stop(StopReason::Timeout);
+            Err(wasmtime::Error::new(Stopped(StopReason::Timeout)))
+        }
+    }
+}
+
+/// The outcome of an execution on `guest` that ended with `result`.
+pub(crate) fn outcome(
+    guest: &GuestStore,
+    result: wasmtime::Result<()>,
+    signals: &RunSignals,
+    config: &SandboxConfig,
+    initial_fuel: u64,
+    explain: &dyn Fn(Trap) -> Option<String>,
+) -> Outcome {
+    let fuel_left = guest.store.get_fuel().unwrap_or(0);
+    let limiter = &guest.store.data().limiter;
+    let (status, exit_code, error) = classify(
+        result,
+        signals.reason(),
+        limiter.limit_hit(),
+        config,
+        explain,
+    );
+    Outcome {
+        status,
+        exit_code,
+        stdout: guest.stdout.contents(),
+        stderr: guest.stderr.contents(),
+        memory_peak: limiter.peak(),
+        fuel_consumed: initial_fuel.saturating_sub(fuel_left),
+        error,
+        isolation: isolation(),
+    }
+}
+
+/// The isolation list of a wasm run.
+pub(crate) fn isolation() -> Vec<String> {
+    WASM_ISOLATION.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// Runs `_start` of a WASI command module.
+pub(crate) async fn run(engine: &crate::Engine, run: WasmRun<'_>) -> Result<Outcome> {
+    let inner = engine.inner();
+    let config = run.config;
+    let argv = match &run.driver {
+        Some(d) => &d.invocation.argv,
+        None => &run.argv,
+    };
+    // The runtime's own variables first, so the caller's can override them.
+    let env = run
+        .driver
+        .iter()
+        .flat_map(|d| d.invocation.env.iter())
+        .chain(run.env.iter())
+        .cloned()
+        .collect();
+    let preopens = run
+        .preopens
+        .iter()
+        .cloned()
+        .chain(
+            run.driver
+                .iter()
+                .flat_map(|d| driver_preopens(&d.invocation)),
+        )
+        .collect();
+    let mut guest = guest_store(
+        engine,
+        GuestSetup {
+            argv,
+            env,
+            stdin: run.stdin,
+            workspace: run.workspace,
+            preopens,
+            config,
+            events: run.events,
+            signals: run.signals.clone(),
+        },
+    )?;
+    let initial_fuel = arm(&mut guest.store, config, run.signals.clone())?;
 
     let pre = match (&run.driver, &run.module) {
         (Some(d), _) => d.runtime.pre.clone(),
@@ -193,27 +306,22 @@ pub(crate) async fn run(engine: &crate::Engine, run: WasmRun<'_>) -> Result<Outc
         }
     };
     let driver = run.driver.as_ref();
+    let store = &mut guest.store;
     let call = async {
-        let instance = pre.instantiate_async(&mut store).await?;
+        let instance = pre.instantiate_async(&mut *store).await?;
         if let Some(d) = driver {
             return d
                 .runtime
                 .driver
-                .enter(&mut store, instance, &d.invocation)
+                .enter(&mut *store, instance, &d.invocation)
                 .await;
         }
         let start = instance
-            .get_typed_func::<(), ()>(&mut store, "_start")
+            .get_typed_func::<(), ()>(&mut *store, "_start")
             .map_err(|_| wasmtime::Error::new(NotACommand))?;
-        start.call_async(&mut store, ()).await
+        start.call_async(&mut *store, ()).await
     };
-    let result = match tokio::time::timeout(config.timeout + BLOCKED_GRACE, call).await {
-        Ok(result) => result,
-        Err(_elapsed) => {
-            run.signals.stop(StopReason::Timeout);
-            Err(wasmtime::Error::new(Stopped(StopReason::Timeout)))
-        }
-    };
+    let result = under_deadline(config, &run.signals, call).await;
     if let Err(e) = &result
         && e.is::<NotACommand>()
     {
@@ -221,25 +329,23 @@ pub(crate) async fn run(engine: &crate::Engine, run: WasmRun<'_>) -> Result<Outc
             "the module has no `_start` export; SoulBox runs WASI command modules (a program with a main function)".into(),
         ));
     }
-    let fuel_left = store.get_fuel().unwrap_or(0);
-    let limiter = &store.data().limiter;
     let explain = |trap: Trap| driver.and_then(|d| d.runtime.driver.explain_trap(trap));
-    let (status, exit_code, error) = classify(
+    Ok(outcome(
+        &guest,
         result,
-        run.signals.reason(),
-        limiter.limit_hit(),
+        &run.signals,
         config,
+        initial_fuel,
         &explain,
-    );
-    Ok(Outcome {
-        status,
-        exit_code,
-        stdout: stdout.contents(),
-        stderr: stderr.contents(),
-        memory_peak: limiter.peak(),
-        fuel_consumed: initial_fuel.saturating_sub(fuel_left),
-        error,
-        isolation: WASM_ISOLATION.iter().map(|s| (*s).to_owned()).collect(),
+    ))
+}
+
+/// The directories a driver asked for, as preopens.
+pub(crate) fn driver_preopens(invocation: &Invocation) -> impl Iterator<Item = Preopen> + '_ {
+    invocation.dirs.iter().map(|d| Preopen {
+        host: d.host.clone(),
+        guest: d.guest.clone(),
+        writable: d.writable,
     })
 }
 

@@ -14,6 +14,7 @@ mod limits;
 mod native;
 mod python;
 mod ruby;
+mod session;
 mod streaming;
 
 use std::sync::OnceLock;

@@ -78,6 +78,11 @@ pub struct Invocation {
 }
 
 impl Invocation {
+    /// The run's (or session's) private scratch directory on the host, if the driver made one.
+    pub fn private_dir(&self) -> Option<&std::path::Path> {
+        self.scratch.as_ref().map(tempfile::TempDir::path)
+    }
+
     fn new(argv: Vec<String>) -> Self {
         Self {
             argv,
@@ -91,6 +96,18 @@ impl Invocation {
 
 /// The future of [`Driver::enter`].
 pub type EnterFuture<'a> = Pin<Box<dyn Future<Output = wasmtime::Result<()>> + Send + 'a>>;
+
+/// How one cell of a session ended, as far as the interpreter knows (the engine adds limits).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CellEnd {
+    /// The cell raised an uncaught exception (already reported on stderr); state is kept.
+    pub failed: bool,
+    /// The `repr` (or equivalent) of the cell's final expression, when it had one with a value.
+    pub value: Option<String>,
+}
+
+/// The future of [`Driver::session_cell`].
+pub type CellFuture<'a> = Pin<Box<dyn Future<Output = wasmtime::Result<CellEnd>> + Send + 'a>>;
 
 /// How one kind of runtime is driven. Object-safe: the engine keeps `Arc<dyn Driver<T>>`.
 pub trait Driver<T: DriverHost>: Send + Sync {
@@ -112,6 +129,65 @@ pub trait Driver<T: DriverHost>: Send + Sync {
         instance: Instance,
         invocation: &'a Invocation,
     ) -> EnterFuture<'a>;
+
+    /// Whether this runtime can keep one live instance across executions (a session).
+    fn supports_sessions(&self) -> bool {
+        false
+    }
+
+    /// Decides argv, environment and directories for a session (by default those of a run of
+    /// empty code). They live as long as the session.
+    fn prepare_session(&self) -> Result<Invocation> {
+        self.prepare(&RunInput {
+            code: b"",
+            args: &[],
+        })
+    }
+
+    /// Starts a session on a fresh `instance`: initialises the interpreter and whatever helper
+    /// the cells go through. `invocation` comes from [`prepare_session`](Self::prepare_session).
+    fn open_session<'a>(
+        &'a self,
+        store: &'a mut Store<T>,
+        instance: Instance,
+        invocation: &'a Invocation,
+    ) -> EnterFuture<'a> {
+        let _ = (store, instance, invocation);
+        let name = self.runtime().name;
+        Box::pin(async move {
+            Err(wasmtime::Error::msg(format!(
+                "runtime {name} does not support sessions"
+            )))
+        })
+    }
+
+    /// Whether a live session can be copied into a fresh instance by copying its linear memory
+    /// (and its private directory) between cells: true only when the module's other mutable
+    /// state is back at its initial value whenever no call is running (the shadow-stack pointer,
+    /// its only mutable global, unwinds to its start; its table is never changed at run time)
+    /// and the driver keeps no host-side state of its own.
+    fn supports_fork(&self) -> bool {
+        false
+    }
+
+    /// Runs one cell of a session on its live `instance`. `max_value` caps the returned value's
+    /// length in bytes.
+    fn session_cell<'a>(
+        &'a self,
+        store: &'a mut Store<T>,
+        instance: Instance,
+        invocation: &'a Invocation,
+        code: &'a [u8],
+        max_value: usize,
+    ) -> CellFuture<'a> {
+        let _ = (store, instance, invocation, code, max_value);
+        let name = self.runtime().name;
+        Box::pin(async move {
+            Err(wasmtime::Error::msg(format!(
+                "runtime {name} does not support sessions"
+            )))
+        })
+    }
 
     /// A sentence explaining a trap in terms of the language, where one helps (for example a C
     /// stack overflow inside the interpreter).
@@ -188,4 +264,15 @@ fn c_stack_explanation(trap: Trap, language: &str) -> Option<String> {
              or serialising deeply nested data); reduce the nesting depth"
         )
     })
+}
+
+/// Up to `max` bytes of the file at `path` as text (lossy), if it exists.
+pub(crate) fn read_capped(path: &std::path::Path, max: usize) -> Option<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).ok()?;
+    let mut bytes = Vec::new();
+    file.take(u64::try_from(max).unwrap_or(u64::MAX))
+        .read_to_end(&mut bytes)
+        .ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
 }

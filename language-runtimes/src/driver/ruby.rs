@@ -14,8 +14,8 @@
 use wasmtime::{Caller, Instance, Linker, Memory, Store, Trap, TypedFunc};
 
 use super::{
-    Driver, DriverHost, EnterFuture, GuestDir, Invocation, RunInput, c_stack_explanation,
-    check_args, code_text, export_error,
+    CellEnd, CellFuture, Driver, DriverHost, EnterFuture, GuestDir, Invocation, RunInput,
+    c_stack_explanation, check_args, code_text, export_error,
 };
 use crate::catalogue::Runtime;
 use crate::error::{Result, RuntimeError};
@@ -45,6 +45,39 @@ rescue Exception => e
 end
 $stdout.flush
 $stderr.flush
+"##;
+
+/// Session helper: each cell's source is written by the host to `/code/cell.rb` (the session's
+/// private, writable directory) and run by `__soulbox_cell` in `TOPLEVEL_BINDING`, so local
+/// variables, methods and requires persist like in irb. The final value's `inspect` (unless
+/// `nil`) goes to `/code/value`; an uncaught exception (or a failing `exit`) is printed on stderr
+/// and marked by `/code/error`; the interpreter lives on either way.
+const SESSION_PRELUDE: &str = r##"
+$__soulbox_n = 0
+def __soulbox_cell
+  $__soulbox_n += 1
+  ["/code/value", "/code/error"].each { |f| File.delete(f) if File.exist?(f) }
+  src = File.read("/code/cell.rb", encoding: "UTF-8")
+  begin
+    value = TOPLEVEL_BINDING.eval(src, "cell#{$__soulbox_n}", 1)
+    File.write("/code/value", value.inspect) unless value.nil?
+  rescue SystemExit => e
+    File.write("/code/error", "") unless e.success?
+  rescue Exception => e
+    bt = e.backtrace
+    e.set_backtrace(bt.reject { |l| l.start_with?("eval:", "-e:") || l.include?("__soulbox_cell") }) if bt
+    text = begin
+      e.full_message(highlight: false)
+    rescue Exception
+      "#{e.message} (#{e.class})\n"
+    end
+    $stderr.write(text)
+    File.write("/code/error", "")
+  ensure
+    ($stdout.flush; $stderr.flush) rescue nil
+  end
+  nil
+end
 "##;
 
 /// Handles for the canonical ABI's resources (`rb-abi-value`): the guest hands the host a
@@ -181,49 +214,8 @@ impl<T: DriverHost> Driver<T> for RubyDriver {
         invocation: &'a Invocation,
     ) -> EnterFuture<'a> {
         Box::pin(async move {
-            let runtime = self.runtime;
-            let memory = instance
-                .get_memory(&mut *store, "memory")
-                .ok_or_else(|| export_error(runtime, "memory"))?;
-            let realloc = instance
-                .get_typed_func::<(i32, i32, i32, i32), i32>(&mut *store, "cabi_realloc")
-                .map_err(|_| export_error(runtime, "cabi_realloc"))?;
-            let init = instance
-                .get_typed_func::<(), ()>(&mut *store, "_initialize")
-                .map_err(|_| export_error(runtime, "_initialize"))?;
-            init.call_async(&mut *store, ()).await?;
-
-            let ruby_init = instance
-                .get_typed_func::<(i32, i32), ()>(
-                    &mut *store,
-                    "ruby-init: func(args: list<string>) -> ()",
-                )
-                .map_err(|_| export_error(runtime, "ruby-init"))?;
-            let count = invocation.ruby_args.len();
-            let list = alloc(store, &realloc, 4, count * 8).await?;
-            for (i, arg) in invocation.ruby_args.iter().enumerate() {
-                let ptr = write_c_string(store, &realloc, memory, arg).await?;
-                let slot = list + i * 8;
-                memory.write(&mut *store, slot, &ptr.to_le_bytes())?;
-                memory.write(&mut *store, slot + 4, &guest_len(arg.len())?.to_le_bytes())?;
-            }
-            ruby_init
-                .call_async(&mut *store, (guest_ptr(list)?, guest_len(count)?))
-                .await?;
-
-            let eval = instance
-                .get_typed_func::<(i32, i32), i32>(
-                    &mut *store,
-                    "rb-eval-string-protect: func(str: string) -> tuple<handle<rb-abi-value>, s32>",
-                )
-                .map_err(|_| export_error(runtime, "rb-eval-string-protect"))?;
-            let prelude = write_c_string(store, &realloc, memory, PRELUDE).await?;
-            let ret = eval
-                .call_async(&mut *store, (prelude, guest_len(PRELUDE.len())?))
-                .await?;
-            let mut state = [0u8; 4];
-            memory.read(&*store, usize::try_from(ret)? + 4, &mut state)?;
-            match i32::from_le_bytes(state) {
+            boot(self.runtime, store, instance, invocation).await?;
+            match eval(self.runtime, store, instance, PRELUDE).await? {
                 0 => Ok(()),
                 state => Err(wasmtime::Error::msg(format!(
                     "ruby stopped with an exception outside the program (state {state})"
@@ -232,9 +224,133 @@ impl<T: DriverHost> Driver<T> for RubyDriver {
         })
     }
 
+    fn supports_sessions(&self) -> bool {
+        true
+    }
+
+    fn prepare_session(&self) -> Result<Invocation> {
+        let mut invocation = <Self as Driver<T>>::prepare(
+            self,
+            &RunInput {
+                code: b"",
+                args: &[],
+            },
+        )?;
+        // The session's own directory: the helper writes each cell's value and error mark there.
+        for dir in &mut invocation.dirs {
+            dir.writable = true;
+        }
+        Ok(invocation)
+    }
+
+    fn open_session<'a>(
+        &'a self,
+        store: &'a mut Store<T>,
+        instance: Instance,
+        invocation: &'a Invocation,
+    ) -> EnterFuture<'a> {
+        Box::pin(async move {
+            boot(self.runtime, store, instance, invocation).await?;
+            match eval(self.runtime, store, instance, SESSION_PRELUDE).await? {
+                0 => Ok(()),
+                state => Err(wasmtime::Error::msg(format!(
+                    "the ruby session helper failed to start (state {state})"
+                ))),
+            }
+        })
+    }
+
+    fn session_cell<'a>(
+        &'a self,
+        store: &'a mut Store<T>,
+        instance: Instance,
+        invocation: &'a Invocation,
+        code: &'a [u8],
+        max_value: usize,
+    ) -> CellFuture<'a> {
+        Box::pin(async move {
+            let dir = invocation
+                .scratch
+                .as_ref()
+                .map(|d| d.path().to_path_buf())
+                .ok_or_else(|| wasmtime::Error::msg("the ruby session has no private directory"))?;
+            let code = code_text(self.runtime, code)?;
+            std::fs::write(dir.join("cell.rb"), code)
+                .map_err(|e| wasmtime::Error::msg(format!("writing the cell for ruby: {e}")))?;
+            let state = eval(self.runtime, store, instance, "__soulbox_cell").await?;
+            let value = super::read_capped(&dir.join("value"), max_value);
+            let failed = state != 0 || dir.join("error").exists();
+            Ok(CellEnd { failed, value })
+        })
+    }
+
     fn explain_trap(&self, trap: Trap) -> Option<String> {
         c_stack_explanation(trap, "ruby")
     }
+}
+
+/// `_initialize`, then `ruby-init` with the invocation's arguments.
+async fn boot<T: DriverHost>(
+    runtime: &'static Runtime,
+    store: &mut Store<T>,
+    instance: Instance,
+    invocation: &Invocation,
+) -> wasmtime::Result<()> {
+    let memory = instance
+        .get_memory(&mut *store, "memory")
+        .ok_or_else(|| export_error(runtime, "memory"))?;
+    let realloc = instance
+        .get_typed_func::<(i32, i32, i32, i32), i32>(&mut *store, "cabi_realloc")
+        .map_err(|_| export_error(runtime, "cabi_realloc"))?;
+    let init = instance
+        .get_typed_func::<(), ()>(&mut *store, "_initialize")
+        .map_err(|_| export_error(runtime, "_initialize"))?;
+    init.call_async(&mut *store, ()).await?;
+
+    let ruby_init = instance
+        .get_typed_func::<(i32, i32), ()>(&mut *store, "ruby-init: func(args: list<string>) -> ()")
+        .map_err(|_| export_error(runtime, "ruby-init"))?;
+    let count = invocation.ruby_args.len();
+    let list = alloc(store, &realloc, 4, count * 8).await?;
+    for (i, arg) in invocation.ruby_args.iter().enumerate() {
+        let ptr = write_c_string(store, &realloc, memory, arg).await?;
+        let slot = list + i * 8;
+        memory.write(&mut *store, slot, &ptr.to_le_bytes())?;
+        memory.write(&mut *store, slot + 4, &guest_len(arg.len())?.to_le_bytes())?;
+    }
+    ruby_init
+        .call_async(&mut *store, (guest_ptr(list)?, guest_len(count)?))
+        .await?;
+
+    Ok(())
+}
+
+/// `rb-eval-string-protect(code)`: the Ruby `state` (0 = no exception).
+async fn eval<T: DriverHost>(
+    runtime: &'static Runtime,
+    store: &mut Store<T>,
+    instance: Instance,
+    code: &str,
+) -> wasmtime::Result<i32> {
+    let memory = instance
+        .get_memory(&mut *store, "memory")
+        .ok_or_else(|| export_error(runtime, "memory"))?;
+    let realloc = instance
+        .get_typed_func::<(i32, i32, i32, i32), i32>(&mut *store, "cabi_realloc")
+        .map_err(|_| export_error(runtime, "cabi_realloc"))?;
+    let eval = instance
+        .get_typed_func::<(i32, i32), i32>(
+            &mut *store,
+            "rb-eval-string-protect: func(str: string) -> tuple<handle<rb-abi-value>, s32>",
+        )
+        .map_err(|_| export_error(runtime, "rb-eval-string-protect"))?;
+    let text = write_c_string(store, &realloc, memory, code).await?;
+    let ret = eval
+        .call_async(&mut *store, (text, guest_len(code.len())?))
+        .await?;
+    let mut state = [0u8; 4];
+    memory.read(&*store, usize::try_from(ret)? + 4, &mut state)?;
+    Ok(i32::from_le_bytes(state))
 }
 
 fn guest_len(len: usize) -> wasmtime::Result<i32> {

@@ -16,8 +16,8 @@ use wasmtime::{Instance, Linker, Store, Trap};
 use wasmtime_wasi::I32Exit;
 
 use super::{
-    Driver, DriverHost, EnterFuture, GuestDir, Invocation, RunInput, c_stack_explanation,
-    check_args, code_text, export_error,
+    CellEnd, CellFuture, Driver, DriverHost, EnterFuture, GuestDir, Invocation, RunInput,
+    c_stack_explanation, check_args, code_text, export_error,
 };
 use crate::catalogue::Runtime;
 use crate::error::{Result, RuntimeError};
@@ -49,6 +49,98 @@ except BaseException as __soulbox_e:
     __soulbox_sys.excepthook(type(__soulbox_e), __soulbox_e.with_traceback(__soulbox_tb), __soulbox_tb)
     __soulbox_sys.exit(1)
 ";
+
+/// Session helper, run once in a module `__soulbox__` of its own (so the user's namespace stays
+/// clean). Each cell goes through `cell(hex)`: it runs the cell in `__main__` like a notebook -
+/// the statements, then the final expression (if any) evaluated separately, its `repr` written to
+/// `/.soulbox/value` in the session's private root - and reports an uncaught exception (or a
+/// non-zero `SystemExit`) on stderr and by creating `/.soulbox/error`, keeping all state.
+const SESSION_HELPER: &str = "\
+import sys, os, ast, linecache, __main__
+os.chdir('/work')
+if '' not in sys.path:
+    sys.path.insert(0, '')
+_n = 0
+def _drop(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+def _fail():
+    open('/.soulbox/error', 'w').close()
+def cell(hexsrc):
+    global _n
+    _n += 1
+    _drop('/.soulbox/value')
+    _drop('/.soulbox/error')
+    src = bytes.fromhex(hexsrc).decode('utf-8')
+    name = '<cell %d>' % _n
+    linecache.cache[name] = (len(src), None, src.splitlines(True), name)
+    g = __main__.__dict__
+    try:
+        tree = ast.parse(src, name, 'exec')
+        last = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last = ast.Expression(tree.body.pop().value)
+        exec(compile(tree, name, 'exec'), g)
+        if last is not None:
+            value = eval(compile(last, name, 'eval'), g)
+            if value is not None:
+                g['_'] = value
+                with open('/.soulbox/value', 'w', encoding='utf-8') as f:
+                    f.write(repr(value))
+    except SystemExit as e:
+        if e.code not in (None, 0):
+            if not isinstance(e.code, int):
+                print(e.code, file=sys.stderr)
+            _fail()
+    except SyntaxError as e:
+        sys.excepthook(type(e), e.with_traceback(None), None)
+        _fail()
+    except BaseException as e:
+        tb = e.__traceback__.tb_next
+        sys.excepthook(type(e), e.with_traceback(tb), tb)
+        _fail()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+";
+
+/// Hex digits of `bytes` (how cell source reaches the helper without any quoting).
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    out
+}
+
+/// Hands `code` to the live interpreter: `host_alloc(len)`, copy, `turn(ptr, len)` -> status.
+async fn turn<T: DriverHost>(
+    runtime: &'static Runtime,
+    store: &mut Store<T>,
+    instance: Instance,
+    code: &str,
+) -> wasmtime::Result<i32> {
+    let len = i32::try_from(code.len())
+        .map_err(|_| wasmtime::Error::msg("the cell is larger than 2 GiB"))?;
+    let alloc = instance
+        .get_typed_func::<i32, i32>(&mut *store, "host_alloc")
+        .map_err(|_| export_error(runtime, "host_alloc"))?;
+    let turn = instance
+        .get_typed_func::<(i32, i32), i32>(&mut *store, "turn")
+        .map_err(|_| export_error(runtime, "turn"))?;
+    let memory = instance
+        .get_memory(&mut *store, "memory")
+        .ok_or_else(|| export_error(runtime, "memory"))?;
+    let ptr = alloc.call_async(&mut *store, len).await?;
+    let offset = usize::try_from(ptr)
+        .map_err(|_| wasmtime::Error::msg("host_alloc returned a negative pointer"))?;
+    memory.write(&mut *store, offset, code.as_bytes())?;
+    turn.call_async(&mut *store, (ptr, len)).await
+}
 
 pub(super) struct WasiPythonDriver {
     pub(super) runtime: &'static Runtime,
@@ -143,7 +235,83 @@ impl<T: DriverHost> Driver<T> for WasiPythonDriver {
         })
     }
 
+    fn supports_sessions(&self) -> bool {
+        true
+    }
+
+    fn supports_fork(&self) -> bool {
+        // Checked on the pinned module: one mutable global (the shadow-stack pointer, not
+        // exported) and one table that is not exported; no host-side driver state.
+        true
+    }
+
+    fn open_session<'a>(
+        &'a self,
+        store: &'a mut Store<T>,
+        instance: Instance,
+        invocation: &'a Invocation,
+    ) -> EnterFuture<'a> {
+        Box::pin(async move {
+            let root = session_root(invocation)?;
+            std::fs::create_dir_all(root.join(".soulbox")).map_err(|e| {
+                wasmtime::Error::msg(format!("creating the session's private directory: {e}"))
+            })?;
+            let init = instance
+                .get_typed_func::<(), ()>(&mut *store, "_initialize")
+                .map_err(|_| export_error(self.runtime, "_initialize"))?;
+            init.call_async(&mut *store, ()).await?;
+            let boot = format!(
+                "exec(bytes.fromhex('{}').decode(), __import__('sys').modules.setdefault('__soulbox__', __import__('types').ModuleType('__soulbox__')).__dict__)",
+                hex(SESSION_HELPER.as_bytes())
+            );
+            match turn(self.runtime, store, instance, &boot).await? {
+                0 => Ok(()),
+                status => Err(wasmtime::Error::msg(format!(
+                    "the python session helper failed to start (status {status})"
+                ))),
+            }
+        })
+    }
+
+    fn session_cell<'a>(
+        &'a self,
+        store: &'a mut Store<T>,
+        instance: Instance,
+        invocation: &'a Invocation,
+        code: &'a [u8],
+        max_value: usize,
+    ) -> CellFuture<'a> {
+        Box::pin(async move {
+            let root = session_root(invocation)?.join(".soulbox");
+            let call = format!(
+                "__import__('sys').modules['__soulbox__'].cell('{}')",
+                hex(code)
+            );
+            let status = turn(self.runtime, store, instance, &call).await?;
+            let value = super::read_capped(&root.join("value"), max_value);
+            let failed = status != 0 || root.join("error").exists();
+            Ok(CellEnd { failed, value })
+        })
+    }
+
     fn explain_trap(&self, trap: Trap) -> Option<String> {
         c_stack_explanation(trap, "python")
+    }
+}
+
+/// The session's private root (the writable `/` of the guest).
+fn session_root(invocation: &Invocation) -> wasmtime::Result<PathBuf> {
+    invocation
+        .scratch
+        .as_ref()
+        .map(|d| d.path().to_path_buf())
+        .ok_or_else(|| wasmtime::Error::msg("the python session has no private root"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hex_encodes_every_byte() {
+        assert_eq!(super::hex(b"\x00a\xff'"), "0061ff27");
     }
 }
