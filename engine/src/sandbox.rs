@@ -258,13 +258,29 @@ impl Sandbox {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         env.extend(request.env.iter().cloned());
-        let outcome = match plan {
-            Plan::Wasm { module, argv } => {
+        // Both wasm plans take the same runner; only what goes in differs.
+        let wasm_input = match plan {
+            Plan::Wasm { module, argv } => Ok((Some(module), None, argv)),
+            Plan::Interpreter {
+                runtime,
+                invocation,
+            } => Ok((
+                None,
+                Some(DriverRun {
+                    runtime,
+                    invocation,
+                }),
+                Vec::new(),
+            )),
+            other => Err(other),
+        };
+        let outcome = match wasm_input {
+            Ok((module, driver, argv)) => {
                 wasm::run(
                     &self.inner.engine,
                     WasmRun {
-                        module: Some(module),
-                        driver: None,
+                        module,
+                        driver,
                         argv,
                         env,
                         stdin: request.stdin,
@@ -277,35 +293,8 @@ impl Sandbox {
                 )
                 .await
             }
-            Plan::Compiled { .. } | Plan::CompileFailed { .. } => Err(SoulBoxError::Engine(
-                "compiled plan was not unwrapped".into(),
-            )),
-            Plan::Interpreter {
-                runtime,
-                invocation,
-            } => {
-                wasm::run(
-                    &self.inner.engine,
-                    WasmRun {
-                        module: None,
-                        driver: Some(DriverRun {
-                            runtime,
-                            invocation,
-                        }),
-                        argv: Vec::new(),
-                        env,
-                        stdin: request.stdin,
-                        workspace: workspace.host_path(),
-                        preopens: Vec::new(),
-                        config,
-                        events,
-                        signals,
-                    },
-                )
-                .await
-            }
             #[cfg(target_os = "linux")]
-            Plan::Native(program) => {
+            Err(Plan::Native(program)) => {
                 crate::native::run(crate::native::NativeRun {
                     program,
                     env,
@@ -317,9 +306,12 @@ impl Sandbox {
                 })
                 .await
             }
+            Err(_) => Err(SoulBoxError::Engine(
+                "compiled plan was not unwrapped".into(),
+            )),
         };
         *lock(&self.inner.running) = None;
-        let outcome = outcome?;
+        let mut outcome = outcome?;
         let artifacts = snapshot
             .changes(
                 workspace.dir(),
@@ -327,22 +319,11 @@ impl Sandbox {
                 config.max_artifact_bytes,
             )
             .map_err(|e| SoulBoxError::io("collecting artifacts", e))?;
-        Ok(ExecutionResult {
-            status: outcome.status,
-            stdout: String::from_utf8_lossy(&outcome.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&outcome.stderr).into_owned(),
-            exit_code: outcome.exit_code,
-            execution_time: started.elapsed(),
-            memory_usage: outcome.memory_peak,
-            fuel_consumed: outcome.fuel_consumed,
-            artifacts,
-            error: outcome.error,
-            isolation: compile_isolation
-                .into_iter()
-                .chain(outcome.isolation)
-                .collect(),
-            value: None,
-        })
+        outcome.isolation = compile_isolation
+            .into_iter()
+            .chain(outcome.isolation)
+            .collect();
+        Ok(outcome.into_result(started.elapsed(), artifacts, None))
     }
 
     /// Starts a session: one live interpreter for `language` whose variables, imports and

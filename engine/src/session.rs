@@ -167,19 +167,7 @@ impl Session {
                 outcome.status
             ));
         }
-        Ok(ExecutionResult {
-            status: outcome.status,
-            stdout: String::from_utf8_lossy(&outcome.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&outcome.stderr).into_owned(),
-            exit_code: outcome.exit_code,
-            execution_time: started.elapsed(),
-            memory_usage: outcome.memory_peak,
-            fuel_consumed: outcome.fuel_consumed,
-            artifacts,
-            error: outcome.error,
-            isolation: outcome.isolation,
-            value: cell.value,
-        })
+        Ok(outcome.into_result(started.elapsed(), artifacts, cell.value))
     }
 
     /// An independent copy of this session's interpreter (variables, imports, definitions), in
