@@ -15,6 +15,31 @@ use crate::runtime::PreparedRuntime;
 use crate::signals::RunSignals;
 use crate::{Result, SandboxConfig, SoulBoxError, Status, Stdin, StreamOutput};
 
+/// A store for a session's guest: the driver's argv, environment and directories, no stdin, no
+/// stream (each cell attaches its own). Shared by opening and forking a session.
+fn session_store(
+    engine: &crate::Engine,
+    config: &SandboxConfig,
+    workspace: &Path,
+    invocation: &Invocation,
+    env: Vec<(String, String)>,
+    signals: &Arc<RunSignals>,
+) -> Result<GuestStore> {
+    guest_store(
+        engine,
+        GuestSetup {
+            argv: &invocation.argv,
+            env: invocation.env.iter().cloned().chain(env).collect(),
+            stdin: Stdin::Empty,
+            workspace,
+            preopens: driver_preopens(invocation).collect(),
+            config,
+            events: None,
+            signals: signals.clone(),
+        },
+    )
+}
+
 /// One interpreter instance that outlives executions.
 pub(crate) struct LiveGuest {
     guest: GuestStore,
@@ -42,20 +67,7 @@ impl LiveGuest {
         signals: Arc<RunSignals>,
     ) -> Result<LiveGuest> {
         let invocation = runtime.driver.prepare_session()?;
-        let env = invocation.env.iter().cloned().chain(env).collect();
-        let mut guest = guest_store(
-            engine,
-            GuestSetup {
-                argv: &invocation.argv,
-                env,
-                stdin: Stdin::Empty,
-                workspace,
-                preopens: driver_preopens(&invocation).collect(),
-                config,
-                events: None,
-                signals: signals.clone(),
-            },
-        )?;
+        let mut guest = session_store(engine, config, workspace, &invocation, env, &signals)?;
         let fuel = arm(&mut guest.store, config, signals.clone())?;
         let store = &mut guest.store;
         let pre = runtime.pre.clone();
@@ -112,20 +124,7 @@ impl LiveGuest {
             copy_tree(from, to)
                 .map_err(|e| SoulBoxError::io("copying the session's private directory", e))?;
         }
-        let env = invocation.env.iter().cloned().chain(env).collect();
-        let mut guest = guest_store(
-            engine,
-            GuestSetup {
-                argv: &invocation.argv,
-                env,
-                stdin: Stdin::Empty,
-                workspace,
-                preopens: driver_preopens(&invocation).collect(),
-                config,
-                events: None,
-                signals: signals.clone(),
-            },
-        )?;
+        let mut guest = session_store(engine, config, workspace, &invocation, env, &signals)?;
         arm(&mut guest.store, config, signals.clone())?;
         let store = &mut guest.store;
         let pre = runtime.pre.clone();
