@@ -37,6 +37,11 @@ pub struct EngineConfig {
     pub offline: bool,
     /// Report runtime downloads and compilations nowhere instead of on stderr.
     pub quiet: bool,
+    /// Run Python and Ruby from pre-initialised images (interpreter booted and, for Python,
+    /// numpy, pandas and matplotlib imported once at install, then snapshotted): a run starts in
+    /// milliseconds instead of booting. The image is made on first use (about a minute) and
+    /// cached. Off: every run boots the interpreter (fresh hash seeds per run; see DESIGN.md).
+    pub preinit: bool,
 }
 
 impl Default for EngineConfig {
@@ -48,6 +53,7 @@ impl Default for EngineConfig {
             pooling: true,
             offline: false,
             quiet: false,
+            preinit: true,
         }
     }
 }
@@ -83,6 +89,12 @@ impl EngineConfig {
     /// Sets [`quiet`](Self::quiet).
     pub fn with_quiet(mut self, quiet: bool) -> Self {
         self.quiet = quiet;
+        self
+    }
+
+    /// Sets [`preinit`](Self::preinit).
+    pub fn with_preinit(mut self, preinit: bool) -> Self {
+        self.preinit = preinit;
         self
     }
 }
@@ -122,6 +134,7 @@ pub(crate) struct EngineInner {
     pub(crate) runtimes: RuntimeSet,
     pub(crate) offline: bool,
     pub(crate) quiet: bool,
+    pub(crate) preinit: bool,
     home: PathBuf,
     pooling: bool,
     ticker_stop: Arc<AtomicBool>,
@@ -176,6 +189,7 @@ impl Engine {
                 offline: config.offline
                     || std::env::var("SOULBOX_OFFLINE").is_ok_and(|v| v == "1" || v == "true"),
                 quiet: config.quiet,
+                preinit: config.preinit,
                 home,
                 pooling,
                 ticker_stop,
@@ -258,6 +272,18 @@ fn wasm_config(pooling: Option<&EngineConfig>) -> wasmtime::Config {
             .table_keep_resident(64 << 10);
         c.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
     }
+    c
+}
+
+/// Settings for the throwaway engine that boots an interpreter once to make a pre-initialised
+/// image: the same wasm features and stacks as guests get, no fuel or epochs (the boot is the
+/// engine's own code), and Cranelift without optimisation (the module runs once; compiling it
+/// fast matters more).
+pub(crate) fn preinit_config() -> wasmtime::Config {
+    let mut c = wasm_config(None);
+    c.epoch_interruption(false)
+        .consume_fuel(false)
+        .cranelift_opt_level(wasmtime::OptLevel::None);
     c
 }
 

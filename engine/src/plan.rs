@@ -54,7 +54,7 @@ pub(crate) async fn plan(
         return native_plan(request);
     }
     if let Some(selected) = runtime::select(config, request)? {
-        let prepared = engine.prepared_runtime(selected).await?;
+        let prepared = engine.prepared_runtime(selected, config).await?;
         let invocation = prepared.driver.prepare(&RunInput {
             code: &request.code,
             args: &request.args,

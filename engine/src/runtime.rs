@@ -9,23 +9,54 @@ use soulbox_runtimes::{Driver, Installed, Progress, Runtime, RuntimeError, catal
 use tokio::sync::OnceCell;
 use wasmtime::InstancePre;
 
-use crate::wasm::GuestState;
+use crate::wasm::{GuestState, preinit};
 use crate::{Engine, ExecutionRequest, Language, Result, SandboxConfig, SoulBoxError};
 
-/// A runtime ready to instantiate.
+/// A runtime ready to instantiate: the module as shipped, or its pre-initialised image.
 pub(crate) struct PreparedRuntime {
     pub(crate) driver: Arc<dyn Driver<GuestState>>,
     pub(crate) pre: InstancePre<GuestState>,
+    /// Names exactly which module this is (the runtime's sha256, or the image's key): a saved
+    /// session only fits the module it was saved from.
+    #[allow(dead_code)] // read by session snapshots
+    pub(crate) identity: String,
+    /// Linear memory the module starts with, in bytes (an image starts with its whole boot heap).
+    pub(crate) initial_memory: u64,
+}
+
+/// Memory a sandbox must allow beyond an image's initial heap for the image to be used; below
+/// that, the runtime boots from scratch (smaller start, and the run gets the whole limit).
+const IMAGE_HEADROOM: u64 = 32 << 20;
+
+/// Both ways a runtime can start.
+pub(crate) struct RuntimeFlavours {
+    plain: Arc<PreparedRuntime>,
+    image: Option<Arc<PreparedRuntime>>,
+}
+
+impl RuntimeFlavours {
+    /// The flavour a sandbox with `config` runs: the image when its heap fits the memory limit
+    /// with room to spare, else the module as shipped.
+    pub(crate) fn for_config(&self, config: &SandboxConfig) -> Arc<PreparedRuntime> {
+        match &self.image {
+            Some(image)
+                if image.initial_memory.saturating_add(IMAGE_HEADROOM) <= config.memory_limit =>
+            {
+                image.clone()
+            }
+            _ => self.plain.clone(),
+        }
+    }
 }
 
 /// Prepared runtimes of one engine, each prepared at most once even under concurrent demand.
 #[derive(Default)]
 pub(crate) struct RuntimeSet {
-    slots: Mutex<HashMap<&'static str, Arc<OnceCell<Arc<PreparedRuntime>>>>>,
+    slots: Mutex<HashMap<&'static str, Arc<OnceCell<Arc<RuntimeFlavours>>>>>,
 }
 
 impl RuntimeSet {
-    fn slot(&self, name: &'static str) -> Arc<OnceCell<Arc<PreparedRuntime>>> {
+    fn slot(&self, name: &'static str) -> Arc<OnceCell<Arc<RuntimeFlavours>>> {
         let mut slots = match self.slots.lock() {
             Ok(s) => s,
             Err(poisoned) => poisoned.into_inner(),
@@ -105,11 +136,21 @@ impl Engine {
             .map_err(SoulBoxError::from)
     }
 
-    /// The runtime installed, compiled and linked, ready to instantiate.
+    /// The runtime installed, compiled and linked, ready to instantiate, in the flavour that
+    /// suits `config`.
     pub(crate) async fn prepared_runtime(
         &self,
         runtime: &'static Runtime,
+        config: &SandboxConfig,
     ) -> Result<Arc<PreparedRuntime>> {
+        Ok(self.runtime_flavours(runtime).await?.for_config(config))
+    }
+
+    /// Every flavour of the runtime, prepared once per engine.
+    pub(crate) async fn runtime_flavours(
+        &self,
+        runtime: &'static Runtime,
+    ) -> Result<Arc<RuntimeFlavours>> {
         let slot = self.inner().runtimes.slot(runtime.name);
         let prepared = slot
             .get_or_try_init(|| async {
@@ -128,30 +169,128 @@ impl Engine {
                         runtime.module.sha256,
                         {
                             let path = installed.module_path();
-                            move || {
-                                std::fs::read(&path).map(Arc::from).map_err(|e| {
-                                    SoulBoxError::io(format!("reading {}", path.display()), e)
-                                })
-                            }
+                            move || read_module(&path)
                         },
                         Some((self.progress(), label)),
                     )
                     .await?;
                 let driver = soulbox_runtimes::driver_for::<GuestState>(&installed);
-                let mut linker = self.inner().linker.clone();
-                driver.link(&mut linker)?;
-                let link_error = |e: wasmtime::Error| RuntimeError::Driver {
-                    runtime: runtime.name,
-                    detail: format!("cannot link its module: {e:#}"),
+                let plain = Arc::new(self.link(
+                    runtime,
+                    &module,
+                    driver,
+                    runtime.module.sha256.to_owned(),
+                )?);
+                let image = if self.inner().preinit {
+                    self.prepared_image(&installed).await
+                } else {
+                    None
                 };
-                linker
-                    .define_unknown_imports_as_traps(&module)
-                    .map_err(link_error)?;
-                let pre = linker.instantiate_pre(&module).map_err(link_error)?;
-                Ok::<_, SoulBoxError>(Arc::new(PreparedRuntime { driver, pre }))
+                Ok::<_, SoulBoxError>(Arc::new(RuntimeFlavours { plain, image }))
             })
             .await?;
         Ok(prepared.clone())
+    }
+
+    /// Links `module` with `driver`'s imports (the rest trap if called).
+    fn link(
+        &self,
+        runtime: &'static Runtime,
+        module: &wasmtime::Module,
+        driver: Arc<dyn Driver<GuestState>>,
+        identity: String,
+    ) -> Result<PreparedRuntime> {
+        let mut linker = self.inner().linker.clone();
+        driver.link(&mut linker)?;
+        let link_error = |e: wasmtime::Error| RuntimeError::Driver {
+            runtime: runtime.name,
+            detail: format!("cannot link its module: {e:#}"),
+        };
+        linker
+            .define_unknown_imports_as_traps(module)
+            .map_err(link_error)?;
+        let pre = linker.instantiate_pre(module).map_err(link_error)?;
+        let initial_memory = module
+            .exports()
+            .find_map(|e| e.ty().memory().map(|m| m.minimum()))
+            .unwrap_or(0)
+            .saturating_mul(64 << 10);
+        Ok(PreparedRuntime {
+            driver,
+            pre,
+            identity,
+            initial_memory,
+        })
+    }
+
+    /// The runtime's pre-initialised image, made on first use (see [`crate::wasm::preinit`]).
+    /// `None` when the runtime has none or making it failed (then it is said once on stderr,
+    /// unless quiet, and a note keeps later processes from retrying).
+    async fn prepared_image(&self, installed: &Installed) -> Option<Arc<PreparedRuntime>> {
+        let runtime = installed.runtime;
+        let driver = soulbox_runtimes::image_driver_for::<GuestState>(installed)?;
+        let boot_driver = soulbox_runtimes::driver_for::<GuestState>(installed);
+        let recipe = boot_driver.preinit_recipe()?;
+        let invocation = match boot_driver.prepare_session() {
+            Ok(invocation) => invocation,
+            Err(e) => {
+                self.say(&format!("{}: no pre-initialised image: {e}", runtime.name));
+                return None;
+            }
+        };
+        let key = preinit::image_key(runtime, &recipe, &invocation);
+        let note = preinit::failure_note(self.home(), &key);
+        if note.exists() {
+            return None;
+        }
+        let label = format!(
+            "{} {}: pre-initialising an image ({}; first use only, about a minute)",
+            runtime.name,
+            runtime.version,
+            if runtime.language == "python" {
+                "importing numpy, pandas and matplotlib"
+            } else {
+                "booting the interpreter"
+            }
+        );
+        let path = installed.module_path();
+        let made = self
+            .inner()
+            .modules
+            .get_pinned(
+                &self.inner().wasm,
+                &key,
+                move || {
+                    let bytes = read_module(&path)?;
+                    preinit::build(&bytes, boot_driver, &invocation).map(Arc::from)
+                },
+                Some((self.progress(), label)),
+            )
+            .await
+            .and_then(|module| self.link(runtime, &module, driver, key.clone()));
+        match made {
+            Ok(prepared) => Some(Arc::new(prepared)),
+            Err(e) => {
+                self.say(&format!(
+                    "{}: no pre-initialised image, every run boots the interpreter: {e} \
+                     (delete {} to try again)",
+                    runtime.name,
+                    note.display()
+                ));
+                if let Some(dir) = note.parent() {
+                    let _ = std::fs::create_dir_all(dir);
+                }
+                let _ = std::fs::write(&note, format!("{e}\n"));
+                None
+            }
+        }
+    }
+
+    /// A notice on stderr, unless the engine is quiet.
+    fn say(&self, text: &str) {
+        if !self.inner().quiet {
+            eprintln!("soulbox: {text}");
+        }
     }
 
     /// Fetches (unless offline), verifies and precompiles the named runtime, so a later first
@@ -161,6 +300,13 @@ impl Engine {
             name: name.to_owned(),
             available: catalogue::names(),
         })?;
-        self.prepared_runtime(runtime).await.map(drop)
+        self.runtime_flavours(runtime).await.map(drop)
     }
+}
+
+/// Reads a runtime's module from its install directory.
+fn read_module(path: &std::path::Path) -> Result<Arc<[u8]>> {
+    std::fs::read(path)
+        .map(Arc::from)
+        .map_err(|e| SoulBoxError::io(format!("reading {}", path.display()), e))
 }

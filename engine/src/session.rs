@@ -64,7 +64,10 @@ impl Session {
         let request = ExecutionRequest::new(language, "");
         let selected: &'static Runtime = runtime::select(sandbox.config(), &request)?
             .ok_or_else(|| unsupported(language, "it is not run by an interpreter".into()))?;
-        let runtime = sandbox.engine().prepared_runtime(selected).await?;
+        let runtime = sandbox
+            .engine()
+            .prepared_runtime(selected, sandbox.config())
+            .await?;
         if !runtime.driver.supports_sessions() {
             return Err(unsupported(
                 language,

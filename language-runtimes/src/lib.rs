@@ -37,7 +37,7 @@ mod progress;
 pub use catalogue::{CATALOGUE, DriverKind, Registry, Runtime};
 pub use driver::{
     CellEnd, CellFuture, Driver, DriverHost, DriverState, EnterFuture, GuestDir, HandleTable,
-    Invocation, RunInput, driver_for,
+    Invocation, RunInput, driver_for, image_driver_for,
 };
 pub use error::{ChecksumMismatch, FetchFailure, Result, RuntimeError};
 pub use install::Installed;

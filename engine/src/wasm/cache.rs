@@ -132,11 +132,37 @@ fn load_or_compile(
 }
 
 /// Loads a cache entry if it is intact; removes it if it is not.
+///
+/// Intact means its length and xxh3 match the `.check` file written with it. Hashing a 400 MB
+/// image costs a noticeable part of a new process's start, so after a full check passes, a
+/// `.verified` stamp records the file's identity (device, inode, size, mtime and ctime, in ns);
+/// while the file still has exactly that identity the hash is not recomputed. Any write to the
+/// file changes its mtime/ctime; the stamp is only written for files last changed more than
+/// [`STAMP_AGE`] ago, so a change within the filesystem's timestamp granularity cannot go
+/// unnoticed.
 fn load(engine: &wasmtime::Engine, path: &Path) -> Option<Module> {
     let check_path = path.with_extension("check");
+    let stamp_path = path.with_extension("verified");
     let intact = std::fs::read_to_string(&check_path)
         .ok()
-        .is_some_and(|expected| file_check(path).ok().as_deref() == Some(expected.trim()));
+        .is_some_and(|expected| {
+            let expected = expected.trim();
+            let identity = file_identity(path);
+            let stamp = identity.as_ref().map(|id| format!("{expected} {id}"));
+            if stamp.is_some()
+                && std::fs::read_to_string(&stamp_path).ok().as_deref() == stamp.as_deref()
+            {
+                return true;
+            }
+            let ok = file_check(path).ok().as_deref() == Some(expected);
+            if ok
+                && let Some(stamp) = stamp
+                && file_age(path).is_some_and(|age| age > STAMP_AGE)
+            {
+                let _ = write_atomic(&stamp_path, stamp.as_bytes());
+            }
+            ok
+        });
     let module = intact
         .then(|| {
             // SAFETY: the file was written by `store` from `Module::serialize` of this same
@@ -150,8 +176,41 @@ fn load(engine: &wasmtime::Engine, path: &Path) -> Option<Module> {
     if module.is_none() {
         let _ = std::fs::remove_file(path);
         let _ = std::fs::remove_file(&check_path);
+        let _ = std::fs::remove_file(&stamp_path);
     }
     module
+}
+
+/// How long a file must have been left alone before its check is stamped.
+const STAMP_AGE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `"<dev> <ino> <size> <mtime ns> <ctime ns>"` of a file.
+fn file_identity(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some(format!(
+        "{} {} {} {}.{:09} {}.{:09}",
+        m.dev(),
+        m.ino(),
+        m.size(),
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec()
+    ))
+}
+
+/// Time since the file's last change (the later of mtime and ctime).
+fn file_age(path: &Path) -> Option<std::time::Duration> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    let changed = m.mtime().max(m.ctime());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    let changed = u64::try_from(changed).ok()?;
+    now.checked_sub(changed).map(std::time::Duration::from_secs)
 }
 
 /// `"<length> <xxh3 hex>"` of a file's bytes.
@@ -169,6 +228,7 @@ fn body_check(body: &[u8]) -> String {
 
 /// Writes `body` and its check file, each atomically (temp file + rename).
 fn store(path: &Path, body: &[u8]) -> std::io::Result<()> {
+    let _ = std::fs::remove_file(path.with_extension("verified"));
     write_atomic(path, body)?;
     write_atomic(&path.with_extension("check"), body_check(body).as_bytes())
 }
@@ -197,6 +257,41 @@ mod tests {
         assert_ne!(file_check(&path)?, recorded);
         std::fs::write(&path, b"payloa")?;
         assert_ne!(file_check(&path)?, recorded);
+        Ok(())
+    }
+
+    #[test]
+    fn stamped_entry_is_rehashed_once_it_changes() -> std::io::Result<()> {
+        let engine = wasmtime::Engine::default();
+        let module = Module::new(&engine, "(module (func (export \"f\")))").unwrap();
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("m.cwasm");
+        store(&path, &module.serialize().unwrap())?;
+        let stamp = path.with_extension("verified");
+
+        // Fresh files are not stamped (a change within the timestamp granularity could hide).
+        assert!(load(&engine, &path).is_some());
+        assert!(!stamp.exists());
+
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)?
+            .set_modified(old)?;
+        // ctime moved with set_modified; wait it out so the file counts as settled.
+        std::thread::sleep(STAMP_AGE + std::time::Duration::from_millis(1100));
+        assert!(load(&engine, &path).is_some());
+        assert!(stamp.exists(), "a settled, intact file is stamped");
+        assert!(load(&engine, &path).is_some(), "the stamp is accepted");
+
+        // Corrupt one byte in place, keeping the length: the identity changes, so the stamp no
+        // longer vouches for it, the hash is recomputed and the entry is dropped.
+        let mut bytes = std::fs::read(&path)?;
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        std::fs::write(&path, &bytes)?;
+        assert!(load(&engine, &path).is_none());
+        assert!(!path.exists() && !stamp.exists());
         Ok(())
     }
 }

@@ -14,6 +14,7 @@ mod cache;
 mod interrupt;
 mod limits;
 mod output;
+pub(crate) mod preinit;
 pub(crate) mod session;
 
 use std::path::Path;
@@ -49,6 +50,17 @@ pub(crate) struct GuestState {
     wasi: WasiP1Ctx,
     limiter: MemoryLimiter,
     driver: DriverState,
+}
+
+impl GuestState {
+    /// Store data around a WASI context, with `memory_limit` bytes of linear memory allowed.
+    pub(crate) fn new(wasi: WasiP1Ctx, memory_limit: u64) -> Self {
+        Self {
+            wasi,
+            limiter: MemoryLimiter::new(memory_limit),
+            driver: DriverState::default(),
+        }
+    }
 }
 
 impl DriverHost for GuestState {
@@ -125,14 +137,51 @@ pub(crate) fn guest_store(engine: &crate::Engine, setup: GuestSetup<'_>) -> Resu
     let config = setup.config;
     let (stdout, stderr) =
         CapturedOutput::pair(config.max_output_bytes, &setup.signals, setup.events);
+    let wasi = wasi_ctx(
+        setup.argv,
+        &setup.env,
+        setup.stdin,
+        setup.workspace,
+        &setup.preopens,
+        (&stdout, &stderr),
+    )?;
+    let mut store = Store::new(
+        &engine.inner().wasm,
+        GuestState::new(wasi, config.memory_limit),
+    );
+    store.limiter(|s| &mut s.limiter);
+    // Refuelling in slices makes the count visible to the host even when the guest is stopped
+    // mid-loop (the VM keeps its live counter in a register between refuels).
+    store
+        .fuel_async_yield_interval(Some(FUEL_SLICE))
+        .map_err(|e| SoulBoxError::Engine(format!("setting fuel: {e:#}")))?;
+    Ok(GuestStore {
+        store,
+        stdout,
+        stderr,
+    })
+}
+
+/// WASI for a guest: argv, environment, stdin, output, and the preopened directories in the one
+/// order every guest of a runtime shares (the workspace at `/work` and as `.`, then the driver's
+/// directories). A pre-initialised image remembers the descriptor number of each preopened path,
+/// so this order must be the same when the image is made and when it runs.
+pub(crate) fn wasi_ctx(
+    argv: &[String],
+    env: &[(String, String)],
+    stdin: Stdin,
+    workspace: &Path,
+    preopens: &[Preopen],
+    (stdout, stderr): (&CapturedOutput, &CapturedOutput),
+) -> Result<WasiP1Ctx> {
     let mut wasi = WasiCtxBuilder::new();
-    wasi.args(setup.argv)
+    wasi.args(argv)
         .stdout(stdout.clone())
         .stderr(stderr.clone());
-    for (key, value) in &setup.env {
+    for (key, value) in env {
         wasi.env(key, value);
     }
-    match setup.stdin {
+    match stdin {
         Stdin::Empty => {}
         Stdin::Bytes(bytes) => {
             wasi.stdin(MemoryInputPipe::new(bytes));
@@ -145,10 +194,10 @@ pub(crate) fn guest_store(engine: &crate::Engine, setup: GuestSetup<'_>) -> Resu
         (GUEST_WORKDIR, FsPerms::ReadWrite),
         (".", FsPerms::ReadWrite),
     ] {
-        wasi.preopened_dir(setup.workspace, guest, perms)
+        wasi.preopened_dir(workspace, guest, perms)
             .map_err(|e| SoulBoxError::Engine(format!("preopening the workspace: {e:#}")))?;
     }
-    for p in setup.preopens {
+    for p in preopens {
         let perms = if p.writable {
             FsPerms::ReadWrite
         } else {
@@ -162,25 +211,7 @@ pub(crate) fn guest_store(engine: &crate::Engine, setup: GuestSetup<'_>) -> Resu
             ))
         })?;
     }
-    let mut store = Store::new(
-        &engine.inner().wasm,
-        GuestState {
-            wasi: wasi.build_p1(),
-            limiter: MemoryLimiter::new(config.memory_limit),
-            driver: DriverState::default(),
-        },
-    );
-    store.limiter(|s| &mut s.limiter);
-    // Refuelling in slices makes the count visible to the host even when the guest is stopped
-    // mid-loop (the VM keeps its live counter in a register between refuels).
-    store
-        .fuel_async_yield_interval(Some(FUEL_SLICE))
-        .map_err(|e| SoulBoxError::Engine(format!("setting fuel: {e:#}")))?;
-    Ok(GuestStore {
-        store,
-        stdout,
-        stderr,
-    })
+    Ok(wasi.build_p1())
 }
 
 /// Arms the per-execution limits on `store`: a fresh fuel budget and a wall-clock deadline
@@ -253,8 +284,11 @@ pub(crate) fn isolation() -> Vec<String> {
 }
 
 /// Runs `_start` of a WASI command module.
-pub(crate) async fn run(engine: &crate::Engine, run: WasmRun<'_>) -> Result<Outcome> {
+pub(crate) async fn run(engine: &crate::Engine, mut run: WasmRun<'_>) -> Result<Outcome> {
     let inner = engine.inner();
+    if let Some(d) = run.driver.as_mut() {
+        d.invocation.caller_env = run.env.clone();
+    }
     let config = run.config;
     let argv = match &run.driver {
         Some(d) => &d.invocation.argv,

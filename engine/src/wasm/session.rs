@@ -66,7 +66,8 @@ impl LiveGuest {
         env: Vec<(String, String)>,
         signals: Arc<RunSignals>,
     ) -> Result<LiveGuest> {
-        let invocation = runtime.driver.prepare_session()?;
+        let mut invocation = runtime.driver.prepare_session()?;
+        invocation.caller_env = env.clone();
         let mut guest = session_store(engine, config, workspace, &invocation, env, &signals)?;
         let fuel = arm(&mut guest.store, config, signals.clone())?;
         let store = &mut guest.store;
@@ -119,7 +120,8 @@ impl LiveGuest {
         signals: Arc<RunSignals>,
     ) -> Result<LiveGuest> {
         let runtime = self.runtime.clone();
-        let invocation = runtime.driver.prepare_session()?;
+        let mut invocation = runtime.driver.prepare_session()?;
+        invocation.caller_env = env.clone();
         if let (Some(from), Some(to)) = (self.invocation.private_dir(), invocation.private_dir()) {
             copy_tree(from, to)
                 .map_err(|e| SoulBoxError::io("copying the session's private directory", e))?;

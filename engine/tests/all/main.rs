@@ -12,6 +12,7 @@ mod javascript;
 mod limits;
 #[cfg(target_os = "linux")]
 mod native;
+mod preinit;
 mod python;
 mod ruby;
 mod session;

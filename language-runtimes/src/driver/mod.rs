@@ -73,6 +73,10 @@ pub struct Invocation {
     pub env: Vec<(String, String)>,
     /// Directories to preopen besides the workspace.
     pub dirs: Vec<GuestDir>,
+    /// The caller's environment variables (the sandbox's and the request's), set by the engine
+    /// before the driver enters. WASI hands the guest its environment when a module starts; a
+    /// pre-initialised image started long ago, so its driver applies these itself.
+    pub caller_env: Vec<(String, String)>,
     pub(crate) scratch: Option<tempfile::TempDir>,
     pub(crate) ruby_args: Vec<String>,
 }
@@ -88,6 +92,7 @@ impl Invocation {
             argv,
             env: Vec::new(),
             dirs: Vec::new(),
+            caller_env: Vec::new(),
             scratch: None,
             ruby_args: Vec::new(),
         }
@@ -189,6 +194,32 @@ pub trait Driver<T: DriverHost>: Send + Sync {
         })
     }
 
+    /// What a pre-initialised image of this runtime holds, if the driver can make one: a short
+    /// text naming the boot steps (it is part of the image's cache key, so changing the boot
+    /// makes a new image). `None`: every run boots the interpreter from scratch.
+    fn preinit_recipe(&self) -> Option<String> {
+        None
+    }
+
+    /// Boots the interpreter on `instance` as far as every run would (the steps named by
+    /// [`preinit_recipe`](Self::preinit_recipe)), so the engine can snapshot the result into a
+    /// pre-initialised image. `invocation` comes from [`prepare_session`](Self::prepare_session)
+    /// so the preopened directories are laid out exactly as in later runs.
+    fn preinitialise<'a>(
+        &'a self,
+        store: &'a mut Store<T>,
+        instance: Instance,
+        invocation: &'a Invocation,
+    ) -> EnterFuture<'a> {
+        let _ = (store, instance, invocation);
+        let name = self.runtime().name;
+        Box::pin(async move {
+            Err(wasmtime::Error::msg(format!(
+                "runtime {name} cannot be pre-initialised"
+            )))
+        })
+    }
+
     /// A sentence explaining a trap in terms of the language, where one helps (for example a C
     /// stack overflow inside the interpreter).
     fn explain_trap(&self, trap: Trap) -> Option<String> {
@@ -212,9 +243,55 @@ pub fn driver_for<T: DriverHost>(installed: &Installed) -> Arc<dyn Driver<T>> {
         DriverKind::WasiPython => Arc::new(wasi_python::WasiPythonDriver {
             runtime,
             dir: installed.dir.clone(),
+            preinitialised: false,
         }),
-        DriverKind::Ruby => Arc::new(ruby::RubyDriver { runtime }),
+        DriverKind::Ruby => Arc::new(ruby::RubyDriver {
+            runtime,
+            preinitialised: false,
+        }),
     }
+}
+
+/// The driver for a pre-initialised image of an installed runtime (made from the module by
+/// running [`Driver::preinitialise`] and snapshotting the instance): it skips the boot steps the
+/// image already holds. `None` for runtimes that are not pre-initialised (WASI commands).
+pub fn image_driver_for<T: DriverHost>(installed: &Installed) -> Option<Arc<dyn Driver<T>>> {
+    let runtime = installed.runtime;
+    match runtime.driver {
+        DriverKind::Command { .. } => None,
+        DriverKind::WasiPython => Some(Arc::new(wasi_python::WasiPythonDriver {
+            runtime,
+            dir: installed.dir.clone(),
+            preinitialised: true,
+        })),
+        DriverKind::Ruby => Some(Arc::new(ruby::RubyDriver {
+            runtime,
+            preinitialised: true,
+        })),
+    }
+}
+
+/// Hex digits of `bytes` (how text reaches a guest's helper without any quoting).
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    out
+}
+
+/// The environment a pre-initialised guest should see: the runtime's variables, then the
+/// caller's (later wins), as a JSON object in hex.
+pub(crate) fn env_hex(invocation: &Invocation) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = invocation
+        .env
+        .iter()
+        .chain(invocation.caller_env.iter())
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    hex(serde_json::Value::Object(map).to_string().as_bytes())
 }
 
 /// The code as text, refusing what no interpreter can take through argv.

@@ -130,6 +130,42 @@ impl HandleTable {
 
 pub(super) struct RubyDriver {
     pub(super) runtime: &'static Runtime,
+    /// Drives the pre-initialised image (`_initialize` and `ruby-init` already done) instead of
+    /// the module as shipped.
+    pub(super) preinitialised: bool,
+}
+
+/// What the image holds: the interpreter booted, nothing evaluated. Part of its cache key.
+const IMAGE_RECIPE: &str = "ruby image v1: _initialize; ruby-init [ruby -EUTF-8 -e_=0]";
+
+/// A Ruby array literal of `items`, each hex-encoded and decoded in the guest (no quoting can
+/// break out).
+fn ruby_strings<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    let parts: Vec<String> = items
+        .map(|s| format!("\"{}\"", super::hex(s.as_bytes())))
+        .collect();
+    format!(
+        "[{}].map {{ |h| [h].pack(\"H*\").force_encoding(Encoding::UTF_8) }}",
+        parts.join(", ")
+    )
+}
+
+/// What a pre-initialised interpreter needs before the code of a new run or session: its own
+/// `ARGV` (given to `ruby-init` when booting from scratch), the environment (WASI hands it over
+/// only when a module starts) and a new seed for `rand` (else every sandbox made from the image
+/// would draw the same numbers).
+fn image_preamble(invocation: &Invocation) -> String {
+    let args = invocation.ruby_args.get(3..).unwrap_or_default();
+    let env = invocation
+        .env
+        .iter()
+        .chain(invocation.caller_env.iter())
+        .flat_map(|(k, v)| [k.as_str(), v.as_str()]);
+    format!(
+        "ARGV.replace({})\nENV.replace({}.each_slice(2).to_h)\nRandom.srand(Random.new_seed)\n",
+        ruby_strings(args.iter().map(String::as_str)),
+        ruby_strings(env)
+    )
 }
 
 fn bad_handle(handle: i32) -> wasmtime::Error {
@@ -214,8 +250,13 @@ impl<T: DriverHost> Driver<T> for RubyDriver {
         invocation: &'a Invocation,
     ) -> EnterFuture<'a> {
         Box::pin(async move {
-            boot(self.runtime, store, instance, invocation).await?;
-            match eval(self.runtime, store, instance, PRELUDE).await? {
+            let prelude = if self.preinitialised {
+                format!("{}{PRELUDE}", image_preamble(invocation))
+            } else {
+                boot(self.runtime, store, instance, invocation).await?;
+                PRELUDE.to_owned()
+            };
+            match eval(self.runtime, store, instance, &prelude).await? {
                 0 => Ok(()),
                 state => Err(wasmtime::Error::msg(format!(
                     "ruby stopped with an exception outside the program (state {state})"
@@ -250,8 +291,13 @@ impl<T: DriverHost> Driver<T> for RubyDriver {
         invocation: &'a Invocation,
     ) -> EnterFuture<'a> {
         Box::pin(async move {
-            boot(self.runtime, store, instance, invocation).await?;
-            match eval(self.runtime, store, instance, SESSION_PRELUDE).await? {
+            let prelude = if self.preinitialised {
+                format!("{}{SESSION_PRELUDE}", image_preamble(invocation))
+            } else {
+                boot(self.runtime, store, instance, invocation).await?;
+                SESSION_PRELUDE.to_owned()
+            };
+            match eval(self.runtime, store, instance, &prelude).await? {
                 0 => Ok(()),
                 state => Err(wasmtime::Error::msg(format!(
                     "the ruby session helper failed to start (state {state})"
@@ -281,6 +327,24 @@ impl<T: DriverHost> Driver<T> for RubyDriver {
             let value = super::read_capped(&dir.join("value"), max_value);
             let failed = state != 0 || dir.join("error").exists();
             Ok(CellEnd { failed, value })
+        })
+    }
+
+    fn preinit_recipe(&self) -> Option<String> {
+        Some(IMAGE_RECIPE.to_owned())
+    }
+
+    fn preinitialise<'a>(
+        &'a self,
+        store: &'a mut Store<T>,
+        instance: Instance,
+        invocation: &'a Invocation,
+    ) -> EnterFuture<'a> {
+        Box::pin(async move {
+            // The image is booted without program arguments; each run sets ARGV itself.
+            let mut boot_invocation = Invocation::new(invocation.argv.clone());
+            boot_invocation.ruby_args = invocation.ruby_args.iter().take(3).cloned().collect();
+            boot(self.runtime, store, instance, &boot_invocation).await
         })
     }
 
@@ -389,6 +453,23 @@ async fn write_c_string<T: DriverHost>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn preamble_carries_args_and_env_hex_encoded() {
+        let mut invocation = Invocation::new(vec!["ruby".into()]);
+        invocation.ruby_args = ["ruby", "-EUTF-8", "-e_=0", "a\"b"]
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        invocation.caller_env = vec![("K".into(), "v'\"".into())];
+        let text = image_preamble(&invocation);
+        assert!(text.contains(&format!("\"{}\"", super::super::hex(b"a\"b"))));
+        assert!(text.contains(&super::super::hex(b"v'\"")));
+        assert!(
+            !text.contains("a\"b"),
+            "raw text must not reach the guest: {text}"
+        );
+    }
 
     #[test]
     fn handles_are_reused_after_removal() {

