@@ -70,14 +70,15 @@ static const char INSPECT_SOURCE[] =
     "    : /^[A-Za-z_$][\\w$]*$/.test(k) ? k : quote(k);\n"
     "  function show(v, depth, seen) {\n"
     "    switch (typeof v) {\n"
-    "      case 'string': return depth === 0 ? quote(v) : quote(v);\n"
+    "      case 'string': return quote(v);\n"
     "      case 'number': return Object.is(v, -0) ? '-0' : String(v);\n"
     "      case 'bigint': return String(v) + 'n';\n"
     "      case 'boolean': case 'undefined': return String(v);\n"
     "      case 'symbol': return String(v);\n"
     "      case 'function': {\n"
     "        const kind = /^class[\\s{]/.test(Function.prototype.toString.call(v)) ? 'class' : 'Function';\n"
-    "        return v.name ? '[' + kind + ': ' + v.name + ']' : '[' + kind + ' (anonymous)]';\n"
+    "        const sep = kind === 'class' ? ' ' : ': ';\n"
+    "        return v.name ? '[' + kind + sep + v.name + ']' : '[' + kind + ' (anonymous)]';\n"
     "      }\n"
     "    }\n"
     "    if (v === null) return 'null';\n"
@@ -164,7 +165,7 @@ static void sb_clear_value(void)
     sb_value_len = 0;
 }
 
-/* Remembers unhandled sb_rejections (and forgets them once handled); reported at the end of the
+/* Remembers unhandled rejections (and forgets them once handled); reported at the end of the
  * cell. Unlike quickjs-libc's own tracker it never exits the process. */
 static void sb_track_rejection(JSContext *c, JSValueConst promise, JSValueConst reason,
                             bool is_handled, void *opaque)
@@ -196,7 +197,7 @@ static void sb_print_error(JSValue err, const char *prefix)
     js_std_dump_error(sb_ctx);
 }
 
-/* Reports the sb_rejections nobody handled, except the cell's own promise. Returns how many. */
+/* Reports the rejections nobody handled, except the cell's own promise. Returns how many. */
 static int sb_report_rejections(JSValueConst cell_promise)
 {
     int reported = 0;
@@ -219,8 +220,8 @@ static void sb_sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-/* Runs jobs and timers until `promise` settles (or nothing can sb_settle it). Returns 0 when it
- * settled, 1 when a job threw (printed), 2 when it can never sb_settle. */
+/* Runs jobs and timers until `promise` settles (or nothing can settle it). Returns 0 when it
+ * settled, 1 when a job threw (printed), 2 when it can never settle. */
 static int sb_settle(JSValueConst promise)
 {
     for (;;) {
@@ -370,7 +371,7 @@ int soulbox_eval(char *code, size_t len)
     } else {
         int settled = sb_settle(promise);
         if (settled == 2) {
-            fputs("Error: the cell awaits a promise that nothing can sb_settle any more\n", stderr);
+            fputs("Error: the cell awaits a promise that nothing can settle any more\n", stderr);
             status = 1;
         } else if (settled == 1) {
             status = 1;

@@ -414,6 +414,31 @@ pub fn names() -> String {
         .join(", ")
 }
 
+impl Build {
+    /// Identity of the build's inputs that live in this repository and the catalogue (archive
+    /// digest, glue, flags, units, libraries): an install made from other inputs is stale.
+    pub fn id(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        let parts = [
+            self.archive_sha256,
+            self.source_dir,
+            self.glue_name,
+            self.glue,
+        ]
+        .into_iter()
+        .chain(self.sources.iter().copied())
+        .chain(self.units.iter().copied())
+        .chain(self.flags.iter().copied())
+        .chain(self.libs.iter().copied());
+        for part in parts {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part.as_bytes());
+        }
+        hex::encode(h.finalize())[..16].to_owned()
+    }
+}
+
 impl Runtime {
     /// The install directory's name: `<name>-<version>`.
     pub fn dir_name(&self) -> String {

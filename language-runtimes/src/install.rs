@@ -63,6 +63,8 @@ struct Marker {
 struct BuiltModule {
     sha256: String,
     size: u64,
+    /// [`Build::id`] of the inputs it was built from.
+    build_id: String,
     /// The build's inputs (archive digest, glue digest, flags, compiler), for diagnosis.
     inputs: String,
 }
@@ -85,8 +87,8 @@ pub fn installed(home: &Path, runtime: &'static Runtime) -> Option<Installed> {
     if marker.package != runtime.package.name || marker.package_version != runtime.package.version {
         return None;
     }
-    if runtime.build.is_some() {
-        let built = marker.built?;
+    if let Some(build) = runtime.build {
+        let built = marker.built.filter(|b| b.build_id == build.id())?;
         let meta = std::fs::metadata(dir.join(runtime.module.install_as)).ok()?;
         return (meta.len() == built.size).then_some(Installed {
             runtime,
@@ -245,6 +247,7 @@ pub fn install_built(
         built: Some(BuiltModule {
             sha256,
             size: wasm.len() as u64,
+            build_id: runtime.build.map(Build::id).unwrap_or_default(),
             inputs: inputs.to_owned(),
         }),
     };
