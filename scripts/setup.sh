@@ -47,3 +47,6 @@ fi
 # $SOULBOX_HOME/toolchains; both are skipped when already installed.
 cargo build -q -p soulbox-cli
 "$CARGO_TARGET_DIR/debug/soulbox" toolchains install
+# The JavaScript session runtime: QuickJS-NG built with that toolchain from the pinned rquickjs-sys
+# crate (fetched with cargo, sha256-checked). A no-op once built; first use would build it too.
+"$CARGO_TARGET_DIR/debug/soulbox" runtimes install quickjs-session

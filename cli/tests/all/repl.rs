@@ -69,3 +69,27 @@ fn ruby_cells_share_state() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "41\n42\n41\n");
     assert!(String::from_utf8_lossy(&out.stderr).contains("boom (RuntimeError)"));
 }
+
+#[test]
+fn javascript_cells_share_state_and_print_output_then_value() {
+    let out = repl(
+        &["-l", "javascript"],
+        "let x = 41\n%%\nconsole.log('out')\nx + 1\n%%\nconst o = { x, s: 'str' }\no\n%%\nawait Promise.resolve('done')\n",
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(stdout, "out\n42\n{ x: 41, s: 'str' }\n'done'\n");
+}
+
+#[test]
+fn a_javascript_exception_fails_the_run_but_later_cells_still_see_the_state() {
+    let out = repl(
+        &["-l", "js"],
+        "const keep = 7\n%%\nthrow new Error('bad')\n%%\nkeep * 6\n",
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(stdout, "42\n");
+    assert!(stderr.contains("Error: bad"), "{stderr}");
+}

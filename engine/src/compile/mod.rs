@@ -16,6 +16,7 @@
 mod cache;
 mod clang;
 pub(crate) mod isolate;
+pub(crate) mod runtime_build;
 mod rust;
 pub(crate) mod toolchain;
 

@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
-use soulbox_runtimes::{Driver, Invocation, Runtime};
+use soulbox_runtimes::{Driver, Invocation};
 use wasmtime::{Linker, Module, Store, Val};
 use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
 
@@ -52,10 +52,10 @@ const BOOT_MEMORY: u64 = 2 << 30;
 /// Output kept from the boot, for error messages.
 const BOOT_OUTPUT: u64 = 64 << 10;
 
-/// The cache key of `runtime`'s image made with `recipe` in the layout of `invocation`.
-pub(crate) fn image_key(runtime: &Runtime, recipe: &str, invocation: &Invocation) -> String {
+/// The cache key of the image of the module with `module_sha256` made with `recipe` in the layout of `invocation`.
+pub(crate) fn image_key(module_sha256: &str, recipe: &str, invocation: &Invocation) -> String {
     let mut h = Sha256::new();
-    for part in [IMAGE_FORMAT, runtime.module.sha256, recipe] {
+    for part in [IMAGE_FORMAT, module_sha256, recipe] {
         h.update(part.as_bytes());
         h.update([0]);
     }

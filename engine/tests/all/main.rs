@@ -9,6 +9,7 @@ mod filesystem;
 mod guests;
 mod io;
 mod javascript;
+mod js_session;
 mod limits;
 #[cfg(target_os = "linux")]
 mod native;

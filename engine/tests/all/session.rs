@@ -198,9 +198,11 @@ async fn languages_without_sessions_say_so() {
     let sandbox = runtime_sandbox(config()).await;
     let err = sandbox.session(Language::Rust).await.unwrap_err();
     assert!(err.to_string().contains("sessions"), "{err}");
-    // QuickJS is a command build: no live interpreter to keep.
-    let err = sandbox.session(Language::JavaScript).await.unwrap_err();
-    assert!(err.to_string().contains("Python and Ruby"), "{err}");
+    // Asking for a command build explicitly: no live interpreter to keep.
+    let sandbox2 = runtime_sandbox(config().with_runtime("quickjs")).await;
+    let err = sandbox2.session(Language::JavaScript).await.unwrap_err();
+    assert!(err.to_string().contains("quickjs-session"), "{err}");
+    sandbox2.terminate().await;
     sandbox.terminate().await;
 }
 

