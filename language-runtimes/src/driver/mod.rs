@@ -18,6 +18,7 @@
 mod command;
 mod quickjs_session;
 mod ruby;
+mod scratch;
 mod wasi_python;
 
 use std::future::Future;
@@ -32,6 +33,7 @@ use crate::error::{Result, RuntimeError};
 use crate::install::Installed;
 
 pub use ruby::HandleTable;
+pub use scratch::Scratch;
 
 /// Store data a driver can reach: the engine's per-run state implements this to lend drivers
 /// the state they own (Ruby's handle table), without knowing what is in it.
@@ -79,7 +81,7 @@ pub struct Invocation {
     /// before the driver enters. WASI hands the guest its environment when a module starts; a
     /// pre-initialised image started long ago, so its driver applies these itself.
     pub caller_env: Vec<(String, String)>,
-    pub(crate) scratch: Option<tempfile::TempDir>,
+    pub(crate) scratch: Option<Scratch>,
     pub(crate) ruby_args: Vec<String>,
     /// The code of a one-shot run, for drivers that hand it over by a call rather than argv.
     pub(crate) source: String,
@@ -88,7 +90,7 @@ pub struct Invocation {
 impl Invocation {
     /// The run's (or session's) private scratch directory on the host, if the driver made one.
     pub fn private_dir(&self) -> Option<&std::path::Path> {
-        self.scratch.as_ref().map(tempfile::TempDir::path)
+        self.scratch.as_ref().map(Scratch::path)
     }
 
     fn new(argv: Vec<String>) -> Self {

@@ -13,12 +13,19 @@
 
 use wasmtime::{Caller, Instance, Linker, Memory, Store, Trap, TypedFunc};
 
+use super::scratch::{Layout, Scratch};
 use super::{
     CellEnd, CellFuture, Driver, DriverHost, EnterFuture, GuestDir, Invocation, RunInput,
     c_stack_explanation, check_args, code_text, export_error,
 };
 use crate::catalogue::Runtime;
 use crate::error::{Result, RuntimeError};
+
+/// The per-run (or per-session) directory behind [`CODE_DIR`].
+static CODE_LAYOUT: Layout = Layout {
+    prefix: "soulbox-ruby-code-",
+    dirs: &[],
+};
 
 /// Guest directory holding the program.
 const CODE_DIR: &str = "/code";
@@ -180,10 +187,8 @@ impl<T: DriverHost> Driver<T> for RubyDriver {
     fn prepare(&self, input: &RunInput<'_>) -> Result<Invocation> {
         let code = code_text(self.runtime, input.code)?;
         check_args(self.runtime, input.args)?;
-        let scratch = tempfile::Builder::new()
-            .prefix("soulbox-ruby-code-")
-            .tempdir()
-            .map_err(|e| RuntimeError::io("creating the per-run code directory for ruby", e))?;
+        let scratch = Scratch::take(&CODE_LAYOUT)
+            .map_err(|e| RuntimeError::io("making the per-run code directory for ruby", e))?;
         std::fs::write(scratch.path().join("main.rb"), code)
             .map_err(|e| RuntimeError::io("writing the program for ruby", e))?;
         let mut invocation = Invocation::new(vec!["ruby".into()]);

