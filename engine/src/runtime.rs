@@ -16,6 +16,21 @@ use crate::{Engine, ExecutionRequest, Language, Result, SandboxConfig, SoulBoxEr
 pub(crate) struct PreparedRuntime {
     pub(crate) driver: Arc<dyn Driver<GuestState>>,
     pub(crate) pre: InstancePre<GuestState>,
+    identity: String,
+}
+
+impl PreparedRuntime {
+    /// A stable name for exactly the module this runtime instantiates: a session snapshot
+    /// records it and restores only into the same one. The one place that defines it: today
+    /// the runtime's name and its pinned module's sha256; a pre-initialised image must change
+    /// it (its memory layout differs).
+    pub(crate) fn identity(&self) -> &str {
+        &self.identity
+    }
+
+    fn identity_of(runtime: &Runtime) -> String {
+        format!("{}:sha256:{}", runtime.name, runtime.module.sha256)
+    }
 }
 
 /// Prepared runtimes of one engine, each prepared at most once even under concurrent demand.
@@ -35,7 +50,7 @@ impl RuntimeSet {
 }
 
 /// The language name the catalogue uses for `language`, if it is served by an interpreter.
-fn catalogue_language(language: Language) -> Option<&'static str> {
+pub(crate) fn catalogue_language(language: Language) -> Option<&'static str> {
     match language {
         Language::Python => Some("python"),
         Language::JavaScript => Some("javascript"),
@@ -148,7 +163,11 @@ impl Engine {
                     .define_unknown_imports_as_traps(&module)
                     .map_err(link_error)?;
                 let pre = linker.instantiate_pre(&module).map_err(link_error)?;
-                Ok::<_, SoulBoxError>(Arc::new(PreparedRuntime { driver, pre }))
+                Ok::<_, SoulBoxError>(Arc::new(PreparedRuntime {
+                    driver,
+                    pre,
+                    identity: PreparedRuntime::identity_of(runtime),
+                }))
             })
             .await?;
         Ok(prepared.clone())

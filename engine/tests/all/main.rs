@@ -9,12 +9,14 @@ mod filesystem;
 mod guests;
 mod io;
 mod javascript;
+mod lifecycle;
 mod limits;
 #[cfg(target_os = "linux")]
 mod native;
 mod python;
 mod ruby;
 mod session;
+mod snapshot;
 mod streaming;
 
 use std::sync::OnceLock;
