@@ -1,12 +1,15 @@
 //! `soulbox repl`: a session (one live interpreter) fed cell by cell.
 //!
-//! On a terminal: a `>>> ` prompt; a line ending in `:` (or `\`) opens a block that an empty
-//! line closes. Otherwise (a pipe or file): cells are separated by lines containing only `%%`.
-//! Each cell's output is printed as it runs, then its final expression's value, if any. A cell
-//! containing only `%reset` starts a fresh interpreter.
+//! On a terminal: a `>>> ` prompt with line editing and history (rustyline; the history is kept
+//! in `$SOULBOX_HOME/repl-history-<language>`); a cell continues while a bracket is open, a line
+//! ends in `\`, or a block was opened (a line ending in `:`, or a Ruby block keyword) until an
+//! empty line closes it. Otherwise (a pipe or file): cells are separated by lines containing only
+//! `%%`. Each cell's output is printed as it runs, then its final expression's value, if any. A
+//! cell containing only `%reset` starts a fresh interpreter; `%save FILE` writes the session to a
+//! snapshot file. `--save FILE` writes it when the input ends, `--restore FILE` starts from one.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -21,15 +24,21 @@ use crate::run::EXIT_ENGINE;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
-Cells: on a terminal, one line (or a block opened by a line ending in `:`, closed by an empty line);
-otherwise cells are separated by lines containing only `%%`. `%reset` starts a fresh interpreter.
+Cells: on a terminal, one line, or more while a bracket is open or a block is open (a line ending
+in `:`, or a Ruby `def`/`class`/`do`/... line) until an empty line; history in
+$SOULBOX_HOME/repl-history-LANG. Otherwise cells are separated by lines containing only `%%`.
+`%reset` starts a fresh interpreter; `%save FILE` writes a snapshot of the session.
+Pause and resume across processes: `--save FILE` writes the session to FILE when the input ends;
+`soulbox repl --restore FILE` continues it (variables, imports, workspace files).
 Exit status: 0 when every cell ran without an error; 1 when a cell raised or the session was
-poisoned by a limit (timeout, memory, fuel, trap); 125 engine failure; 2 usage error.")]
+poisoned by a limit (timeout, memory, fuel, trap); 125 engine failure (or an unusable snapshot);
+2 usage error.")]
 pub(crate) struct ReplArgs {
-    /// Language of the session (python, javascript or ruby).
-    #[arg(short = 'l', long = "lang", value_name = "LANG", default_value = "python",
+    /// Language of the session (python, javascript or ruby)
+    /// [default: python, or the snapshot's with --restore].
+    #[arg(short = 'l', long = "lang", value_name = "LANG",
           value_parser = |s: &str| s.parse::<Language>().map_err(|e| e.to_string()))]
-    lang: Language,
+    lang: Option<Language>,
     /// Wall-clock limit of each cell.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
     timeout: Duration,
@@ -45,12 +54,29 @@ pub(crate) struct ReplArgs {
     /// Never download a missing runtime.
     #[arg(long)]
     offline: bool,
+    /// When the input ends, write the session to this snapshot file (see --restore).
+    #[arg(long, value_name = "FILE")]
+    save: Option<PathBuf>,
+    /// Start from a snapshot file written by --save (or `%save`) instead of a fresh interpreter;
+    /// its workspace files are written into the working directory.
+    #[arg(long, value_name = "FILE")]
+    restore: Option<PathBuf>,
 }
 
 pub(crate) async fn repl(args: ReplArgs) -> ExitCode {
     let base = SandboxConfig::default().memory_limit;
-    let recommended = soulbox::runtimes::catalogue::session_default_for(&args.lang.to_string())
-        .map_or(base, |r| base.max(r.recommended_memory));
+    let recommend = |lang: Language| {
+        soulbox::runtimes::catalogue::session_default_for(&lang.to_string())
+            .map_or(base, |r| base.max(r.recommended_memory))
+    };
+    // A snapshot's language is only known once it is read: allow the larger recommendation.
+    let recommended = match (args.lang, &args.restore) {
+        (Some(lang), _) => recommend(lang),
+        (None, Some(_)) => recommend(Language::Python)
+            .max(recommend(Language::Ruby))
+            .max(recommend(Language::JavaScript)),
+        (None, None) => recommend(Language::Python),
+    };
     let mut config = SandboxConfig::default()
         .with_timeout(args.timeout)
         .with_memory_limit(args.memory.unwrap_or(recommended));
@@ -65,7 +91,10 @@ pub(crate) async fn repl(args: ReplArgs) -> ExitCode {
     let session = async {
         let engine = Engine::new(EngineConfig::default().with_offline(args.offline))?;
         let sandbox = engine.sandbox(config).await?;
-        sandbox.session(args.lang).await
+        match &args.restore {
+            Some(path) => sandbox.restore_session(path).await,
+            None => sandbox.session(args.lang.unwrap_or(Language::Python)).await,
+        }
     }
     .await;
     let session = match session {
@@ -75,16 +104,49 @@ pub(crate) async fn repl(args: ReplArgs) -> ExitCode {
             return ExitCode::from(EXIT_ENGINE);
         }
     };
+    if let Some(lang) = args.lang
+        && lang != session.language()
+    {
+        eprintln!(
+            "soulbox: the snapshot holds a {} session, not {lang}",
+            session.language()
+        );
+        session.sandbox().terminate().await;
+        return ExitCode::from(EXIT_USAGE);
+    }
     let ok = if std::io::stdin().is_terminal() {
         interactive(&session).await
     } else {
         piped(&session).await
     };
+    let saved = match &args.save {
+        Some(path) => save(&session, path).await,
+        None => true,
+    };
     session.sandbox().terminate().await;
-    if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
+    match (ok, saved) {
+        (_, false) => ExitCode::from(EXIT_ENGINE),
+        (true, true) => ExitCode::SUCCESS,
+        (false, true) => ExitCode::from(1),
+    }
+}
+
+/// Writes the session to `path`, saying so on stderr. Returns whether it worked.
+async fn save(session: &Session, path: &Path) -> bool {
+    match session.snapshot(path).await {
+        Ok(info) => {
+            eprintln!(
+                "soulbox: session saved to {} ({:.1} MiB; restore with `soulbox repl --restore {}`)",
+                path.display(),
+                info.file_bytes as f64 / (1024.0 * 1024.0),
+                path.display()
+            );
+            true
+        }
+        Err(e) => {
+            eprintln!("soulbox: cannot save the session: {e}");
+            false
+        }
     }
 }
 
@@ -132,50 +194,172 @@ fn is_separator(line: &str) -> bool {
     matches!(line.trim(), "%%" | "%")
 }
 
-/// A prompt per line (blocks continue until an empty line). Returns whether every cell succeeded.
+/// A prompt per cell, with line editing and history; a cell continues while [`needs_more`]
+/// says so. Ctrl-C abandons the cell being typed, Ctrl-D ends. Returns whether every cell
+/// succeeded.
 async fn interactive(session: &Session) -> bool {
+    use rustyline::error::ReadlineError;
     let mut all_ok = true;
     eprintln!(
-        "soulbox repl: {} session ({}); %reset for a fresh interpreter, Ctrl-D to quit",
+        "soulbox repl: {} session ({}); %reset for a fresh interpreter, %save FILE to snapshot it, \
+         Ctrl-D to quit",
         session.language(),
         session.runtime_name()
     );
-    let stdin = std::io::stdin();
+    let mut editor = match rustyline::DefaultEditor::new() {
+        Ok(editor) => editor,
+        Err(e) => {
+            eprintln!("soulbox: cannot set up line editing: {e}");
+            return false;
+        }
+    };
+    let home = soulbox::default_home();
+    let history = home.join(format!("repl-history-{}", session.language()));
+    // No history yet is normal; a history that cannot be read is not worth stopping for.
+    let _ = editor.load_history(&history);
     let mut cell = String::new();
     loop {
         let prompt = if cell.is_empty() { ">>> " } else { "... " };
-        print!("{prompt}");
-        let _ = std::io::stdout().flush();
-        let mut line = String::new();
-        match stdin.lock().read_line(&mut line) {
-            Ok(0) => {
-                println!();
-                return all_ok;
+        // Reading a line blocks this thread; the interpreter is idle meanwhile.
+        let line = tokio::task::block_in_place(|| editor.readline(prompt));
+        match line {
+            Ok(line) => {
+                if cell.is_empty() && line.trim().is_empty() {
+                    continue;
+                }
+                cell.push_str(&line);
+                cell.push('\n');
+                if needs_more(&cell, session.language()) {
+                    continue;
+                }
+                let _ = editor.add_history_entry(cell.trim_end());
+                if run_cell(session, &cell).await != CellEnd::Ok {
+                    all_ok = false;
+                }
+                cell.clear();
             }
-            Ok(_) => {}
+            Err(ReadlineError::Interrupted) => {
+                cell.clear();
+            }
+            Err(ReadlineError::Eof) => break,
             Err(e) => {
-                eprintln!("soulbox: reading stdin: {e}");
-                return false;
+                eprintln!("soulbox: reading the terminal: {e}");
+                all_ok = false;
+                break;
             }
         }
-        let trimmed = line.trim_end();
-        let opens_block = trimmed.ends_with(':') || trimmed.ends_with('\\');
-        if !cell.is_empty() && !trimmed.is_empty() {
-            cell.push_str(&line);
-            continue;
-        }
-        if cell.is_empty() && opens_block {
-            cell.push_str(&line);
-            continue;
-        }
-        if cell.is_empty() {
-            cell.push_str(&line);
-        }
-        if !cell.trim().is_empty() && run_cell(session, &cell).await != CellEnd::Ok {
-            all_ok = false;
-        }
-        cell.clear();
     }
+    if std::fs::create_dir_all(&home).is_ok() {
+        let _ = editor.save_history(&history);
+    }
+    all_ok
+}
+
+/// Whether the cell typed so far (each line followed by a newline) needs more lines: a bracket
+/// or a string is still open, the last line ends in `\`, or a block was opened (a Python line
+/// ending in `:`, a Ruby line starting a `def`/`class`/`module`/`if`/... or ending in `do`) and
+/// no empty line has closed it yet.
+pub(crate) fn needs_more(cell: &str, language: Language) -> bool {
+    let last = cell.lines().last().unwrap_or("");
+    if unclosed(cell) || last.trim_end().ends_with('\\') {
+        return true;
+    }
+    let block = cell.lines().any(|line| opens_block(line, language));
+    block && !last.trim().is_empty()
+}
+
+/// Whether a line opens a block that continues until an empty line.
+fn opens_block(line: &str, language: Language) -> bool {
+    let code = strip_comment(line).trim();
+    match language {
+        Language::Ruby => {
+            const OPENERS: [&str; 11] = [
+                "def", "class", "module", "if", "unless", "while", "until", "case", "begin", "for",
+                "do",
+            ];
+            let first = code.split_whitespace().next().unwrap_or("");
+            let ends_with_do = code.ends_with(" do")
+                || code == "do"
+                || (code.contains(" do |") && code.ends_with('|'));
+            // `def sq(n) = n * n` is a whole method.
+            let endless_def = first == "def" && code.contains(" = ");
+            (OPENERS.contains(&first) && !endless_def && !code.ends_with(" end")) || ends_with_do
+        }
+        _ => code.ends_with(':'),
+    }
+}
+
+/// The line without a `#` comment (a `#` inside a string is kept).
+fn strip_comment(line: &str) -> &str {
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for (i, c) in line.char_indices() {
+        match (quote, c) {
+            (Some(_), _) if escaped => escaped = false,
+            (Some(_), '\\') => escaped = true,
+            (Some(q), c) if c == q => quote = None,
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '#') => return &line[..i],
+            _ => {}
+        }
+    }
+    line
+}
+
+/// Whether a bracket, a quoted string or a triple-quoted string is still open at the end.
+fn unclosed(cell: &str) -> bool {
+    let mut depth = 0i64;
+    let mut quote: Option<&str> = None;
+    let mut rest = cell;
+    while let Some(c) = rest.chars().next() {
+        let step = c.len_utf8();
+        match quote {
+            Some(q) => {
+                if c == '\\' {
+                    // Skip the escaped character (one char, whatever its width).
+                    let after = &rest[step..];
+                    let skip = after.chars().next().map_or(0, char::len_utf8);
+                    rest = &after[skip..];
+                    continue;
+                }
+                if rest.starts_with(q) {
+                    quote = None;
+                    rest = &rest[q.len()..];
+                    continue;
+                }
+                // A one-line string ends at the end of its line (an error the interpreter reports).
+                if c == '\n' && q.len() == 1 {
+                    quote = None;
+                }
+            }
+            None => match c {
+                '#' => {
+                    let end = rest.find('\n').unwrap_or(rest.len());
+                    rest = &rest[end..];
+                    continue;
+                }
+                '(' | '[' | '{' => depth += 1,
+                ')' | ']' | '}' => depth -= 1,
+                '\'' | '"' => {
+                    let q = if rest.starts_with("\"\"\"") {
+                        "\"\"\""
+                    } else if rest.starts_with("\'\'\'") {
+                        "\'\'\'"
+                    } else if c == '"' {
+                        "\""
+                    } else {
+                        "\'"
+                    };
+                    quote = Some(q);
+                    rest = &rest[q.len()..];
+                    continue;
+                }
+                _ => {}
+            },
+        }
+        rest = &rest[step..];
+    }
+    depth > 0 || quote.is_some_and(|q| q.len() == 3)
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -189,6 +373,13 @@ enum CellEnd {
 
 /// Runs one cell, streaming its output, then prints its value or what went wrong.
 async fn run_cell(session: &Session, cell: &str) -> CellEnd {
+    if let Some(path) = cell.trim().strip_prefix("%save ") {
+        return if save(session, Path::new(path.trim())).await {
+            CellEnd::Ok
+        } else {
+            CellEnd::Failed
+        };
+    }
     if cell.trim() == "%reset" {
         return match session.reset().await {
             Ok(()) => CellEnd::Ok,
@@ -246,5 +437,99 @@ async fn run_cell(session: &Session, cell: &str) -> CellEnd {
             eprintln!("soulbox: {e}");
             CellEnd::Fatal
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds lines one by one as the terminal loop does; returns the cells it would run.
+    fn cells(lines: &[&str], language: Language) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut cell = String::new();
+        for line in lines {
+            if cell.is_empty() && line.trim().is_empty() {
+                continue;
+            }
+            cell.push_str(line);
+            cell.push('\n');
+            if !needs_more(&cell, language) {
+                out.push(std::mem::take(&mut cell));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn python_lines_and_blocks() {
+        let py = Language::Python;
+        assert!(!needs_more("x = 1\n", py));
+        assert!(needs_more("def f(x):\n", py));
+        assert!(needs_more("def f(x):\n    return x\n", py));
+        assert!(!needs_more("def f(x):\n    return x\n\n", py));
+        assert!(needs_more("for i in range(3):  # loop\n", py));
+        assert!(!needs_more("x = {'a:': 1}  # not a block:\n", py));
+        assert!(!needs_more("d = {'k': 1}\n", py));
+        assert!(!needs_more("s = 'ends with colon:'\n", py));
+        assert_eq!(
+            cells(&["if x:", "    y = 1", "    z = 2", "", "print(y)"], py),
+            vec!["if x:\n    y = 1\n    z = 2\n\n", "print(y)\n"]
+        );
+    }
+
+    #[test]
+    fn open_brackets_strings_and_backslashes_continue() {
+        let py = Language::Python;
+        assert!(needs_more("print(1,\n", py));
+        assert!(!needs_more("print(1,\n 2)\n", py));
+        assert!(needs_more("xs = [\n  1,\n", py));
+        assert!(needs_more("m = {'a': [1, 2],\n", py));
+        assert!(
+            !needs_more("s = '(' + \"[\"\n", py),
+            "brackets in strings do not count"
+        );
+        assert!(!needs_more("x = 1  # (unclosed in a comment\n", py));
+        assert!(needs_more("doc = \"\"\"first line\n", py));
+        assert!(!needs_more("doc = \"\"\"first line\nsecond (\"\"\"\n", py));
+        assert!(needs_more("total = 1 + \\\n", py));
+        assert!(!needs_more("total = 1 + \\\n  2\n", py));
+        assert!(!needs_more("s = 'it\\'s ('\n", py), "escaped quote");
+        assert!(!needs_more("print('é(')\n", py));
+        // A stray closer does not make later openers look closed forever: the cell runs and
+        // the interpreter reports the error.
+        assert!(!needs_more(")\n", py));
+        assert_eq!(
+            cells(&["f(1,", "  2)", "g()"], py),
+            vec!["f(1,\n  2)\n", "g()\n"]
+        );
+    }
+
+    #[test]
+    fn ruby_blocks() {
+        let rb = Language::Ruby;
+        assert!(!needs_more("x = 1\n", rb));
+        assert!(needs_more("def sq(n)\n", rb));
+        assert!(!needs_more("def sq(n) = n * n\n", rb), "endless method");
+        assert!(!needs_more("def sq(n); n * n; end\n", rb));
+        assert!(needs_more("[1, 2].each do |i|\n", rb));
+        assert!(needs_more("3.times do\n", rb));
+        assert!(needs_more("class Point\n  attr_reader :x\n", rb));
+        assert!(!needs_more("puts 'class'\n", rb));
+        assert!(
+            !needs_more("h = { a: 1 }\n", rb),
+            "a symbol key is not a block"
+        );
+        assert_eq!(
+            cells(&["def sq(n)", "  n * n", "end", "", "sq(3)"], rb),
+            vec!["def sq(n)\n  n * n\nend\n\n", "sq(3)\n"]
+        );
+    }
+
+    #[test]
+    fn separators_are_unchanged() {
+        assert!(is_separator("%%"));
+        assert!(is_separator(" % "));
+        assert!(!is_separator("%reset"));
     }
 }

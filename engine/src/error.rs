@@ -53,8 +53,9 @@ pub enum SoulBoxError {
     #[error("no such file in the workspace: `{0}`")]
     FileNotFound(String),
 
-    /// The sandbox is not in a state that allows the operation.
-    #[error("sandbox is {state}: {action} is not possible; create a new sandbox")]
+    /// The sandbox is not in a state that allows the operation: paused (call `resume()`), or
+    /// terminated (create a new sandbox).
+    #[error("sandbox is {state}: {action} is not possible; {}", state_hint(*state))]
     InvalidState {
         /// Current lifecycle state.
         state: crate::SandboxState,
@@ -123,6 +124,34 @@ pub enum SoulBoxError {
     #[error("cannot start the session: {0}")]
     SessionStart(String),
 
+    /// A session snapshot file was made by something this build cannot restore (another file
+    /// format, SoulBox or wasmtime version, engine configuration, runtime or runtime module), or
+    /// does not fit this sandbox (memory larger than its limit). Nothing was written.
+    #[error(
+        "cannot restore the snapshot {}: {what} differs (the file has {found}; here: {expected})",
+        path.display()
+    )]
+    SnapshotMismatch {
+        /// The snapshot file.
+        path: PathBuf,
+        /// What differs (`"engine version"`, `"runtime module"`, `"memory size"`, ...).
+        what: &'static str,
+        /// What the file says.
+        found: String,
+        /// What this engine, runtime or sandbox has.
+        expected: String,
+    },
+
+    /// A session snapshot file is not a snapshot, is truncated or damaged (checksum), or holds
+    /// something unsafe (a path outside its directory). Nothing was written.
+    #[error("the snapshot {} is unusable: {reason}", path.display())]
+    SnapshotCorrupt {
+        /// The snapshot file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// Wasmtime refused the engine configuration or failed to set up an instance for reasons
     /// that are not the guest's fault.
     #[error("wasm engine error: {0}")]
@@ -136,6 +165,15 @@ impl SoulBoxError {
             context: context.into(),
             source,
         }
+    }
+}
+
+/// What to do about a refused operation in `state`.
+fn state_hint(state: crate::SandboxState) -> &'static str {
+    match state {
+        crate::SandboxState::Paused => "call resume() first",
+        crate::SandboxState::Terminated => "create a new sandbox",
+        _ => "wait until the sandbox is running",
     }
 }
 

@@ -94,7 +94,7 @@ pub use language::{ACCEPTED_LANGUAGES, Language};
 pub use request::{ExecutionRequest, Stdin};
 pub use result::{Artifact, ExecutionResult, Status, StreamOutput};
 pub use sandbox::{Sandbox, SandboxState};
-pub use session::Session;
+pub use session::{Session, SnapshotInfo};
 pub use workspace::{FileInfo, GUEST_WORKDIR};
 
 /// The compile toolchains (Rust, clang + WASI sysroot, guest crates, bwrap): list and install.

@@ -18,7 +18,6 @@ pub(crate) struct PreparedRuntime {
     pub(crate) pre: InstancePre<GuestState>,
     /// Names exactly which module this is (the runtime's sha256, or the image's key): a saved
     /// session only fits the module it was saved from.
-    #[allow(dead_code)] // read by session snapshots
     pub(crate) identity: String,
     /// Linear memory the module starts with, in bytes (an image starts with its whole boot heap).
     pub(crate) initial_memory: u64,
@@ -47,6 +46,25 @@ impl RuntimeFlavours {
             _ => self.plain.clone(),
         }
     }
+
+    /// The flavour whose [`identity`](PreparedRuntime::identity) is `identity`, if any (a saved
+    /// session restores into exactly the module it was saved from).
+    pub(crate) fn by_identity(&self, identity: &str) -> Option<Arc<PreparedRuntime>> {
+        std::iter::once(&self.plain)
+            .chain(self.image.iter())
+            .find(|p| p.identity == identity)
+            .cloned()
+    }
+}
+
+impl PreparedRuntime {
+    /// A stable name for exactly the module this runtime instantiates: a session snapshot
+    /// records it and restores only into the same one. Defined here only: the runtime's name
+    /// and its module's sha256 for the module as shipped, the image key for a pre-initialised
+    /// image (its memory layout differs).
+    pub(crate) fn identity(&self) -> &str {
+        &self.identity
+    }
 }
 
 /// Prepared runtimes of one engine, each prepared at most once even under concurrent demand.
@@ -66,7 +84,7 @@ impl RuntimeSet {
 }
 
 /// The language name the catalogue uses for `language`, if it is served by an interpreter.
-fn catalogue_language(language: Language) -> Option<&'static str> {
+pub(crate) fn catalogue_language(language: Language) -> Option<&'static str> {
     match language {
         Language::Python => Some("python"),
         Language::JavaScript => Some("javascript"),
@@ -220,7 +238,7 @@ impl Engine {
                     runtime,
                     &module,
                     driver,
-                    installed.module_sha256.clone(),
+                    format!("{}:sha256:{}", runtime.name, installed.module_sha256),
                 )?);
                 let image = if self.inner().preinit {
                     self.prepared_image(&installed).await
@@ -308,7 +326,9 @@ impl Engine {
                 Some((self.progress(), label)),
             )
             .await
-            .and_then(|module| self.link(runtime, &module, driver, key.clone()));
+            .and_then(|module| {
+                self.link(runtime, &module, driver, format!("{}:{key}", runtime.name))
+            });
         match made {
             Ok(prepared) => Some(Arc::new(prepared)),
             Err(e) => {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
 use futures::Stream;
@@ -20,7 +20,8 @@ use crate::{
     StreamOutput,
 };
 
-/// Lifecycle of a sandbox.
+/// Lifecycle of a sandbox: `Creating` -> `Running` <-> `Paused`, and from either to
+/// `Terminated` (final). See [`Sandbox::pause`] for what pausing means for in-process wasm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SandboxState {
@@ -28,7 +29,8 @@ pub enum SandboxState {
     Creating,
     /// Ready to execute.
     Running,
-    /// Suspended; executions are refused until resumed.
+    /// Suspended: executions, file writes and new or restored sessions are refused until
+    /// [`Sandbox::resume`]; reads and session snapshots are allowed.
     Paused,
     /// Ended: workspace removed (unless caller-supplied), nothing more can run.
     Terminated,
@@ -72,6 +74,8 @@ struct Inner {
     exec_lock: tokio::sync::Mutex<()>,
     /// Signals of the execution in progress, so `terminate` can stop it.
     running: Mutex<Option<Arc<RunSignals>>>,
+    /// The sessions opened in this sandbox, so `terminate` can free their instances.
+    sessions: Mutex<Vec<Weak<crate::session::SessionSlot>>>,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -118,6 +122,7 @@ impl Sandbox {
                 workspace: Mutex::new(Some(Arc::new(workspace))),
                 exec_lock: tokio::sync::Mutex::new(()),
                 running: Mutex::new(None),
+                sessions: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -144,11 +149,66 @@ impl Sandbox {
             .map(|w| w.host_path().to_path_buf())
     }
 
+    /// The workspace, for reading (allowed while paused).
     fn workspace(&self, action: &'static str) -> Result<Arc<Workspace>> {
         let state = self.state();
         match (state, lock(&self.inner.workspace).as_ref()) {
             (SandboxState::Running | SandboxState::Paused, Some(ws)) => Ok(ws.clone()),
             _ => Err(SoulBoxError::InvalidState { state, action }),
+        }
+    }
+
+    /// The workspace, for changing it (only while running).
+    fn writable_workspace(&self, action: &'static str) -> Result<Arc<Workspace>> {
+        self.check_running(action)?;
+        self.workspace(action)
+    }
+
+    /// `Err(InvalidState)` unless the sandbox is running.
+    pub(crate) fn check_running(&self, action: &'static str) -> Result<()> {
+        match self.state() {
+            SandboxState::Running => Ok(()),
+            state => Err(SoulBoxError::InvalidState { state, action }),
+        }
+    }
+
+    /// Pauses the sandbox: waits for an execution in progress to finish, then refuses
+    /// executions, file writes and new, forked or restored sessions until [`resume`](Self::resume)
+    /// (`Err(InvalidState)` naming the paused state). Reading files and
+    /// [`Session::snapshot`](crate::Session::snapshot) still work.
+    ///
+    /// What this means for in-process wasm: an idle guest uses no CPU whether paused or not
+    /// (nothing runs between executions), and its memory stays allocated. To free a session's
+    /// memory, snapshot it to disk and drop it (or terminate the sandbox); restore it later with
+    /// [`restore_session`](Self::restore_session). Pausing an already paused sandbox does
+    /// nothing; a terminated one cannot be paused.
+    pub async fn pause(&self) -> Result<()> {
+        let _turn = self.inner.exec_lock.lock().await;
+        let mut state = lock(&self.inner.state);
+        match *state {
+            SandboxState::Running | SandboxState::Paused => {
+                *state = SandboxState::Paused;
+                Ok(())
+            }
+            other => Err(SoulBoxError::InvalidState {
+                state: other,
+                action: "pause",
+            }),
+        }
+    }
+
+    /// Resumes a paused sandbox (a running one stays running); a terminated one cannot resume.
+    pub async fn resume(&self) -> Result<()> {
+        let mut state = lock(&self.inner.state);
+        match *state {
+            SandboxState::Running | SandboxState::Paused => {
+                *state = SandboxState::Running;
+                Ok(())
+            }
+            other => Err(SoulBoxError::InvalidState {
+                state: other,
+                action: "resume",
+            }),
         }
     }
 
@@ -333,6 +393,26 @@ impl Sandbox {
         crate::session::Session::open(self.clone(), language).await
     }
 
+    /// Brings back a session written by [`Session::snapshot`](crate::Session::snapshot) (in this
+    /// process or another) into this sandbox: its interpreter state continues where it was, and
+    /// the snapshot's workspace files are written into this sandbox's workspace (overwriting
+    /// files of the same name; other files are left alone).
+    ///
+    /// Everything is checked before anything is written: `Err(SnapshotCorrupt)` for a file that
+    /// is not a snapshot, is truncated or damaged, or names an unsafe path;
+    /// `Err(SnapshotMismatch)` for one made by another format, SoulBox or wasmtime version,
+    /// engine configuration or runtime module, or whose memory exceeds this sandbox's limit.
+    pub async fn restore_session(&self, path: impl AsRef<Path>) -> Result<crate::Session> {
+        crate::session::Session::restore(self.clone(), path.as_ref()).await
+    }
+
+    /// Remembers a session so `terminate` can free it.
+    pub(crate) fn register_session(&self, slot: &Arc<crate::session::SessionSlot>) {
+        let mut sessions = lock(&self.inner.sessions);
+        sessions.retain(|s| s.strong_count() > 0);
+        sessions.push(Arc::downgrade(slot));
+    }
+
     /// Takes this sandbox's execution turn for `action`: waits for any execution in progress,
     /// checks the sandbox is running and registers `signals` so `terminate` can stop the guest.
     pub(crate) async fn begin(
@@ -340,13 +420,30 @@ impl Sandbox {
         action: &'static str,
         signals: Arc<RunSignals>,
     ) -> Result<(tokio::sync::MutexGuard<'_, ()>, Arc<Workspace>)> {
+        self.begin_in(action, signals, false).await
+    }
+
+    /// [`begin`](Self::begin) for work that only reads the sandbox, allowed while paused.
+    pub(crate) async fn begin_allowing_paused(
+        &self,
+        action: &'static str,
+        signals: Arc<RunSignals>,
+    ) -> Result<(tokio::sync::MutexGuard<'_, ()>, Arc<Workspace>)> {
+        self.begin_in(action, signals, true).await
+    }
+
+    async fn begin_in(
+        &self,
+        action: &'static str,
+        signals: Arc<RunSignals>,
+        allow_paused: bool,
+    ) -> Result<(tokio::sync::MutexGuard<'_, ()>, Arc<Workspace>)> {
         let turn = self.inner.exec_lock.lock().await;
         let workspace = self.workspace(action)?;
-        if self.state() != SandboxState::Running {
-            return Err(SoulBoxError::InvalidState {
-                state: self.state(),
-                action,
-            });
+        match self.state() {
+            SandboxState::Running => {}
+            SandboxState::Paused if allow_paused => {}
+            state => return Err(SoulBoxError::InvalidState { state, action }),
         }
         *lock(&self.inner.running) = Some(signals);
         Ok((turn, workspace))
@@ -365,7 +462,7 @@ impl Sandbox {
     /// Writes a file into the workspace (parents created). `path` is relative to the workspace or
     /// starts with `/work/`.
     pub async fn write_file(&self, path: &str, data: impl AsRef<[u8]>) -> Result<()> {
-        self.workspace("write a file")?
+        self.writable_workspace("write a file")?
             .write_file(path, data.as_ref())
     }
 
@@ -381,11 +478,13 @@ impl Sandbox {
 
     /// Removes a file or directory (recursively) from the workspace.
     pub async fn remove_file(&self, path: &str) -> Result<()> {
-        self.workspace("remove a file")?.remove_file(path)
+        self.writable_workspace("remove a file")?.remove_file(path)
     }
 
     /// Ends the sandbox: a running execution stops with status `killed`, the workspace is removed
-    /// (unless it was supplied by the caller), and every later call is refused. Idempotent.
+    /// (unless it was supplied by the caller), every session's interpreter instance is freed
+    /// (its store, memory and private root), and every later call is refused with
+    /// `InvalidState`. Idempotent; allowed from any state.
     pub async fn terminate(&self) {
         *lock(&self.inner.state) = SandboxState::Terminated;
         if let Some(signals) = lock(&self.inner.running).as_ref() {
@@ -401,6 +500,13 @@ impl Sandbox {
                 Ok(handle) => drop(handle.spawn_blocking(move || drop(workspace))),
                 Err(_) => drop(workspace),
             }
+        }
+        // Free the sessions' instances. The turn is released first: a session holds its own
+        // lock while it waits for the turn, and sees the terminated state once it gets it.
+        drop(_turn);
+        let sessions = std::mem::take(&mut *lock(&self.inner.sessions));
+        for slot in sessions.iter().filter_map(Weak::upgrade) {
+            *slot.lock().await = crate::session::State::Closed;
         }
     }
 

@@ -11,23 +11,45 @@
 //! and every later [`Session::execute`] returns [`SoulBoxError::SessionPoisoned`] until
 //! [`Session::reset`]. An exception in a cell is only status `error`; the state is kept.
 
+pub(crate) mod snapshot;
+
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use soulbox_runtimes::Runtime;
+use soulbox_runtimes::{Runtime, catalogue};
 use tokio::sync::mpsc::UnboundedSender;
+
+pub use snapshot::SnapshotInfo;
 
 use crate::StreamOutput;
 use crate::runtime::{self, PreparedRuntime};
 use crate::signals::RunSignals;
 use crate::wasm::session::LiveGuest;
 use crate::workspace::Snapshot;
-use crate::{ExecutionResult, Language, Result, Sandbox, SoulBoxError, Status};
+use crate::{ExecutionResult, Language, Result, Sandbox, SandboxState, SoulBoxError, Status};
 
-enum State {
+pub(crate) enum State {
     Live(Box<LiveGuest>),
     /// Why the session cannot run code any more.
     Poisoned(String),
+    /// The sandbox was terminated: the instance is gone.
+    Closed,
+}
+
+/// A session's state, shared with its sandbox so `terminate` can free the instance.
+pub(crate) type SessionSlot = tokio::sync::Mutex<State>;
+
+/// The live guest in `state`, or why there is none.
+fn live(state: &mut State) -> Result<&mut LiveGuest> {
+    match state {
+        State::Live(live) => Ok(live),
+        State::Poisoned(reason) => Err(SoulBoxError::SessionPoisoned(reason.clone())),
+        State::Closed => Err(SoulBoxError::InvalidState {
+            state: SandboxState::Terminated,
+            action: "use a session",
+        }),
+    }
 }
 
 /// A persistent interpreter in a sandbox. Made by [`Sandbox::session`].
@@ -46,7 +68,7 @@ pub struct Session {
     sandbox: Sandbox,
     language: Language,
     runtime: Arc<PreparedRuntime>,
-    state: tokio::sync::Mutex<State>,
+    state: Arc<SessionSlot>,
 }
 
 impl std::fmt::Debug for Session {
@@ -61,6 +83,8 @@ impl std::fmt::Debug for Session {
 
 impl Session {
     pub(crate) async fn open(sandbox: Sandbox, language: Language) -> Result<Session> {
+        // Refuse before installing or compiling anything for a sandbox that cannot run code.
+        sandbox.check_running("start a session")?;
         let selected: &'static Runtime =
             runtime::select_for_session(sandbox.config(), language)?
                 .ok_or_else(|| unsupported(language, "it is not run by an interpreter".into()))?;
@@ -80,12 +104,23 @@ impl Session {
             ));
         }
         let live = start(&sandbox, &runtime).await?;
-        Ok(Session {
+        Ok(Session::new(sandbox, language, runtime, live))
+    }
+
+    fn new(
+        sandbox: Sandbox,
+        language: Language,
+        runtime: Arc<PreparedRuntime>,
+        live: LiveGuest,
+    ) -> Session {
+        let state = Arc::new(tokio::sync::Mutex::new(State::Live(Box::new(live))));
+        sandbox.register_session(&state);
+        Session {
             sandbox,
             language,
             runtime,
-            state: tokio::sync::Mutex::new(State::Live(Box::new(live))),
-        })
+            state,
+        }
     }
 
     /// The language of this session.
@@ -135,10 +170,7 @@ impl Session {
         events: Option<UnboundedSender<StreamOutput>>,
     ) -> Result<ExecutionResult> {
         let mut state = self.state.lock().await;
-        let live = match &mut *state {
-            State::Live(live) => live,
-            State::Poisoned(reason) => return Err(SoulBoxError::SessionPoisoned(reason.clone())),
-        };
+        let live = live(&mut state)?;
         let started = Instant::now();
         let signals = Arc::new(RunSignals::default());
         let (turn, workspace) = self.sandbox.begin("execute", signals.clone()).await?;
@@ -180,20 +212,9 @@ impl Session {
     /// instance of the same module (see DESIGN.md for what is and is not captured). Python and
     /// JavaScript (`quickjs-session`).
     pub async fn fork(&self) -> Result<Session> {
-        if !self.runtime.driver.supports_fork() {
-            return Err(unsupported(
-                self.language,
-                format!(
-                    "runtime `{}` cannot fork a live session yet",
-                    self.runtime_name()
-                ),
-            ));
-        }
+        self.copyable()?;
         let mut state = self.state.lock().await;
-        let live = match &mut *state {
-            State::Live(live) => live,
-            State::Poisoned(reason) => return Err(SoulBoxError::SessionPoisoned(reason.clone())),
-        };
+        let live = live(&mut state)?;
         let signals = Arc::new(RunSignals::default());
         let (turn, workspace) = self
             .sandbox
@@ -210,18 +231,181 @@ impl Session {
             .await;
         self.sandbox.end();
         drop(turn);
-        Ok(Session {
-            sandbox: self.sandbox.clone(),
-            language: self.language,
-            runtime: self.runtime.clone(),
-            state: tokio::sync::Mutex::new(State::Live(Box::new(forked?))),
-        })
+        Ok(Session::new(
+            self.sandbox.clone(),
+            self.language,
+            self.runtime.clone(),
+            forked?,
+        ))
+    }
+
+    /// Writes this session to the file at `path` (replaced atomically if it exists), between
+    /// cells, so [`Sandbox::restore_session`] can bring it back later, in this process or
+    /// another: the interpreter's linear memory (all-zero 64 KiB pages skipped), its exported
+    /// mutable globals, the driver's host-side state, the session's private root and the
+    /// sandbox's workspace files (regular files and directories; symlinks are skipped). Allowed
+    /// while the sandbox is paused. The file layout is described in DESIGN.md.
+    ///
+    /// `Err(SessionPoisoned)` for a poisoned session; `Err(Unsupported)` for a runtime whose
+    /// state cannot be copied ([`Session::fork`] has the same requirement).
+    pub async fn snapshot(&self, path: impl AsRef<Path>) -> Result<SnapshotInfo> {
+        let path = path.as_ref();
+        self.copyable()?;
+        let mut state = self.state.lock().await;
+        let live = live(&mut state)?;
+        let signals = Arc::new(RunSignals::default());
+        let (turn, workspace) = self
+            .sandbox
+            .begin_allowing_paused("snapshot a session", signals)
+            .await?;
+        let written = (|| {
+            let private = live.private_dir().map(snapshot::open_dir).transpose()?;
+            let captured = live.capture()?;
+            let header = header_for(
+                self.sandbox.engine(),
+                Some(&self.runtime),
+                self.language,
+                captured
+                    .memories
+                    .iter()
+                    .map(|(_, bytes)| bytes.len() as u64)
+                    .collect(),
+            );
+            snapshot::write(path, &header, &captured, private.as_ref(), workspace.dir())
+        })();
+        self.sandbox.end();
+        drop(turn);
+        written
+    }
+
+    /// Restores a session from a file written by [`snapshot`](Self::snapshot) into `sandbox`.
+    pub(crate) async fn restore(sandbox: Sandbox, path: &Path) -> Result<Session> {
+        // Refuse before reading a large file into a sandbox that cannot run code.
+        sandbox.check_running("restore a session")?;
+        let bytes = snapshot::read_file(path).await?;
+        let header = snapshot::read_header(&bytes, path)?;
+        let mismatch =
+            |what: &'static str, found: &str, expected: &str| SoulBoxError::SnapshotMismatch {
+                path: path.to_path_buf(),
+                what,
+                found: found.to_owned(),
+                expected: expected.to_owned(),
+            };
+        // Only the engine's part of this header is compared.
+        let here = header_for(sandbox.engine(), None, Language::Python, Vec::new());
+        for (what, found, expected) in [
+            (
+                "SoulBox version",
+                &header.soulbox_version,
+                &here.soulbox_version,
+            ),
+            (
+                "wasmtime version",
+                &header.wasmtime_version,
+                &here.wasmtime_version,
+            ),
+            (
+                "engine configuration (compatibility hash)",
+                &header.engine_compat,
+                &here.engine_compat,
+            ),
+        ] {
+            if found != expected {
+                return Err(mismatch(what, found, expected));
+            }
+        }
+        let selected = catalogue::find(&header.runtime)
+            .ok_or_else(|| mismatch("runtime", &header.runtime, &catalogue::names()))?;
+        let language: Language =
+            header
+                .language
+                .parse()
+                .map_err(|_| SoulBoxError::SnapshotCorrupt {
+                    path: path.to_path_buf(),
+                    reason: format!("unknown language `{}`", header.language),
+                })?;
+        if runtime::catalogue_language(language) != Some(selected.language) {
+            return Err(SoulBoxError::SnapshotCorrupt {
+                path: path.to_path_buf(),
+                reason: format!("runtime `{}` does not run {language}", selected.name),
+            });
+        }
+        let flavours = sandbox.engine().runtime_flavours(selected).await?;
+        let runtime = match flavours.by_identity(&header.runtime_identity) {
+            Some(runtime) => runtime,
+            None => {
+                let here = flavours.for_config(sandbox.config());
+                return Err(mismatch(
+                    "runtime module",
+                    &header.runtime_identity,
+                    here.identity(),
+                ));
+            }
+        };
+        if !runtime.driver.supports_sessions() || !runtime.driver.supports_fork() {
+            return Err(unsupported(
+                language,
+                format!("runtime `{}` cannot restore a session", selected.name),
+            ));
+        }
+        let total = header
+            .memory_bytes
+            .iter()
+            .try_fold(0u64, |sum, m| sum.checked_add(*m))
+            .unwrap_or(u64::MAX);
+        let limit = sandbox.config().memory_limit;
+        if total > limit {
+            return Err(mismatch(
+                "memory size",
+                &format!("{total} bytes of linear memory"),
+                &format!("a memory limit of {limit} bytes"),
+            ));
+        }
+        let payload = snapshot::read_payload(&bytes, &header, path)?;
+        // Everything is checked: from here on, files are written.
+        let signals = Arc::new(RunSignals::default());
+        let (turn, workspace) = sandbox.begin("restore a session", signals.clone()).await?;
+        let restored = async {
+            snapshot::restore_tree(workspace.dir(), &payload.workspace)
+                .map_err(|e| SoulBoxError::io("restoring the workspace files", e))?;
+            LiveGuest::restore(
+                sandbox.engine(),
+                runtime.clone(),
+                sandbox.config(),
+                workspace.host_path(),
+                sandbox_env(&sandbox),
+                signals,
+                payload,
+            )
+            .await
+        }
+        .await;
+        sandbox.end();
+        drop(turn);
+        Ok(Session::new(sandbox, language, runtime, restored?))
+    }
+
+    /// Refuses runtimes whose state cannot be copied out of the instance.
+    fn copyable(&self) -> Result<()> {
+        if self.runtime.driver.supports_fork() {
+            return Ok(());
+        }
+        Err(unsupported(
+            self.language,
+            format!(
+                "runtime `{}` cannot copy a live session",
+                self.runtime_name()
+            ),
+        ))
     }
 
     /// Throws the interpreter away and starts a fresh one (variables and imports are lost;
     /// workspace files stay). Clears poisoning.
     pub async fn reset(&self) -> Result<()> {
         let mut state = self.state.lock().await;
+        if matches!(*state, State::Closed) {
+            return live(&mut state).map(drop);
+        }
         // Free the old instance before starting the new one: the memory limit is per session.
         *state = State::Poisoned("the session is being reset".into());
         let live = start(&self.sandbox, &self.runtime).await?;
@@ -247,6 +431,25 @@ async fn start(sandbox: &Sandbox, runtime: &Arc<PreparedRuntime>) -> Result<Live
     sandbox.end();
     drop(turn);
     live
+}
+
+/// The header a snapshot of `runtime` made on `engine` carries (with no runtime: the engine's
+/// part, which a restore compares).
+fn header_for(
+    engine: &crate::Engine,
+    runtime: Option<&PreparedRuntime>,
+    language: Language,
+    memory_bytes: Vec<u64>,
+) -> snapshot::Header {
+    snapshot::Header {
+        soulbox_version: env!("CARGO_PKG_VERSION").to_owned(),
+        wasmtime_version: snapshot::WASMTIME_VERSION.to_owned(),
+        engine_compat: engine.inner().modules.config_hash().to_owned(),
+        runtime: runtime.map_or("", |r| r.driver.runtime().name).to_owned(),
+        runtime_identity: runtime.map_or("", PreparedRuntime::identity).to_owned(),
+        language: language.to_string(),
+        memory_bytes,
+    }
 }
 
 fn unsupported(language: Language, reason: String) -> SoulBoxError {

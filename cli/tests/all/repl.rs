@@ -93,3 +93,59 @@ fn a_javascript_exception_fails_the_run_but_later_cells_still_see_the_state() {
     assert_eq!(stdout, "42\n");
     assert!(stderr.contains("Error: bad"), "{stderr}");
 }
+
+#[test]
+fn a_session_saved_by_one_process_continues_in_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let snap = dir.path().join("py.snap");
+    let snap_arg = snap.to_str().unwrap();
+    let out = repl(
+        &["-l", "python", "--save", snap_arg],
+        "import json\nx = 41\n%%\nwith open('note.txt', 'w') as f:\n    f.write('hi')\n",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{out:?}");
+    assert!(stderr.contains("session saved to"), "{stderr}");
+    assert!(snap.exists());
+
+    // A second process: the interpreter state and the workspace file are back.
+    let out = repl(
+        &["--restore", snap_arg],
+        "x + 1\n%%\njson.dumps(open('note.txt').read())\n",
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "42\n'\"hi\"'\n");
+
+    // The snapshot's language wins; asking for another is a usage error.
+    let out = repl(&["-l", "ruby", "--restore", snap_arg], "1\n");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("holds a python session"));
+
+    // A damaged file is refused with the reason, before any cell runs.
+    let mut bytes = std::fs::read(&snap).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 1;
+    let bad = dir.path().join("bad.snap");
+    std::fs::write(&bad, bytes).unwrap();
+    let out = repl(&["--restore", bad.to_str().unwrap()], "print('never')\n");
+    assert_eq!(out.status.code(), Some(125), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("checksum"));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn ruby_saves_with_the_save_command_and_restores() {
+    let dir = tempfile::tempdir().unwrap();
+    let snap = dir.path().join("rb.snap");
+    let out = repl(
+        &["-l", "ruby"],
+        &format!(
+            "total = 40\ndef inc(n) = n + 1\n%%\n%save {}\n%%\ntotal = 0\n",
+            snap.display()
+        ),
+    );
+    assert!(out.status.success(), "{out:?}");
+    let out = repl(&["--restore", snap.to_str().unwrap()], "inc(total + 1)\n");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "42\n");
+}

@@ -47,6 +47,12 @@ impl ModuleCache {
         }
     }
 
+    /// The hash of the engine's precompile compatibility (wasmtime version and code-changing
+    /// settings) that keys this cache; snapshot files record it too.
+    pub(crate) fn config_hash(&self) -> &str {
+        &self.config_hash
+    }
+
     /// The compiled module for `bytes` (binary wasm or WAT text), compiling at most once even when
     /// many sandboxes ask at the same time. Compilation runs on a blocking thread.
     pub(crate) async fn get(&self, engine: &wasmtime::Engine, bytes: Arc<[u8]>) -> Result<Module> {

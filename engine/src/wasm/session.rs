@@ -12,6 +12,7 @@ use wasmtime::{Instance, Trap};
 use super::{GuestSetup, GuestStore, arm, driver_preopens, guest_store, outcome, under_deadline};
 use crate::outcome::Outcome;
 use crate::runtime::PreparedRuntime;
+use crate::session::snapshot::{self, Captured, GlobalValue, MemoryImage, PAGE, Payload};
 use crate::signals::RunSignals;
 use crate::{Result, SandboxConfig, SoulBoxError, Status, Stdin, StreamOutput};
 
@@ -104,11 +105,41 @@ impl LiveGuest {
         })
     }
 
-    /// An independent copy of this guest between cells: a fresh instance of the same module,
-    /// in a new store with its own WASI context (same preopen layout, so descriptors of the
-    /// preopened directories match), whose linear memory is overwritten with a copy of this
-    /// one's and whose private directory is a copy of this one's. Exported mutable globals are
-    /// copied too; the driver vouches for the rest ([`Driver::supports_fork`]).
+    /// A fresh instance of this guest's module in a new store with its own WASI context (same
+    /// preopen layout, so descriptors of the preopened directories match) and a new private
+    /// directory, not yet initialised: fork and restore overwrite its state.
+    async fn blank(
+        engine: &crate::Engine,
+        runtime: Arc<PreparedRuntime>,
+        config: &SandboxConfig,
+        workspace: &Path,
+        env: Vec<(String, String)>,
+        signals: Arc<RunSignals>,
+        fill_private: impl FnOnce(&Path) -> Result<()>,
+    ) -> Result<LiveGuest> {
+        let invocation = runtime.driver.prepare_session()?;
+        if let Some(dir) = invocation.private_dir() {
+            fill_private(dir)?;
+        }
+        let mut guest = session_store(engine, config, workspace, &invocation, env, &signals)?;
+        arm(&mut guest.store, config, signals.clone())?;
+        let store = &mut guest.store;
+        let pre = runtime.pre.clone();
+        let instance = under_deadline(config, &signals, pre.instantiate_async(&mut *store))
+            .await
+            .map_err(|e| SoulBoxError::SessionStart(format!("instantiating the copy: {e:#}")))?;
+        Ok(LiveGuest {
+            guest,
+            instance,
+            runtime,
+            invocation,
+        })
+    }
+
+    /// An independent copy of this guest between cells: a [`blank`](Self::blank) instance
+    /// whose linear memory is overwritten with a copy of this one's, whose private directory is
+    /// a copy of this one's, and whose exported mutable globals and driver state (Ruby's handle
+    /// table) are copied; the driver vouches for the rest ([`Driver::supports_fork`]).
     ///
     /// [`Driver::supports_fork`]: soulbox_runtimes::Driver::supports_fork
     pub(crate) async fn fork(
@@ -119,67 +150,177 @@ impl LiveGuest {
         env: Vec<(String, String)>,
         signals: Arc<RunSignals>,
     ) -> Result<LiveGuest> {
-        let runtime = self.runtime.clone();
-        let mut invocation = runtime.driver.prepare_session()?;
-        invocation.caller_env = env.clone();
-        if let (Some(from), Some(to)) = (self.invocation.private_dir(), invocation.private_dir()) {
-            copy_tree(from, to)
-                .map_err(|e| SoulBoxError::io("copying the session's private directory", e))?;
-        }
-        let mut guest = session_store(engine, config, workspace, &invocation, env, &signals)?;
-        arm(&mut guest.store, config, signals.clone())?;
-        let store = &mut guest.store;
-        let pre = runtime.pre.clone();
-        let instance = under_deadline(config, &signals, pre.instantiate_async(&mut *store))
-            .await
-            .map_err(|e| SoulBoxError::SessionStart(format!("instantiating the fork: {e:#}")))?;
-        let copy_error = |what: &str, e: &dyn std::fmt::Display| {
-            SoulBoxError::SessionStart(format!("copying {what} into the fork: {e}"))
-        };
+        let from_dir = self.invocation.private_dir().map(Path::to_path_buf);
+        let mut fork = LiveGuest::blank(
+            engine,
+            self.runtime.clone(),
+            config,
+            workspace,
+            env,
+            signals,
+            |to| match &from_dir {
+                Some(from) => copy_tree(from, to)
+                    .map_err(|e| SoulBoxError::io("copying the session's private directory", e)),
+                None => Ok(()),
+            },
+        )
+        .await?;
+        fork.guest.store.data_mut().driver = self.guest.store.data().driver.clone();
+        let captured = self.capture()?;
+        let memories = captured
+            .memories
+            .iter()
+            .map(|(name, bytes)| MemoryImage {
+                name: name.clone(),
+                bytes: bytes.len() as u64,
+                pages: vec![(0, *bytes)],
+            })
+            .collect::<Vec<_>>();
+        fork.load(memories, &captured.globals, false).await?;
+        Ok(fork)
+    }
+
+    /// The guest's state between cells: every exported memory, every exported mutable global
+    /// (numbers only; a reference-typed one is an error), and the driver's state encoded.
+    pub(crate) fn capture(&mut self) -> Result<Captured<'_>> {
         let exports: Vec<(String, wasmtime::Extern)> = self
             .instance
             .exports(&mut self.guest.store)
             .map(|e| (e.name().to_owned(), e.into_extern()))
             .collect();
+        let mut globals = Vec::new();
+        let mut memories = Vec::new();
         for (name, export) in exports {
             match export {
-                wasmtime::Extern::Memory(from) => {
-                    let to = instance
-                        .get_memory(&mut *store, &name)
-                        .ok_or_else(|| copy_error("memory", &name))?;
-                    let want = from.size(&self.guest.store);
-                    let have = to.size(&*store);
-                    if want > have {
-                        to.grow_async(&mut *store, want - have)
-                            .await
-                            .map_err(|e| copy_error("memory", &format!("{e:#}")))?;
-                    }
-                    let bytes = from.data(&self.guest.store);
-                    let target = to.data_mut(&mut *store);
-                    let Some(target) = target.get_mut(..bytes.len()) else {
-                        return Err(copy_error("memory", &"the fork's memory is smaller"));
-                    };
-                    target.copy_from_slice(bytes);
-                }
-                wasmtime::Extern::Global(from)
-                    if from.ty(&self.guest.store).mutability() == wasmtime::Mutability::Var =>
+                wasmtime::Extern::Memory(memory) => memories.push((name, memory)),
+                wasmtime::Extern::Global(global)
+                    if global.ty(&self.guest.store).mutability() == wasmtime::Mutability::Var =>
                 {
-                    let value = from.get(&mut self.guest.store);
-                    let to = instance
-                        .get_global(&mut *store, &name)
-                        .ok_or_else(|| copy_error("a global", &name))?;
-                    to.set(&mut *store, value)
-                        .map_err(|e| copy_error("a global", &format!("{e:#}")))?;
+                    let value = global.get(&mut self.guest.store);
+                    let value = GlobalValue::from_val(&value).ok_or_else(|| {
+                        SoulBoxError::Engine(format!(
+                            "global `{name}` holds a reference, which cannot be copied"
+                        ))
+                    })?;
+                    globals.push((name, value));
                 }
                 _ => {}
             }
         }
-        Ok(LiveGuest {
-            guest,
-            instance,
-            runtime,
-            invocation,
+        let driver = self.guest.store.data().driver.encode();
+        let store = &self.guest.store;
+        let memories = memories
+            .into_iter()
+            .map(|(name, memory)| (name, memory.data(store)))
+            .collect();
+        Ok(Captured {
+            memories,
+            globals,
+            driver,
         })
+    }
+
+    /// Overwrites this (blank) instance's state: each named memory grown to its size and
+    /// filled from `(offset, bytes)` chunks (with `zero_rest`, every other non-zero page is
+    /// cleared: a file skips all-zero pages, the fresh instance has its data segments there),
+    /// then the globals.
+    async fn load(
+        &mut self,
+        memories: Vec<MemoryImage<'_>>,
+        globals: &[(String, GlobalValue)],
+        zero_rest: bool,
+    ) -> Result<()> {
+        let fail = |what: &str, e: &dyn std::fmt::Display| {
+            SoulBoxError::SessionStart(format!("loading {what} into the new instance: {e}"))
+        };
+        let store = &mut self.guest.store;
+        for MemoryImage {
+            name,
+            bytes: size,
+            pages: chunks,
+        } in memories
+        {
+            let memory = self
+                .instance
+                .get_memory(&mut *store, &name)
+                .ok_or_else(|| fail("memory", &format!("the module has no memory `{name}`")))?;
+            let want = size / PAGE as u64;
+            let have = memory.size(&*store);
+            if want > have {
+                memory
+                    .grow_async(&mut *store, want - have)
+                    .await
+                    .map_err(|e| fail("memory", &format!("{e:#}")))?;
+            } else if want < have {
+                return Err(fail(
+                    "memory",
+                    &format!("`{name}` starts larger ({have} pages) than the copy ({want})"),
+                ));
+            }
+            let target = memory.data_mut(&mut *store);
+            let mut next = 0usize;
+            for (offset, bytes) in chunks {
+                let end = offset.saturating_add(bytes.len());
+                if offset < next || end > target.len() {
+                    return Err(fail("memory", &"a chunk lies outside the memory"));
+                }
+                if zero_rest && let Some(gap) = target.get_mut(next..offset) {
+                    clear_nonzero(gap);
+                }
+                if let Some(slot) = target.get_mut(offset..end) {
+                    slot.copy_from_slice(bytes);
+                }
+                next = end;
+            }
+            if zero_rest && let Some(gap) = target.get_mut(next..) {
+                clear_nonzero(gap);
+            }
+        }
+        for (name, value) in globals {
+            let global = self
+                .instance
+                .get_global(&mut *store, name)
+                .ok_or_else(|| fail("a global", &format!("the module has no global `{name}`")))?;
+            global
+                .set(&mut *store, value.to_val())
+                .map_err(|e| fail("a global", &format!("`{name}`: {e:#}")))?;
+        }
+        Ok(())
+    }
+
+    /// A guest restored from a snapshot's payload: a [`blank`](Self::blank) instance with the
+    /// file's private root, memories, globals and driver state.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn restore(
+        engine: &crate::Engine,
+        runtime: Arc<PreparedRuntime>,
+        config: &SandboxConfig,
+        workspace: &Path,
+        env: Vec<(String, String)>,
+        signals: Arc<RunSignals>,
+        payload: Payload<'_>,
+    ) -> Result<LiveGuest> {
+        let Payload {
+            memories,
+            globals,
+            driver,
+            private,
+            workspace: _,
+        } = payload;
+        let mut guest = LiveGuest::blank(engine, runtime, config, workspace, env, signals, |to| {
+            let dir = snapshot::open_dir(to)?;
+            snapshot::restore_tree(&dir, &private)
+                .map_err(|e| SoulBoxError::io("restoring the session's private root", e))
+        })
+        .await?;
+        guest.load(memories, &globals, true).await?;
+        guest.guest.store.data_mut().driver = driver;
+        Ok(guest)
+    }
+
+    /// The session's private directory on the host (the python driver's writable `/`).
+    pub(crate) fn private_dir(&self) -> Option<&Path> {
+        self.invocation.private_dir()
     }
 
     /// Runs one cell. Limits are reported as the outcome's status, like a one-shot run; an
@@ -231,6 +372,16 @@ impl LiveGuest {
             }
         }
         Ok(CellOutcome { outcome, value })
+    }
+}
+
+/// Zeroes `bytes` page by page, writing only pages that are not zero already (a write would
+/// give a copy-on-write page its own copy for nothing).
+fn clear_nonzero(bytes: &mut [u8]) {
+    for page in bytes.chunks_mut(PAGE) {
+        if !snapshot::is_zero(page) {
+            page.fill(0);
+        }
     }
 }
 

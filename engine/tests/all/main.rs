@@ -10,6 +10,7 @@ mod guests;
 mod io;
 mod javascript;
 mod js_session;
+mod lifecycle;
 mod limits;
 #[cfg(target_os = "linux")]
 mod native;
@@ -17,6 +18,7 @@ mod preinit;
 mod python;
 mod ruby;
 mod session;
+mod snapshot;
 mod streaming;
 
 use std::sync::OnceLock;

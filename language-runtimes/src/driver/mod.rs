@@ -43,9 +43,48 @@ pub trait DriverHost: Send + 'static {
 }
 
 /// Per-run state owned by drivers. The engine keeps one (from `Default`) in each store.
-#[derive(Debug, Default)]
+///
+/// A session's fork gets a clone; a session's snapshot file holds its [`encode`](Self::encode)d
+/// bytes, read back by [`decode`](Self::decode).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct DriverState {
     pub(crate) handles: HandleTable,
+}
+
+/// Version byte at the start of [`DriverState::encode`]'s output.
+const DRIVER_STATE_FORMAT: u8 = 1;
+
+impl DriverState {
+    /// The state as bytes for a snapshot file: a format byte, then the handle table
+    /// (little-endian `u32` slot count, one `u8` present flag + `i32` representation per slot,
+    /// `u32` free count, one `u32` slot index per free entry).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![DRIVER_STATE_FORMAT];
+        self.handles.encode(&mut out);
+        out
+    }
+
+    /// Reads what [`encode`](Self::encode) wrote, checking every count and index, so bytes from
+    /// a damaged or hostile file give an error, never a panic or an inconsistent table.
+    pub fn decode(bytes: &[u8]) -> std::result::Result<Self, String> {
+        let (format, rest) = bytes
+            .split_first()
+            .ok_or_else(|| "the driver state is empty".to_owned())?;
+        if *format != DRIVER_STATE_FORMAT {
+            return Err(format!(
+                "driver state format {format} (this build reads {DRIVER_STATE_FORMAT})"
+            ));
+        }
+        let mut input = rest;
+        let handles = HandleTable::decode(&mut input)?;
+        if !input.is_empty() {
+            return Err(format!(
+                "{} unexpected bytes after the driver state",
+                input.len()
+            ));
+        }
+        Ok(Self { handles })
+    }
 }
 
 /// What one execution hands to the runtime.
@@ -173,11 +212,12 @@ pub trait Driver<T: DriverHost>: Send + Sync {
         })
     }
 
-    /// Whether a live session can be copied into a fresh instance by copying its linear memory
-    /// (and its private directory) between cells: true only when the module's other mutable
-    /// state is back at its initial value whenever no call is running (the shadow-stack pointer,
-    /// its only mutable global, unwinds to its start; its table is never changed at run time)
-    /// and the driver keeps no host-side state of its own.
+    /// Whether a live session can be copied into a fresh instance by copying its linear memory,
+    /// its exported mutable globals, its [`DriverState`] and its private directory between
+    /// cells (a fork, or a snapshot file): true only when the module's other mutable state -
+    /// non-exported globals and tables, which the host cannot read - is back at its initial
+    /// value whenever no call is running (a shadow-stack pointer unwinds to its start; an
+    /// asyncify state returns to "normal"; tables are never changed at run time).
     fn supports_fork(&self) -> bool {
         false
     }

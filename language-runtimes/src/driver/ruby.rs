@@ -89,7 +89,7 @@ end
 
 /// Handles for the canonical ABI's resources (`rb-abi-value`): the guest hands the host a
 /// representation, gets a small integer back, and asks for the representation again later.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct HandleTable {
     slots: Vec<Option<i32>>,
     free: Vec<usize>,
@@ -132,6 +132,68 @@ impl HandleTable {
             }
             _ => false,
         }
+    }
+}
+
+/// Most slots [`HandleTable::decode`] accepts (a session makes one per cell; 2^24 is far beyond
+/// any real session and keeps a hostile count from allocating gigabytes).
+const MAX_DECODED_SLOTS: usize = 1 << 24;
+
+impl HandleTable {
+    pub(super) fn encode(&self, out: &mut Vec<u8>) {
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
+        out.extend_from_slice(&count(self.slots.len()));
+        for slot in &self.slots {
+            out.push(u8::from(slot.is_some()));
+            out.extend_from_slice(&slot.unwrap_or(0).to_le_bytes());
+        }
+        out.extend_from_slice(&count(self.free.len()));
+        for index in &self.free {
+            out.extend_from_slice(&count(*index));
+        }
+    }
+
+    pub(super) fn decode(input: &mut &[u8]) -> std::result::Result<Self, String> {
+        fn take<const N: usize>(input: &mut &[u8]) -> std::result::Result<[u8; N], String> {
+            let Some((head, rest)) = input.split_first_chunk::<N>() else {
+                return Err("the handle table is truncated".into());
+            };
+            *input = rest;
+            Ok(*head)
+        }
+        let count = |input: &mut &[u8]| -> std::result::Result<usize, String> {
+            let n = usize::try_from(u32::from_le_bytes(take::<4>(input)?))
+                .map_err(|_| "a handle count does not fit this host".to_owned())?;
+            if n > MAX_DECODED_SLOTS {
+                return Err(format!("{n} handles is more than a session can have"));
+            }
+            Ok(n)
+        };
+        let slots_len = count(input)?;
+        let mut slots = Vec::with_capacity(slots_len.min(input.len() / 5));
+        for _ in 0..slots_len {
+            let [present] = take::<1>(input)?;
+            let rep = i32::from_le_bytes(take::<4>(input)?);
+            slots.push(match present {
+                0 => None,
+                1 => Some(rep),
+                other => return Err(format!("bad handle flag {other}")),
+            });
+        }
+        let free_len = count(input)?;
+        let mut free = Vec::with_capacity(free_len.min(input.len() / 4));
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..free_len {
+            let index = usize::try_from(u32::from_le_bytes(take::<4>(input)?))
+                .map_err(|_| "a handle index does not fit this host".to_owned())?;
+            // A free index must name an empty slot, once: otherwise `insert` would hand out a
+            // handle that is still live.
+            if !matches!(slots.get(index), Some(None)) || !seen.insert(index) {
+                return Err(format!("free handle {index} is not an empty slot"));
+            }
+            free.push(index);
+        }
+        Ok(Self { slots, free })
     }
 }
 
@@ -287,6 +349,14 @@ impl<T: DriverHost> Driver<T> for RubyDriver {
             dir.writable = true;
         }
         Ok(invocation)
+    }
+
+    fn supports_fork(&self) -> bool {
+        // Checked on the pinned module: three mutable globals, none exported - the shadow-stack
+        // pointer (unwound between calls) and asyncify's state and data pointer (state back to
+        // "normal" when an export returns; data is set again before each unwind) - and one table
+        // that is not exported. The host-side handle table is copied with the `DriverState`.
+        true
     }
 
     fn open_session<'a>(
@@ -491,5 +561,49 @@ mod tests {
         assert_eq!(table.get(c), Some(300));
         assert_eq!(table.get(-1), None);
         assert_eq!(table.get(99), None);
+    }
+
+    #[test]
+    fn driver_state_round_trips_and_refuses_bad_bytes() {
+        let mut state = crate::DriverState::default();
+        for rep in [10, 20, 30, 40] {
+            state.handles.insert(rep);
+        }
+        state.handles.remove(1);
+        state.handles.remove(3);
+        let bytes = state.encode();
+        let back = crate::DriverState::decode(&bytes).unwrap();
+        assert_eq!(back, state);
+        // The restored table hands out the same handles next.
+        let (mut a, mut b) = (state.clone(), back);
+        assert_eq!(a.handles.insert(7), b.handles.insert(7));
+
+        assert!(crate::DriverState::decode(&[]).is_err());
+        assert!(crate::DriverState::decode(&[9]).is_err());
+        for cut in 1..bytes.len() {
+            assert!(
+                crate::DriverState::decode(&bytes[..cut]).is_err(),
+                "cut {cut}"
+            );
+        }
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert!(crate::DriverState::decode(&trailing).is_err());
+        // A free index naming a live slot would let two values share a handle.
+        let mut table = HandleTable::default();
+        table.insert(1);
+        table.free.push(0);
+        let mut forged = vec![1];
+        table.encode(&mut forged);
+        let err = crate::DriverState::decode(&forged).unwrap_err();
+        assert!(err.contains("free handle 0"), "{err}");
+        // A huge count is refused before allocating.
+        let mut huge = vec![1];
+        huge.extend_from_slice(&u32::MAX.to_le_bytes());
+        assert!(
+            crate::DriverState::decode(&huge)
+                .unwrap_err()
+                .contains("more than")
+        );
     }
 }
