@@ -221,7 +221,11 @@ async fn other_versions_runtimes_and_larger_memories_are_refused() {
             "\"engine_compat\":\"X",
             "engine configuration",
         ),
-        ("python:sha256:", "python:sha256:X", "runtime module"),
+        (
+            "\"runtime_identity\":\"",
+            "\"runtime_identity\":\"X",
+            "runtime module",
+        ),
         (
             "\"runtime\":\"python\"",
             "\"runtime\":\"pythoX\"",
