@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::compile::Compiler;
 use crate::compile::toolchain::default_toolchains_dir;
 use crate::runtime::RuntimeSet;
-use crate::wasm::{GuestState, ModuleCache};
+use crate::wasm::{GuestState, ModuleCache, WarmPoolStats, WarmPools};
 use crate::{Result, Sandbox, SandboxConfig, SoulBoxError};
 
 /// How often the epoch advances. Deadlines, output-limit and terminate requests take effect within
@@ -42,6 +42,12 @@ pub struct EngineConfig {
     /// milliseconds instead of booting. The image is made on first use (about a minute) and
     /// cached. Off: every run boots the interpreter (fresh hash seeds per run; see DESIGN.md).
     pub preinit: bool,
+    /// Instances of each runtime kept instantiated ahead of time (see
+    /// [`Engine::warm_pool_stats`]); each serves exactly one execution and is replaced in the
+    /// background. 0 turns warm pools off.
+    pub warm_pool: usize,
+    /// Most linear memory (bytes) all idle warm instances together may have mapped.
+    pub warm_pool_memory: u64,
 }
 
 impl Default for EngineConfig {
@@ -54,6 +60,8 @@ impl Default for EngineConfig {
             offline: false,
             quiet: false,
             preinit: true,
+            warm_pool: 2,
+            warm_pool_memory: 1 << 30,
         }
     }
 }
@@ -89,6 +97,12 @@ impl EngineConfig {
     /// Sets [`quiet`](Self::quiet).
     pub fn with_quiet(mut self, quiet: bool) -> Self {
         self.quiet = quiet;
+        self
+    }
+
+    /// Sets [`warm_pool`](Self::warm_pool) (instances per runtime; 0 = off).
+    pub fn with_warm_pool(mut self, per_runtime: usize) -> Self {
+        self.warm_pool = per_runtime;
         self
     }
 
@@ -135,6 +149,7 @@ pub(crate) struct EngineInner {
     pub(crate) offline: bool,
     pub(crate) quiet: bool,
     pub(crate) preinit: bool,
+    pub(crate) pools: WarmPools,
     home: PathBuf,
     pooling: bool,
     ticker_stop: Arc<AtomicBool>,
@@ -190,6 +205,7 @@ impl Engine {
                     || std::env::var("SOULBOX_OFFLINE").is_ok_and(|v| v == "1" || v == "true"),
                 quiet: config.quiet,
                 preinit: config.preinit,
+                pools: WarmPools::new(config.warm_pool, config.warm_pool_memory),
                 home,
                 pooling,
                 ticker_stop,
@@ -231,6 +247,20 @@ impl Engine {
     /// or on demand because pooling was disabled or the host refused the reservation.
     pub fn uses_pooling(&self) -> bool {
         self.inner.pooling
+    }
+
+    /// Hits, misses and idle instances of the warm pools (see [`EngineConfig::warm_pool`]).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> soulbox::Result<()> {
+    /// let engine = soulbox::Engine::new(soulbox::EngineConfig::default())?;
+    /// let sandbox = engine.sandbox(soulbox::SandboxConfig::default()).await?;
+    /// sandbox.execute_code(soulbox::Language::JavaScript, "console.log(1)").await?;
+    /// println!("{:?}", engine.warm_pool_stats());
+    /// # Ok(()) }
+    /// ```
+    pub fn warm_pool_stats(&self) -> WarmPoolStats {
+        self.inner.pools.stats()
     }
 
     pub(crate) fn inner(&self) -> &EngineInner {

@@ -95,6 +95,7 @@ pub use request::{ExecutionRequest, Stdin};
 pub use result::{Artifact, ExecutionResult, Status, StreamOutput};
 pub use sandbox::{Sandbox, SandboxState};
 pub use session::{Session, SnapshotInfo};
+pub use wasm::WarmPoolStats;
 pub use workspace::{FileInfo, GUEST_WORKDIR};
 
 /// The compile toolchains (Rust, clang + WASI sysroot, guest crates, bwrap): list and install.

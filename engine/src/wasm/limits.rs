@@ -27,6 +27,22 @@ impl MemoryLimiter {
         }
     }
 
+    /// A limiter for a guest that already has `current` bytes of linear memory (a warm instance
+    /// handed to an execution): they count towards the limit and the peak.
+    pub(crate) fn starting_at(limit: u64, current: u64) -> Self {
+        let current = usize::try_from(current).unwrap_or(usize::MAX);
+        Self {
+            current,
+            peak: current,
+            ..Self::new(limit)
+        }
+    }
+
+    /// Linear memory now, in bytes.
+    pub(crate) fn current(&self) -> u64 {
+        self.current as u64
+    }
+
     /// Highest total of linear memory seen, in bytes.
     pub(crate) fn peak(&self) -> u64 {
         self.peak as u64

@@ -14,6 +14,7 @@ mod cache;
 mod interrupt;
 mod limits;
 mod output;
+mod pool;
 pub(crate) mod preinit;
 pub(crate) mod session;
 
@@ -31,6 +32,8 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 pub(crate) use cache::ModuleCache;
 use interrupt::Stopped;
 use limits::MemoryLimiter;
+pub use pool::WarmPoolStats;
+pub(crate) use pool::WarmPools;
 
 use crate::outcome::Outcome;
 use crate::output::CapturedOutput;
@@ -60,6 +63,17 @@ impl GuestState {
             limiter: MemoryLimiter::new(memory_limit),
             driver: DriverState::default(),
         }
+    }
+
+    /// Hands a warm instance's store to one execution: its WASI context, its memory limit (the
+    /// memory the instance already has counts), fresh driver state.
+    fn adopt(&mut self, wasi: WasiP1Ctx, memory_limit: u64) {
+        let current = self.limiter.current();
+        *self = Self {
+            wasi,
+            limiter: MemoryLimiter::starting_at(memory_limit, current),
+            driver: DriverState::default(),
+        };
     }
 }
 
@@ -134,6 +148,28 @@ pub(crate) struct GuestSetup<'a> {
 }
 
 pub(crate) fn guest_store(engine: &crate::Engine, setup: GuestSetup<'_>) -> Result<GuestStore> {
+    build_guest(engine, setup, None).map(|(guest, _)| guest)
+}
+
+/// Like [`guest_store`], on a warm instance of `runtime` from the engine's pool when one is ready
+/// (see [`pool`]); the instance comes back with the store, else the caller instantiates.
+pub(crate) fn warm_guest_store(
+    engine: &crate::Engine,
+    setup: GuestSetup<'_>,
+    runtime: &Arc<PreparedRuntime>,
+) -> Result<(GuestStore, Option<wasmtime::Instance>)> {
+    let warm = engine
+        .inner()
+        .pools
+        .take(engine, runtime, setup.config.memory_limit);
+    build_guest(engine, setup, warm)
+}
+
+fn build_guest(
+    engine: &crate::Engine,
+    setup: GuestSetup<'_>,
+    warm: Option<pool::Warm>,
+) -> Result<(GuestStore, Option<wasmtime::Instance>)> {
     let config = setup.config;
     let (stdout, stderr) =
         CapturedOutput::pair(config.max_output_bytes, &setup.signals, setup.events);
@@ -145,21 +181,33 @@ pub(crate) fn guest_store(engine: &crate::Engine, setup: GuestSetup<'_>) -> Resu
         &setup.preopens,
         (&stdout, &stderr),
     )?;
-    let mut store = Store::new(
-        &engine.inner().wasm,
-        GuestState::new(wasi, config.memory_limit),
-    );
-    store.limiter(|s| &mut s.limiter);
-    // Refuelling in slices makes the count visible to the host even when the guest is stopped
-    // mid-loop (the VM keeps its live counter in a register between refuels).
-    store
-        .fuel_async_yield_interval(Some(FUEL_SLICE))
-        .map_err(|e| SoulBoxError::Engine(format!("setting fuel: {e:#}")))?;
-    Ok(GuestStore {
-        store,
-        stdout,
-        stderr,
-    })
+    let (store, instance) = match warm {
+        Some(mut warm) => {
+            warm.store.data_mut().adopt(wasi, config.memory_limit);
+            (warm.store, Some(warm.instance))
+        }
+        None => {
+            let mut store = Store::new(
+                &engine.inner().wasm,
+                GuestState::new(wasi, config.memory_limit),
+            );
+            store.limiter(|s| &mut s.limiter);
+            // Refuelling in slices makes the count visible to the host even when the guest is
+            // stopped mid-loop (the VM keeps its live counter in a register between refuels).
+            store
+                .fuel_async_yield_interval(Some(FUEL_SLICE))
+                .map_err(|e| SoulBoxError::Engine(format!("setting fuel: {e:#}")))?;
+            (store, None)
+        }
+    };
+    Ok((
+        GuestStore {
+            store,
+            stdout,
+            stderr,
+        },
+        instance,
+    ))
 }
 
 /// WASI for a guest: argv, environment, stdin, output, and the preopened directories in the one
@@ -312,19 +360,20 @@ pub(crate) async fn run(engine: &crate::Engine, mut run: WasmRun<'_>) -> Result<
                 .flat_map(|d| driver_preopens(&d.invocation)),
         )
         .collect();
-    let mut guest = guest_store(
-        engine,
-        GuestSetup {
-            argv,
-            env,
-            stdin: run.stdin,
-            workspace: run.workspace,
-            preopens,
-            config,
-            events: run.events,
-            signals: run.signals.clone(),
-        },
-    )?;
+    let setup = GuestSetup {
+        argv,
+        env,
+        stdin: run.stdin,
+        workspace: run.workspace,
+        preopens,
+        config,
+        events: run.events,
+        signals: run.signals.clone(),
+    };
+    let (mut guest, warm_instance) = match &run.driver {
+        Some(d) => warm_guest_store(engine, setup, &d.runtime)?,
+        None => (guest_store(engine, setup)?, None),
+    };
     let initial_fuel = arm(&mut guest.store, config, run.signals.clone())?;
 
     let pre = match (&run.driver, &run.module) {
@@ -342,7 +391,10 @@ pub(crate) async fn run(engine: &crate::Engine, mut run: WasmRun<'_>) -> Result<
     let driver = run.driver.as_ref();
     let store = &mut guest.store;
     let call = async {
-        let instance = pre.instantiate_async(&mut *store).await?;
+        let instance = match warm_instance {
+            Some(instance) => instance,
+            None => pre.instantiate_async(&mut *store).await?,
+        };
         if let Some(d) = driver {
             return d
                 .runtime

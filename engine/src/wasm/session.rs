@@ -9,7 +9,10 @@ use soulbox_runtimes::Invocation;
 use tokio::sync::mpsc::UnboundedSender;
 use wasmtime::{Instance, Trap};
 
-use super::{GuestSetup, GuestStore, arm, driver_preopens, guest_store, outcome, under_deadline};
+use super::{
+    GuestSetup, GuestStore, arm, driver_preopens, guest_store, outcome, under_deadline,
+    warm_guest_store,
+};
 use crate::outcome::Outcome;
 use crate::runtime::PreparedRuntime;
 use crate::session::snapshot::{self, Captured, GlobalValue, MemoryImage, PAGE, Payload};
@@ -28,17 +31,27 @@ fn session_store(
 ) -> Result<GuestStore> {
     guest_store(
         engine,
-        GuestSetup {
-            argv: &invocation.argv,
-            env: invocation.env.iter().cloned().chain(env).collect(),
-            stdin: Stdin::Empty,
-            workspace,
-            preopens: driver_preopens(invocation).collect(),
-            config,
-            events: None,
-            signals: signals.clone(),
-        },
+        session_setup(config, workspace, invocation, env, signals),
     )
+}
+
+fn session_setup<'a>(
+    config: &'a SandboxConfig,
+    workspace: &'a Path,
+    invocation: &'a Invocation,
+    env: Vec<(String, String)>,
+    signals: &Arc<RunSignals>,
+) -> GuestSetup<'a> {
+    GuestSetup {
+        argv: &invocation.argv,
+        env: invocation.env.iter().cloned().chain(env).collect(),
+        stdin: Stdin::Empty,
+        workspace,
+        preopens: driver_preopens(invocation).collect(),
+        config,
+        events: None,
+        signals: signals.clone(),
+    }
 }
 
 /// One interpreter instance that outlives executions.
@@ -69,13 +82,20 @@ impl LiveGuest {
     ) -> Result<LiveGuest> {
         let mut invocation = runtime.driver.prepare_session()?;
         invocation.caller_env = env.clone();
-        let mut guest = session_store(engine, config, workspace, &invocation, env, &signals)?;
+        let (mut guest, warm) = warm_guest_store(
+            engine,
+            session_setup(config, workspace, &invocation, env, &signals),
+            &runtime,
+        )?;
         let fuel = arm(&mut guest.store, config, signals.clone())?;
         let store = &mut guest.store;
         let pre = runtime.pre.clone();
         let driver = runtime.driver.clone();
         let start = async {
-            let instance = pre.instantiate_async(&mut *store).await?;
+            let instance = match warm {
+                Some(instance) => instance,
+                None => pre.instantiate_async(&mut *store).await?,
+            };
             driver
                 .open_session(&mut *store, instance, &invocation)
                 .await?;

@@ -14,6 +14,7 @@ mod lifecycle;
 mod limits;
 #[cfg(target_os = "linux")]
 mod native;
+mod pool;
 mod preinit;
 mod python;
 mod ruby;
