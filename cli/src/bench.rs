@@ -1,7 +1,8 @@
 //! `soulbox bench`: the benchmark table of BENCHMARKS.md - latency per runtime (new process,
-//! fresh sandbox in a warm process), throughput at several concurrencies, sandbox creation cost,
-//! idle memory per sandbox, and native peers (`python3`, `node`, `ruby`) measured in the same run.
-//! Medians and p99s only: these machines are noisy.
+//! fresh sandbox in a warm process without and with a warm pool), throughput at several
+//! concurrencies, sandbox creation cost, idle memory per sandbox, native-backend overhead, and
+//! native peers (`python3`, `node`, `ruby`) measured in the same run, with ratios. Medians and
+//! p99s only: these machines are noisy.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -10,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use soulbox::{Engine, ExecutionRequest, Language, SandboxConfig, Status};
+use soulbox::{Backend, Engine, EngineConfig, ExecutionRequest, Language, SandboxConfig, Status};
 
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
@@ -201,11 +202,31 @@ fn cold_process(w: &Workload, processes: usize) -> Result<(Duration, Duration), 
     ))
 }
 
+/// The real program behind `name` when it is a version-manager shim (pyenv's `python3` is a
+/// shell script that costs more than the interpreter's own start): the interpreter's own
+/// `sys.executable` for Python, else the name itself.
+fn resolve(name: &str) -> String {
+    if name == "python3" {
+        let out = Command::new("python3")
+            .args(["-c", "import sys; print(sys.executable)"])
+            .stderr(Stdio::null())
+            .output();
+        if let Ok(out) = out {
+            let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            if out.status.success() && !path.is_empty() {
+                return path;
+            }
+        }
+    }
+    name.to_owned()
+}
+
 fn peer(argv: &[&str], processes: usize) -> Option<Duration> {
+    let program = resolve(argv[0]);
     let mut samples = Vec::with_capacity(processes);
     for _ in 0..processes {
         let started = Instant::now();
-        let status = Command::new(argv[0])
+        let status = Command::new(&program)
             .args(&argv[1..])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -218,6 +239,43 @@ fn peer(argv: &[&str], processes: usize) -> Option<Duration> {
         }
     }
     Some(percentile(&mut samples, 0.5))
+}
+
+/// Like [`one_run`], after giving the engine's warm pool time to refill (an engine between
+/// requests); measures the execution's own path with a ready instance.
+async fn pooled_run(engine: &Engine, w: &Workload) -> Result<Duration, String> {
+    for _ in 0..100 {
+        if engine.warm_pool_stats().idle > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    one_run(engine, w).await
+}
+
+/// `true` through the native backend in a fresh sandbox, p50 and p90, or why it cannot run.
+async fn native_overhead(
+    engine: &Engine,
+    iterations: usize,
+) -> Result<(Duration, Duration), String> {
+    let mut samples = Vec::with_capacity(iterations);
+    for _ in 0..iterations.max(1) {
+        let started = Instant::now();
+        let sandbox = engine
+            .sandbox(config().with_backend(Backend::Native))
+            .await
+            .map_err(|e| e.to_string())?;
+        let r = sandbox
+            .execute(ExecutionRequest::new(Language::Shell, "true"))
+            .await
+            .map_err(|e| e.to_string())?;
+        sandbox.terminate().await;
+        if r.status != Status::Ok {
+            return Err(format!("{}: {}", r.status, r.stderr.trim()));
+        }
+        samples.push(started.elapsed());
+    }
+    Ok((percentile(&mut samples, 0.5), percentile(&mut samples, 0.9)))
 }
 
 async fn throughput(
@@ -269,7 +327,12 @@ fn machine() -> String {
 }
 
 pub(crate) async fn bench(args: BenchArgs) -> ExitCode {
-    let engine = match Engine::shared() {
+    // The default engine (warm pools on) for the pooled and throughput figures; one without
+    // pools for the plain warm figures.
+    let engines = Engine::new(EngineConfig::default()).and_then(|pooled| {
+        Engine::new(EngineConfig::default().with_warm_pool(0)).map(|plain| (pooled, plain))
+    });
+    let (engine, plain_engine) = match engines {
         Ok(e) => e,
         Err(e) => {
             eprintln!("soulbox: {e}");
@@ -317,17 +380,40 @@ pub(crate) async fn bench(args: BenchArgs) -> ExitCode {
     );
     let _ = writeln!(
         report,
-        "| resident memory per idle sandbox | {:.1} KiB |\n",
+        "| resident memory per idle sandbox | {:.1} KiB |",
         per_idle as f64 / 1024.0
     );
+    let bare = peer(&["/bin/true"], 50);
+    match native_overhead(&engine, 50).await {
+        Ok((p50, p90)) => {
+            let _ = writeln!(
+                report,
+                "| native backend: fresh sandbox + `true` (p90 {}) | {} (bare fork+exec {}) |",
+                ms(p90),
+                ms(p50),
+                bare.map_or_else(|| "?".to_owned(), ms)
+            );
+        }
+        Err(e) => {
+            let _ = writeln!(
+                report,
+                "| native backend | not available here: {} |",
+                e.lines().next().unwrap_or("")
+            );
+        }
+    }
+    let _ = writeln!(report);
 
-    let mut header = String::from("| runtime | program | new process p50 | warm p50 | warm p99 |");
-    let mut rule = String::from("|---|---|---|---|---|");
+    let mut header = String::from(
+        "| runtime | program | new process p50 | warm p50 | warm p99 | pooled p50 | pooled p99 |",
+    );
+    let mut rule = String::from("|---|---|---|---|---|---|---|");
     for c in &args.concurrency {
         let _ = write!(header, " runs/s @{c} |");
         rule.push_str("---|");
     }
     let _ = writeln!(report, "{header}\n{rule}");
+    let mut cold_p50: Vec<(&str, &str, Duration)> = Vec::new();
     for w in WORKLOADS {
         if !args.only.is_empty() && !args.only.iter().any(|o| o == w.name) {
             continue;
@@ -342,22 +428,32 @@ pub(crate) async fn bench(args: BenchArgs) -> ExitCode {
             );
             continue;
         }
+        let _ = one_run(&plain_engine, w).await;
         let mut warm = Vec::with_capacity(args.iterations);
+        let mut pooled = Vec::with_capacity(args.iterations);
         for _ in 0..args.iterations {
-            if let Ok(d) = one_run(&engine, w).await {
+            if let Ok(d) = one_run(&plain_engine, w).await {
                 warm.push(d);
+            }
+            if let Ok(d) = pooled_run(&engine, w).await {
+                pooled.push(d);
             }
         }
         let cold = match cold_process(w, args.processes) {
-            Ok((p50, _)) => ms(p50),
+            Ok((p50, _)) => {
+                cold_p50.push((w.name, w.case, p50));
+                ms(p50)
+            }
             Err(e) => format!("failed: {e}"),
         };
         let mut row = format!(
-            "| {} | {} | {cold} | {} | {} |",
+            "| {} | {} | {cold} | {} | {} | {} | {} |",
             w.name,
             w.case,
             ms(percentile(&mut warm, 0.5)),
-            ms(percentile(&mut warm, 0.99))
+            ms(percentile(&mut warm, 0.99)),
+            ms(percentile(&mut pooled, 0.5)),
+            ms(percentile(&mut pooled, 0.99))
         );
         for c in &args.concurrency {
             match throughput(&engine, w, *c).await {
@@ -373,10 +469,57 @@ pub(crate) async fn bench(args: BenchArgs) -> ExitCode {
     }
 
     let _ = writeln!(report, "\n| native peer (new process) | p50 |\n|---|---|");
+    let mut peers = Vec::new();
     for (label, argv) in PEERS {
-        let figure = peer(argv, args.processes).map_or_else(|| "not installed".to_owned(), ms);
-        let _ = writeln!(report, "| `{label}` | {figure} |");
+        let figure = peer(argv, args.processes);
+        peers.push((*label, figure));
+        let shown = figure.map_or_else(|| "not installed".to_owned(), ms);
+        let program = resolve(argv[0]);
+        let via = if program == argv[0] {
+            String::new()
+        } else {
+            format!(" (run as {program})")
+        };
+        let _ = writeln!(report, "| `{label}`{via} | {shown} |");
     }
+    // New-process hello against the native interpreter of the same language.
+    let pairs = [
+        ("python", "hello", "python3 -c 'print(1+1)'"),
+        ("javascript", "hello", "node -e 'console.log(1+1)'"),
+        ("ruby", "hello", "ruby -e 'puts 1+1'"),
+    ];
+    let mut ratios = String::new();
+    for (name, case, peer_label) in pairs {
+        let ours = cold_p50
+            .iter()
+            .find(|(n, c, _)| *n == name && *c == case)
+            .map(|(_, _, d)| *d);
+        let theirs = peers
+            .iter()
+            .find(|(l, _)| *l == peer_label)
+            .and_then(|(_, d)| *d);
+        if let (Some(ours), Some(theirs)) = (ours, theirs) {
+            let _ = writeln!(
+                ratios,
+                "| `soulbox run -l {name}` hello vs `{peer_label}` | {} vs {} | {:.2}x |",
+                ms(ours),
+                ms(theirs),
+                ours.as_secs_f64() / theirs.as_secs_f64()
+            );
+        }
+    }
+    if !ratios.is_empty() {
+        let _ = writeln!(
+            report,
+            "\n| new process, same program | SoulBox vs native | ratio (lower is faster) |\n|---|---|---|\n{ratios}"
+        );
+    }
+    let stats = engine.warm_pool_stats();
+    let _ = writeln!(
+        report,
+        "\nWarm pool of the pooled engine: {} hits, {} misses.",
+        stats.hits, stats.misses
+    );
     print!("{report}");
     if let Some(path) = args.output
         && let Err(e) = std::fs::write(&path, &report)
