@@ -274,6 +274,11 @@ pub(crate) const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 const MAX_WASM_STACK: usize = 2 << 20;
 const ASYNC_STACK: usize = 4 << 20;
 
+/// Initial heaps up to this size always get a copy-on-write memory image, however sparse their
+/// data (wasmtime's default, 16 MiB, left the 70 MiB Ruby image to be copied in at every
+/// instantiation). It bounds what compiling a hostile module with sparse data can allocate.
+pub(crate) const DENSE_IMAGE_LIMIT: u64 = 128 << 20;
+
 /// Wasmtime settings. The compatibility hash of the resulting engine keys the module cache, so
 /// anything here that changes generated code also invalidates cached `.cwasm` files.
 fn wasm_config(pooling: Option<&EngineConfig>) -> wasmtime::Config {
@@ -283,7 +288,8 @@ fn wasm_config(pooling: Option<&EngineConfig>) -> wasmtime::Config {
         .wasm_exceptions(true)
         .max_wasm_stack(MAX_WASM_STACK)
         .async_stack_size(ASYNC_STACK)
-        .memory_init_cow(true);
+        .memory_init_cow(true)
+        .memory_guaranteed_dense_image_size(DENSE_IMAGE_LIMIT);
     if let Some(engine_config) = pooling {
         let n = engine_config.max_instances.max(1);
         let mut pool = wasmtime::PoolingAllocationConfig::new();

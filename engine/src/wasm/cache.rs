@@ -36,9 +36,15 @@ impl ModuleCache {
     /// A cache writing under `dir` (disk caching is skipped, not fatal, if it cannot be created).
     pub(crate) fn new(engine: &wasmtime::Engine, dir: Option<PathBuf>) -> Self {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        // The compatibility hash covers the wasmtime version and every setting that changes code;
+        // the memory-image setting shapes artifacts too but is not part of it.
         engine.precompile_compatibility_hash().hash(&mut hasher);
+        (
+            "memory_guaranteed_dense_image_size",
+            crate::engine::DENSE_IMAGE_LIMIT,
+        )
+            .hash(&mut hasher);
         let config_hash = format!("{:016x}", hasher.finish());
-        // The compatibility hash covers the wasmtime version and every setting that changes code.
         let dir = dir.filter(|d| std::fs::create_dir_all(d).is_ok());
         Self {
             dir,

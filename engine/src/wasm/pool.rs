@@ -10,7 +10,7 @@
 //!
 //! A warm instance has done nothing but be created: it is made with no fuel and an expired
 //! deadline, so a module that would run code while being instantiated traps at once and its
-//! runtime is left out of pooling (the Ruby image is: instantiating it enters guest code). Idle instances hold a pooling-allocator slot and
+//! runtime is left out of pooling. Idle instances hold a pooling-allocator slot and
 //! their mapped (mostly untouched, so not resident) memory; the total linear memory of idle
 //! instances is bounded by [`EngineConfig::warm_pool_memory`](crate::EngineConfig::warm_pool_memory).
 
@@ -18,7 +18,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use wasmtime::{Instance, Store};
+use wasmtime::{Instance, InstancePre, Store};
 use wasmtime_wasi::WasiCtxBuilder;
 
 use super::{FUEL_SLICE, GuestState};
@@ -145,7 +145,7 @@ impl WarmPools {
                 if !room {
                     break;
                 }
-                let Some(warm) = instantiate(&engine, &runtime).await else {
+                let Some(warm) = instantiate(&engine, &runtime.pre).await else {
                     pools.idle().unpoolable.insert(identity.clone());
                     break;
                 };
@@ -172,10 +172,10 @@ impl WarmPools {
 }
 
 /// A new instance of `runtime` in a store with an empty WASI context and no limit yet (the
-/// execution that takes it sets both). `None` if instantiation fails: the runtime runs code
-/// when instantiated (the Ruby image does), or no pooling slot is free; executions then
+/// execution that takes it sets both). `None` if instantiation fails: the module runs code
+/// when instantiated (a start function), or no pooling slot is free; executions then
 /// instantiate on their own path (and report any error themselves).
-async fn instantiate(engine: &crate::Engine, runtime: &PreparedRuntime) -> Option<Warm> {
+async fn instantiate(engine: &crate::Engine, pre: &InstancePre<GuestState>) -> Option<Warm> {
     let wasi = WasiCtxBuilder::new().build_p1();
     let mut store = Store::new(&engine.inner().wasm, GuestState::new(wasi, u64::MAX));
     store.limiter(|s| &mut s.limiter);
@@ -183,11 +183,42 @@ async fn instantiate(engine: &crate::Engine, runtime: &PreparedRuntime) -> Optio
     // No fuel and an expired deadline: a module that runs code while being instantiated (a
     // start function) traps at its first instruction instead of running without its WASI
     // context and limits; such a runtime is not pooled.
-    let instance = runtime.pre.instantiate_async(&mut store).await.ok()?;
+    let instance = pre.instantiate_async(&mut store).await.ok()?;
     let memory = store.data().limiter.current();
     Some(Warm {
         store,
         instance,
         memory,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn ahead(wat: &str) -> Option<Warm> {
+        let home = tempfile::tempdir().unwrap();
+        let engine =
+            crate::Engine::new(crate::EngineConfig::default().with_home(home.path())).unwrap();
+        let module = wasmtime::Module::new(&engine.inner().wasm, wat).unwrap();
+        let pre = engine.inner().linker.instantiate_pre(&module).unwrap();
+        instantiate(&engine, &pre).await
+    }
+
+    #[tokio::test]
+    async fn a_module_is_made_ahead_only_if_instantiating_runs_no_code() {
+        let plain =
+            ahead("(module (memory (export \"memory\") 2) (func (export \"_start\")))").await;
+        let warm = plain.expect("a module without a start function is made ahead");
+        assert_eq!(warm.memory, 2 * 65536);
+        let started = ahead(
+            "(module (memory 1) (global $g (mut i32) (i32.const 0)) \
+             (func $s (global.set $g (i32.const 1))) (start $s))",
+        )
+        .await;
+        assert!(
+            started.is_none(),
+            "a start function must not run ahead of time"
+        );
+    }
 }
