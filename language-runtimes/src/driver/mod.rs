@@ -204,12 +204,10 @@ pub trait Driver<T: DriverHost>: Send + Sync {
         invocation: &'a Invocation,
     ) -> EnterFuture<'a> {
         let _ = (store, instance, invocation);
-        let name = self.runtime().name;
-        Box::pin(async move {
-            Err(wasmtime::Error::msg(format!(
-                "runtime {name} does not support sessions"
-            )))
-        })
+        Box::pin(std::future::ready(Err(not_supported(
+            self.runtime(),
+            "does not support sessions",
+        ))))
     }
 
     /// Whether a live session can be copied into a fresh instance by copying its linear memory,
@@ -233,12 +231,10 @@ pub trait Driver<T: DriverHost>: Send + Sync {
         max_value: usize,
     ) -> CellFuture<'a> {
         let _ = (store, instance, invocation, code, max_value);
-        let name = self.runtime().name;
-        Box::pin(async move {
-            Err(wasmtime::Error::msg(format!(
-                "runtime {name} does not support sessions"
-            )))
-        })
+        Box::pin(std::future::ready(Err(not_supported(
+            self.runtime(),
+            "does not support sessions",
+        ))))
     }
 
     /// What a pre-initialised image of this runtime holds, if the driver can make one: a short
@@ -259,12 +255,10 @@ pub trait Driver<T: DriverHost>: Send + Sync {
         invocation: &'a Invocation,
     ) -> EnterFuture<'a> {
         let _ = (store, instance, invocation);
-        let name = self.runtime().name;
-        Box::pin(async move {
-            Err(wasmtime::Error::msg(format!(
-                "runtime {name} cannot be pre-initialised"
-            )))
-        })
+        Box::pin(std::future::ready(Err(not_supported(
+            self.runtime(),
+            "cannot be pre-initialised",
+        ))))
     }
 
     /// A sentence explaining a trap in terms of the language, where one helps (for example a C
@@ -273,6 +267,11 @@ pub trait Driver<T: DriverHost>: Send + Sync {
         let _ = trap;
         None
     }
+}
+
+/// The error of a driver method the runtime does not offer.
+fn not_supported(runtime: &'static Runtime, what: &str) -> wasmtime::Error {
+    wasmtime::Error::msg(format!("runtime {} {what}", runtime.name))
 }
 
 /// The driver for an installed runtime.

@@ -199,6 +199,19 @@ fn install_helper() -> String {
     )
 }
 
+/// Starts the interpreter as shipped: `_initialize`, then the helper module.
+async fn boot<T: DriverHost>(
+    runtime: &'static Runtime,
+    store: &mut Store<T>,
+    instance: Instance,
+) -> wasmtime::Result<()> {
+    let init = instance
+        .get_typed_func::<(), ()>(&mut *store, "_initialize")
+        .map_err(|_| export_error(runtime, "_initialize"))?;
+    init.call_async(&mut *store, ()).await?;
+    turn_ok(runtime, store, instance, &install_helper(), "the helper").await
+}
+
 /// Runs `code` through `turn`, which must report success (status 0).
 async fn turn_ok<T: DriverHost>(
     runtime: &'static Runtime,
@@ -366,18 +379,7 @@ impl<T: DriverHost> Driver<T> for WasiPythonDriver {
                 wasmtime::Error::msg(format!("creating the session's private directory: {e}"))
             })?;
             if !self.preinitialised {
-                let init = instance
-                    .get_typed_func::<(), ()>(&mut *store, "_initialize")
-                    .map_err(|_| export_error(self.runtime, "_initialize"))?;
-                init.call_async(&mut *store, ()).await?;
-                turn_ok(
-                    self.runtime,
-                    store,
-                    instance,
-                    &install_helper(),
-                    "the session helper",
-                )
-                .await?;
+                boot(self.runtime, store, instance).await?;
             }
             let start = format!("__import__('__soulbox__').start('{}')", env_hex(invocation));
             turn_ok(
@@ -402,18 +404,7 @@ impl<T: DriverHost> Driver<T> for WasiPythonDriver {
         _invocation: &'a Invocation,
     ) -> EnterFuture<'a> {
         Box::pin(async move {
-            let init = instance
-                .get_typed_func::<(), ()>(&mut *store, "_initialize")
-                .map_err(|_| export_error(self.runtime, "_initialize"))?;
-            init.call_async(&mut *store, ()).await?;
-            turn_ok(
-                self.runtime,
-                store,
-                instance,
-                &install_helper(),
-                "the helper",
-            )
-            .await?;
+            boot(self.runtime, store, instance).await?;
             turn_ok(
                 self.runtime,
                 store,
