@@ -430,3 +430,43 @@ async fn a_ruby_fork_diverges_from_its_parent() {
     assert_eq!(value(&parent, "x").await.as_deref(), Some("2"));
     sandbox.terminate().await;
 }
+
+#[tokio::test]
+async fn a_javascript_session_snapshots_and_restores_in_a_new_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = runtime_sandbox(config()).await;
+    let session = sandbox.session(Language::JavaScript).await.unwrap();
+    session
+        .execute("let total = 0\nfunction sq(n) { return n * n }\nconst seen = new Map()")
+        .await
+        .unwrap();
+    for i in 1..=5 {
+        session
+            .execute(format!("total += sq({i}); seen.set({i}, 'v{i}')"))
+            .await
+            .unwrap();
+    }
+    let path = dir.path().join("js.snap");
+    session.snapshot(&path).await.unwrap();
+    // The original goes on separately.
+    assert_eq!(value(&session, "total = -1").await.as_deref(), Some("-1"));
+    sandbox.terminate().await;
+
+    let engine = new_engine();
+    let sandbox = engine.sandbox(config()).await.unwrap();
+    let session = sandbox.restore_session(&path).await.unwrap();
+    assert_eq!(session.language(), Language::JavaScript);
+    assert_eq!(
+        value(&session, "[total, sq(6), seen.get(3)]")
+            .await
+            .as_deref(),
+        Some("[ 55, 36, 'v3' ]")
+    );
+    let r = session
+        .execute("throw new Error('still fine')")
+        .await
+        .unwrap();
+    assert_eq!(r.status, Status::Error, "{r:?}");
+    assert_eq!(value(&session, "total + 1").await.as_deref(), Some("56"));
+    sandbox.terminate().await;
+}
