@@ -50,3 +50,8 @@ cargo build -q -p soulbox-cli
 # The JavaScript session runtime: QuickJS-NG built with that toolchain from the pinned rquickjs-sys
 # crate (fetched with cargo, sha256-checked). A no-op once built; first use would build it too.
 "$CARGO_TARGET_DIR/debug/soulbox" runtimes install quickjs-session
+# The default Python and Ruby runtimes: fetched, compiled and made into pre-initialised images
+# (CPython with numpy, pandas and matplotlib imported; Ruby booted) - several minutes once per
+# machine, with progress on stderr, then a no-op. Tests and the example start from these images;
+# building them here keeps parallel test processes from each making their own.
+"$CARGO_TARGET_DIR/debug/soulbox" runtimes install python ruby
