@@ -27,33 +27,32 @@ pub(crate) struct PreparedRuntime {
 /// that, the runtime boots from scratch (smaller start, and the run gets the whole limit).
 const IMAGE_HEADROOM: u64 = 32 << 20;
 
-/// Both ways a runtime can start.
+/// Both ways a runtime can start. The module as shipped is compiled and loaded only when a run
+/// needs it (no image, or a memory limit below the image's heap): loading a large module's
+/// metadata is a noticeable part of a new process's start.
 pub(crate) struct RuntimeFlavours {
-    plain: Arc<PreparedRuntime>,
+    installed: Installed,
+    plain_identity: String,
+    plain: OnceCell<Arc<PreparedRuntime>>,
     image: Option<Arc<PreparedRuntime>>,
 }
 
 impl RuntimeFlavours {
-    /// The flavour a sandbox with `config` runs: the image when its heap fits the memory limit
-    /// with room to spare, else the module as shipped.
-    pub(crate) fn for_config(&self, config: &SandboxConfig) -> Arc<PreparedRuntime> {
-        match &self.image {
-            Some(image)
-                if image.initial_memory.saturating_add(IMAGE_HEADROOM) <= config.memory_limit =>
-            {
-                image.clone()
-            }
-            _ => self.plain.clone(),
-        }
+    /// Whether a sandbox with `config` runs the image (its heap fits the memory limit with room
+    /// to spare).
+    fn image_for(&self, config: &SandboxConfig) -> Option<Arc<PreparedRuntime>> {
+        self.image
+            .as_ref()
+            .filter(|image| {
+                image.initial_memory.saturating_add(IMAGE_HEADROOM) <= config.memory_limit
+            })
+            .cloned()
     }
 
-    /// The flavour whose [`identity`](PreparedRuntime::identity) is `identity`, if any (a saved
-    /// session restores into exactly the module it was saved from).
-    pub(crate) fn by_identity(&self, identity: &str) -> Option<Arc<PreparedRuntime>> {
-        std::iter::once(&self.plain)
-            .chain(self.image.iter())
-            .find(|p| p.identity == identity)
-            .cloned()
+    /// The identity of the flavour a sandbox with `config` would run.
+    pub(crate) fn identity_for(&self, config: &SandboxConfig) -> String {
+        self.image_for(config)
+            .map_or_else(|| self.plain_identity.clone(), |i| i.identity.clone())
     }
 }
 
@@ -195,24 +194,43 @@ impl Engine {
     }
 
     /// The runtime installed, compiled and linked, ready to instantiate, in the flavour that
-    /// suits `config`.
+    /// suits `config`: the pre-initialised image when there is one and its heap fits the memory
+    /// limit with room to spare, else the module as shipped.
     pub(crate) async fn prepared_runtime(
         &self,
         runtime: &'static Runtime,
         config: &SandboxConfig,
     ) -> Result<Arc<PreparedRuntime>> {
-        Ok(self.runtime_flavours(runtime).await?.for_config(config))
+        let flavours = self.runtime_flavours(runtime).await?;
+        match flavours.image_for(config) {
+            Some(image) => Ok(image),
+            None => self.plain_runtime(&flavours).await,
+        }
     }
 
-    /// Every flavour of the runtime, prepared once per engine.
-    pub(crate) async fn runtime_flavours(
+    /// The flavour whose [`identity`](PreparedRuntime::identity) is `identity`, if any (a saved
+    /// session restores into exactly the module it was saved from).
+    pub(crate) async fn runtime_by_identity(
         &self,
-        runtime: &'static Runtime,
-    ) -> Result<Arc<RuntimeFlavours>> {
-        let slot = self.inner().runtimes.slot(runtime.name);
-        let prepared = slot
+        flavours: &RuntimeFlavours,
+        identity: &str,
+    ) -> Result<Option<Arc<PreparedRuntime>>> {
+        if let Some(image) = flavours.image.as_ref().filter(|i| i.identity == identity) {
+            return Ok(Some(image.clone()));
+        }
+        if flavours.plain_identity == identity {
+            return self.plain_runtime(flavours).await.map(Some);
+        }
+        Ok(None)
+    }
+
+    /// The module as shipped, compiled (or loaded from the cache) and linked on first need.
+    async fn plain_runtime(&self, flavours: &RuntimeFlavours) -> Result<Arc<PreparedRuntime>> {
+        let installed = &flavours.installed;
+        let runtime = installed.runtime;
+        let plain = flavours
+            .plain
             .get_or_try_init(|| async {
-                let installed = self.ensure_installed(runtime).await?;
                 let size = std::fs::metadata(installed.module_path()).map_or(0, |m| m.len());
                 let label = format!(
                     "{} {}: compiling {:.1} MB of WebAssembly (first use only)",
@@ -233,19 +251,35 @@ impl Engine {
                         Some((self.progress(), label)),
                     )
                     .await?;
-                let driver = soulbox_runtimes::driver_for::<GuestState>(&installed);
-                let plain = Arc::new(self.link(
-                    runtime,
-                    &module,
-                    driver,
-                    format!("{}:sha256:{}", runtime.name, installed.module_sha256),
-                )?);
+                let driver = soulbox_runtimes::driver_for::<GuestState>(installed);
+                self.link(runtime, &module, driver, flavours.plain_identity.clone())
+                    .map(Arc::new)
+            })
+            .await?;
+        Ok(plain.clone())
+    }
+
+    /// Every flavour of the runtime, prepared once per engine (the image made or loaded; the
+    /// module as shipped only named until a run needs it).
+    pub(crate) async fn runtime_flavours(
+        &self,
+        runtime: &'static Runtime,
+    ) -> Result<Arc<RuntimeFlavours>> {
+        let slot = self.inner().runtimes.slot(runtime.name);
+        let prepared = slot
+            .get_or_try_init(|| async {
+                let installed = self.ensure_installed(runtime).await?;
                 let image = if self.inner().preinit {
                     self.prepared_image(&installed).await
                 } else {
                     None
                 };
-                Ok::<_, SoulBoxError>(Arc::new(RuntimeFlavours { plain, image }))
+                Ok::<_, SoulBoxError>(Arc::new(RuntimeFlavours {
+                    plain_identity: format!("{}:sha256:{}", runtime.name, installed.module_sha256),
+                    installed,
+                    plain: OnceCell::new(),
+                    image,
+                }))
             })
             .await?;
         Ok(prepared.clone())
@@ -361,7 +395,9 @@ impl Engine {
             name: name.to_owned(),
             available: catalogue::names(),
         })?;
-        self.runtime_flavours(runtime).await.map(drop)
+        // Both flavours, so that a sandbox too small for the image does not compile at run time.
+        let flavours = self.runtime_flavours(runtime).await?;
+        self.plain_runtime(&flavours).await.map(drop)
     }
 }
 

@@ -331,15 +331,15 @@ impl Session {
             });
         }
         let flavours = sandbox.engine().runtime_flavours(selected).await?;
-        let runtime = match flavours.by_identity(&header.runtime_identity) {
+        let found = sandbox
+            .engine()
+            .runtime_by_identity(&flavours, &header.runtime_identity)
+            .await?;
+        let runtime = match found {
             Some(runtime) => runtime,
             None => {
-                let here = flavours.for_config(sandbox.config());
-                return Err(mismatch(
-                    "runtime module",
-                    &header.runtime_identity,
-                    here.identity(),
-                ));
+                let here = flavours.identity_for(sandbox.config());
+                return Err(mismatch("runtime module", &header.runtime_identity, &here));
             }
         };
         if !runtime.driver.supports_sessions() || !runtime.driver.supports_fork() {
