@@ -65,6 +65,10 @@ pub(crate) struct RunArgs {
     /// Most bytes kept of stdout and of stderr each.
     #[arg(long, value_name = "SIZE", value_parser = parse_byte_size, default_value = "4MiB")]
     max_output: u64,
+    /// Most bytes the program may write to files (wasm backend); beyond it writes fail with
+    /// ENOSPC and the status is `disk_limit`.
+    #[arg(long, value_name = "SIZE", value_parser = parse_byte_size, default_value = "1GiB")]
+    max_disk: u64,
     /// Which wall to run behind.
     #[arg(long, value_name = "auto|wasm|native", default_value = "auto", value_parser = parse_backend)]
     backend: Backend,
@@ -178,6 +182,7 @@ pub(crate) async fn run(args: RunArgs) -> ExitCode {
         .with_timeout(args.timeout)
         .with_memory_limit(memory)
         .with_max_output_bytes(args.max_output)
+        .with_max_disk_bytes(args.max_disk)
         .with_backend(args.backend);
     config.fuel = args.fuel;
     config.compile.profile = if args.release {
@@ -280,7 +285,7 @@ fn exit_status(result: &ExecutionResult) -> u8 {
         Status::Timeout | Status::FuelExhausted => EXIT_TIMEOUT,
         Status::MemoryLimit | Status::Killed => EXIT_MEMORY,
         Status::Trap => EXIT_TRAP,
-        Status::OutputLimit => EXIT_ENGINE,
+        Status::OutputLimit | Status::DiskLimit => EXIT_ENGINE,
         Status::CompileError => 1,
     }
 }

@@ -129,6 +129,11 @@ pub struct SandboxConfig {
     pub fuel: Option<u64>,
     /// Maximum bytes kept per output stream (stdout and stderr each).
     pub max_output_bytes: u64,
+    /// WebAssembly path: bytes one execution (or one session cell) may write to files; a write
+    /// beyond it fails with `ENOSPC` and the status is `disk_limit`. Rewrites count again.
+    pub max_disk_bytes: u64,
+    /// WebAssembly path: files, directories and links one execution (or cell) may create.
+    pub max_disk_entries: u64,
     /// Native path only: syscalls allowed, by name (`read`, `openat`, ...). Adds an allow-list
     /// seccomp filter on top of the always-on deny filter: it narrows what the guest may call,
     /// never widens it. `execve` is added, since the filter is in place before the program starts.
@@ -168,6 +173,8 @@ impl Default for SandboxConfig {
             timeout: Duration::from_secs(30),
             fuel: None,
             max_output_bytes: 4 * MIB,
+            max_disk_bytes: 1024 * MIB,
+            max_disk_entries: 100_000,
             allowed_syscalls: None,
             max_processes: 128,
             allow_weaker_isolation: false,
@@ -207,6 +214,16 @@ impl SandboxConfig {
     /// Sets [`max_output_bytes`](Self::max_output_bytes).
     pub fn with_max_output_bytes(mut self, bytes: u64) -> Self {
         self.max_output_bytes = bytes;
+        self
+    }
+    /// Sets [`max_disk_bytes`](Self::max_disk_bytes).
+    pub fn with_max_disk_bytes(mut self, bytes: u64) -> Self {
+        self.max_disk_bytes = bytes;
+        self
+    }
+    /// Sets [`max_disk_entries`](Self::max_disk_entries).
+    pub fn with_max_disk_entries(mut self, entries: u64) -> Self {
+        self.max_disk_entries = entries;
         self
     }
     /// Sets [`allowed_syscalls`](Self::allowed_syscalls).

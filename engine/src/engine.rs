@@ -186,7 +186,7 @@ impl Engine {
             None => wasmtime::Engine::new(&wasm_config(None))
                 .map_err(|e| SoulBoxError::Engine(format!("configuring wasmtime: {e:#}")))?,
         };
-        let linker = crate::wasm::linker(&wasm)?;
+        let linker = crate::wasm::linker(&crate::wasm::wasi_linker(&wasm)?)?;
         let modules = ModuleCache::new(&wasm, Some(home.join("modules")));
         let toolchains = config
             .toolchains

@@ -21,6 +21,9 @@ pub enum Status {
     FuelExhausted,
     /// The guest wrote more than `max_output_bytes` to stdout or stderr.
     OutputLimit,
+    /// The guest tried to write more to files than `max_disk_bytes`, or to create more than
+    /// `max_disk_entries` files and directories (the call failed with `ENOSPC`).
+    DiskLimit,
     /// The guest trapped (unreachable, out-of-bounds access, stack overflow, ...).
     Trap,
     /// The source did not compile; nothing was run.
@@ -39,6 +42,7 @@ impl Status {
             Status::MemoryLimit => "memory_limit",
             Status::FuelExhausted => "fuel_exhausted",
             Status::OutputLimit => "output_limit",
+            Status::DiskLimit => "disk_limit",
             Status::Trap => "trap",
             Status::CompileError => "compile_error",
             Status::Killed => "killed",
@@ -49,7 +53,11 @@ impl Status {
     pub fn is_limit(self) -> bool {
         matches!(
             self,
-            Status::Timeout | Status::MemoryLimit | Status::FuelExhausted | Status::OutputLimit
+            Status::Timeout
+                | Status::MemoryLimit
+                | Status::FuelExhausted
+                | Status::OutputLimit
+                | Status::DiskLimit
         )
     }
 }

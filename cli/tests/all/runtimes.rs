@@ -128,3 +128,31 @@ fn verify_checks_installed_runtimes() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("micropython 1.27: ok"));
 }
+
+#[test]
+fn writing_past_the_disk_budget_is_disk_limit_and_exits_125() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = soulbox_shared(&[
+        "run",
+        "-l",
+        "python",
+        "-c",
+        "open('big.bin', 'wb').write(b'x' * (3 << 20))",
+        "--max-disk",
+        "1MiB",
+        "--workdir",
+        dir.path().to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(125), "{out:?}");
+    let v = json(&out);
+    assert_eq!(v["status"], "disk_limit");
+    assert!(
+        v["stderr"]
+            .as_str()
+            .unwrap_or("")
+            .contains("No space left on device")
+    );
+    let size = std::fs::metadata(dir.path().join("big.bin")).map_or(0, |m| m.len());
+    assert!(size <= 1 << 20, "{size} bytes reached the disk");
+}

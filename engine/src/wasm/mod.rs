@@ -11,6 +11,7 @@
 //!   directory.
 
 mod cache;
+mod disk;
 mod interrupt;
 mod limits;
 mod output;
@@ -53,6 +54,8 @@ pub(crate) struct GuestState {
     wasi: WasiP1Ctx,
     limiter: MemoryLimiter,
     driver: DriverState,
+    /// What the guest may still write to disk (reset by [`arm`] for each execution).
+    disk: disk::DiskBudget,
 }
 
 impl GuestState {
@@ -62,6 +65,7 @@ impl GuestState {
             wasi,
             limiter: MemoryLimiter::new(memory_limit),
             driver: DriverState::default(),
+            disk: disk::DiskBudget::new(0, 0),
         }
     }
 
@@ -69,11 +73,10 @@ impl GuestState {
     /// memory the instance already has counts), fresh driver state.
     fn adopt(&mut self, wasi: WasiP1Ctx, memory_limit: u64) {
         let current = self.limiter.current();
-        *self = Self {
-            wasi,
-            limiter: MemoryLimiter::starting_at(memory_limit, current),
-            driver: DriverState::default(),
-        };
+        self.wasi = wasi;
+        self.limiter = MemoryLimiter::starting_at(memory_limit, current);
+        self.driver = DriverState::default();
+        self.disk = disk::DiskBudget::new(0, 0);
     }
 }
 
@@ -89,12 +92,19 @@ pub(crate) struct DriverRun {
     pub invocation: Invocation,
 }
 
-/// The linker shared by all guests of an engine: WASI preview1, asynchronous.
-pub(crate) fn linker(engine: &wasmtime::Engine) -> Result<Linker<GuestState>> {
+/// Plain WASI preview1, asynchronous: what the engine's own boot of a pre-initialised image
+/// links against, and the base the disk-budget wrappers shadow.
+pub(crate) fn wasi_linker(engine: &wasmtime::Engine) -> Result<Linker<GuestState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s: &mut GuestState| &mut s.wasi)
         .map_err(|e| SoulBoxError::Engine(format!("linking WASI: {e:#}")))?;
     Ok(linker)
+}
+
+/// The linker shared by all guests of an engine: `base` (plain WASI) with the calls that
+/// consume disk wrapped by the disk budget ([`disk`]).
+pub(crate) fn linker(base: &Linker<GuestState>) -> Result<Linker<GuestState>> {
+    disk::budgeted(base)
 }
 
 /// A directory other than the workspace that a runtime needs (read-only unless stated).
@@ -269,6 +279,7 @@ pub(crate) fn arm(
     config: &SandboxConfig,
     signals: Arc<RunSignals>,
 ) -> Result<u64> {
+    store.data_mut().disk = disk::DiskBudget::new(config.max_disk_bytes, config.max_disk_entries);
     let initial_fuel = config.fuel.unwrap_or(u64::MAX);
     store
         .set_fuel(initial_fuel)
@@ -310,7 +321,10 @@ pub(crate) fn outcome(
     let (status, exit_code, error) = classify(
         result,
         signals.reason(),
-        limiter.limit_hit(),
+        Hits {
+            memory: limiter.limit_hit(),
+            disk: guest.store.data().disk.limit_hit(),
+        },
         config,
         explain,
     );
@@ -440,10 +454,23 @@ pub(crate) fn driver_preopens(invocation: &Invocation) -> impl Iterator<Item = P
 struct NotACommand;
 
 /// Maps how the call ended (plus what the engine itself stopped) onto a status.
+fn disk_error(config: &SandboxConfig) -> String {
+    format!(
+        "the guest tried to write more than its disk limit ({} bytes, {} files and directories per execution)",
+        config.max_disk_bytes, config.max_disk_entries
+    )
+}
+
+/// Limits the guest ran into without being stopped (it may have handled the failure).
+struct Hits {
+    memory: bool,
+    disk: bool,
+}
+
 fn classify(
     result: wasmtime::Result<()>,
     stopped: Option<StopReason>,
-    memory_hit: bool,
+    hits: Hits,
     config: &SandboxConfig,
     explain_trap: &dyn Fn(Trap) -> Option<String>,
 ) -> (Status, Option<i32>, Option<String>) {
@@ -464,7 +491,8 @@ fn classify(
     if let Some(exit) = err.downcast_ref::<I32Exit>() {
         return match exit.0 {
             0 => (Status::Ok, Some(0), None),
-            code if memory_hit => (Status::MemoryLimit, Some(code), Some(memory_error())),
+            code if hits.memory => (Status::MemoryLimit, Some(code), Some(memory_error())),
+            code if hits.disk => (Status::DiskLimit, Some(code), Some(disk_error(config))),
             code => (Status::Error, Some(code), None),
         };
     }
@@ -478,7 +506,7 @@ fn classify(
             )),
         );
     }
-    if memory_hit {
+    if hits.memory {
         return (Status::MemoryLimit, None, Some(memory_error()));
     }
     let message = match err.downcast_ref::<Trap>() {

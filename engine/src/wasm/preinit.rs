@@ -108,7 +108,7 @@ async fn build_async(
     let compiled = Module::new(&engine, &instrumented)
         .map_err(|e| fail("compiling the instrumented module", &format!("{e:#}")))?;
     drop(instrumented);
-    let mut linker: Linker<GuestState> = super::linker(&engine)?;
+    let mut linker: Linker<GuestState> = super::wasi_linker(&engine)?;
     driver.link(&mut linker)?;
     linker
         .define_unknown_imports_as_traps(&compiled)

@@ -4,6 +4,7 @@
 mod artifacts;
 mod compile;
 mod concurrency;
+mod disk;
 mod errors;
 mod filesystem;
 mod guests;
