@@ -127,6 +127,32 @@ fn load_or_compile(
     {
         return Ok(module);
     }
+    // One compiler per entry across processes: whoever holds `<entry>.lock` compiles (minutes
+    // for an interpreter or an image); the others wait, then load what it wrote. A lock that
+    // cannot be taken only costs duplicate work.
+    let _lock = path.and_then(|path| {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path.with_extension("lock"))
+            .ok()?;
+        if let Err(std::fs::TryLockError::WouldBlock) = file.try_lock() {
+            let waiting = progress.as_ref().map(|(progress, label)| {
+                progress.spinner(format!("{label}: another soulbox process is compiling it"))
+            });
+            file.lock().ok()?;
+            if let Some(step) = waiting {
+                step.finish("done there");
+            }
+        }
+        Some(file)
+    });
+    if let Some(path) = path
+        && let Some(module) = load(engine, path)
+    {
+        return Ok(module);
+    }
     let step = progress.map(|(progress, label)| progress.spinner(label));
     let bytes = load_source()?;
     let module =
@@ -270,6 +296,37 @@ mod tests {
         std::fs::write(&path, b"payloa")?;
         assert_ne!(file_check(&path)?, recorded);
         Ok(())
+    }
+
+    #[test]
+    fn concurrent_misses_of_one_entry_compile_it_once() {
+        let engine = wasmtime::Engine::default();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.cwasm");
+        let compiles = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let (engine, path, compiles) = (engine.clone(), path.clone(), compiles.clone());
+                std::thread::spawn(move || {
+                    load_or_compile(
+                        &engine,
+                        Some(&path),
+                        || {
+                            compiles.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            // Long enough for the others to find the entry missing.
+                            std::thread::sleep(std::time::Duration::from_millis(200));
+                            Ok(Arc::from(&b"(module (func (export \"f\")))"[..]))
+                        },
+                        None,
+                    )
+                    .map(drop)
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap().unwrap();
+        }
+        assert_eq!(compiles.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[test]
