@@ -204,6 +204,31 @@ pub(super) struct RubyDriver {
     pub(super) preinitialised: bool,
 }
 
+impl RubyDriver {
+    /// Brings the interpreter to where `prelude` can run (boots it, or on the image applies what
+    /// a boot would have: ARGV, ENV, seed) and evaluates `prelude`; an exception there is an
+    /// error saying `failure`.
+    async fn start<T: DriverHost>(
+        &self,
+        store: &mut Store<T>,
+        instance: Instance,
+        invocation: &Invocation,
+        prelude: &str,
+        failure: &str,
+    ) -> wasmtime::Result<()> {
+        let prelude = if self.preinitialised {
+            format!("{}{prelude}", image_preamble(invocation))
+        } else {
+            boot(self.runtime, store, instance, invocation).await?;
+            prelude.to_owned()
+        };
+        match eval(self.runtime, store, instance, &prelude).await? {
+            0 => Ok(()),
+            state => Err(wasmtime::Error::msg(format!("{failure} (state {state})"))),
+        }
+    }
+}
+
 /// What the image holds: the interpreter booted, nothing evaluated. Part of its cache key.
 const IMAGE_RECIPE: &str = "ruby image v1: _initialize; ruby-init [ruby -EUTF-8 -e_=0]";
 
@@ -316,20 +341,13 @@ impl<T: DriverHost> Driver<T> for RubyDriver {
         instance: Instance,
         invocation: &'a Invocation,
     ) -> EnterFuture<'a> {
-        Box::pin(async move {
-            let prelude = if self.preinitialised {
-                format!("{}{PRELUDE}", image_preamble(invocation))
-            } else {
-                boot(self.runtime, store, instance, invocation).await?;
-                PRELUDE.to_owned()
-            };
-            match eval(self.runtime, store, instance, &prelude).await? {
-                0 => Ok(()),
-                state => Err(wasmtime::Error::msg(format!(
-                    "ruby stopped with an exception outside the program (state {state})"
-                ))),
-            }
-        })
+        Box::pin(self.start(
+            store,
+            instance,
+            invocation,
+            PRELUDE,
+            "ruby stopped with an exception outside the program",
+        ))
     }
 
     fn supports_sessions(&self) -> bool {
@@ -365,20 +383,13 @@ impl<T: DriverHost> Driver<T> for RubyDriver {
         instance: Instance,
         invocation: &'a Invocation,
     ) -> EnterFuture<'a> {
-        Box::pin(async move {
-            let prelude = if self.preinitialised {
-                format!("{}{SESSION_PRELUDE}", image_preamble(invocation))
-            } else {
-                boot(self.runtime, store, instance, invocation).await?;
-                SESSION_PRELUDE.to_owned()
-            };
-            match eval(self.runtime, store, instance, &prelude).await? {
-                0 => Ok(()),
-                state => Err(wasmtime::Error::msg(format!(
-                    "the ruby session helper failed to start (state {state})"
-                ))),
-            }
-        })
+        Box::pin(self.start(
+            store,
+            instance,
+            invocation,
+            SESSION_PRELUDE,
+            "the ruby session helper failed to start",
+        ))
     }
 
     fn session_cell<'a>(
