@@ -186,7 +186,7 @@ fn load(engine: &wasmtime::Engine, path: &Path) -> Option<Module> {
         .is_some_and(|expected| {
             let expected = expected.trim();
             let identity = file_identity(path);
-            let stamp = identity.as_ref().map(|id| format!("{expected} {id}"));
+            let stamp = identity.as_ref().map(|(id, _)| format!("{expected} {id}"));
             if stamp.is_some()
                 && std::fs::read_to_string(&stamp_path).ok().as_deref() == stamp.as_deref()
             {
@@ -194,8 +194,8 @@ fn load(engine: &wasmtime::Engine, path: &Path) -> Option<Module> {
             }
             let ok = file_check(path).ok().as_deref() == Some(expected);
             if ok
-                && let Some(stamp) = stamp
-                && file_age(path).is_some_and(|age| age > STAMP_AGE)
+                && let (Some(stamp), Some((_, age))) = (stamp, identity)
+                && age > STAMP_AGE
             {
                 let _ = write_atomic(&stamp_path, stamp.as_bytes());
             }
@@ -222,11 +222,12 @@ fn load(engine: &wasmtime::Engine, path: &Path) -> Option<Module> {
 /// How long a file must have been left alone before its check is stamped.
 const STAMP_AGE: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// `"<dev> <ino> <size> <mtime ns> <ctime ns>"` of a file.
-fn file_identity(path: &Path) -> Option<String> {
+/// `"<dev> <ino> <size> <mtime ns> <ctime ns>"` of a file, and the time since its last change
+/// (the later of mtime and ctime), from one `stat`.
+fn file_identity(path: &Path) -> Option<(String, std::time::Duration)> {
     use std::os::unix::fs::MetadataExt;
     let m = std::fs::metadata(path).ok()?;
-    Some(format!(
+    let identity = format!(
         "{} {} {} {}.{:09} {}.{:09}",
         m.dev(),
         m.ino(),
@@ -235,20 +236,14 @@ fn file_identity(path: &Path) -> Option<String> {
         m.mtime_nsec(),
         m.ctime(),
         m.ctime_nsec()
-    ))
-}
-
-/// Time since the file's last change (the later of mtime and ctime).
-fn file_age(path: &Path) -> Option<std::time::Duration> {
-    use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(path).ok()?;
-    let changed = m.mtime().max(m.ctime());
+    );
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .ok()?
         .as_secs();
-    let changed = u64::try_from(changed).ok()?;
-    now.checked_sub(changed).map(std::time::Duration::from_secs)
+    let changed = u64::try_from(m.mtime().max(m.ctime())).ok()?;
+    let age = std::time::Duration::from_secs(now.saturating_sub(changed));
+    Some((identity, age))
 }
 
 /// `"<length> <xxh3 hex>"` of a file's bytes.
