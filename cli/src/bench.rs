@@ -221,13 +221,13 @@ fn resolve(name: &str) -> String {
     name.to_owned()
 }
 
-fn peer(argv: &[&str], processes: usize) -> Option<Duration> {
-    let program = resolve(argv[0]);
+/// `program` (already [`resolve`]d) with `args` as new processes: the p50.
+fn peer(program: &str, args: &[&str], processes: usize) -> Option<Duration> {
     let mut samples = Vec::with_capacity(processes);
     for _ in 0..processes {
         let started = Instant::now();
-        let status = Command::new(&program)
-            .args(&argv[1..])
+        let status = Command::new(program)
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -383,7 +383,7 @@ pub(crate) async fn bench(args: BenchArgs) -> ExitCode {
         "| resident memory per idle sandbox | {:.1} KiB |",
         per_idle as f64 / 1024.0
     );
-    let bare = peer(&["/bin/true"], 50);
+    let bare = peer("/bin/true", &[], 50);
     match native_overhead(&engine, 50).await {
         Ok((p50, p90)) => {
             let _ = writeln!(
@@ -471,10 +471,10 @@ pub(crate) async fn bench(args: BenchArgs) -> ExitCode {
     let _ = writeln!(report, "\n| native peer (new process) | p50 |\n|---|---|");
     let mut peers = Vec::new();
     for (label, argv) in PEERS {
-        let figure = peer(argv, args.processes);
+        let program = resolve(argv[0]);
+        let figure = peer(&program, &argv[1..], args.processes);
         peers.push((*label, figure));
         let shown = figure.map_or_else(|| "not installed".to_owned(), ms);
-        let program = resolve(argv[0]);
         let via = if program == argv[0] {
             String::new()
         } else {
