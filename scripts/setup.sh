@@ -45,13 +45,22 @@ if ((${#apt_missing[@]})); then
 fi
 # The WASI sysroot (npm package, sha256-checked) and the prebuilt guest crates, under
 # $SOULBOX_HOME/toolchains; both are skipped when already installed.
-cargo build -q -p soulbox-cli
-"$CARGO_TARGET_DIR/debug/soulbox" toolchains install
+# The `soulbox` binary that installs the rest: debug for the test suite (its tests use that build),
+# release when the example asks (SOULBOX_PROFILE=release), so a fresh machine builds the workspace
+# once either way. The release build shows cargo's progress; it is the long step of a first run.
+profile="${SOULBOX_PROFILE:-debug}"
+case "$profile" in
+  release) cargo build --release -p soulbox-cli ;;
+  debug) cargo build -q -p soulbox-cli ;;
+  *) echo "setup: SOULBOX_PROFILE must be debug or release, not '$profile'" >&2; exit 2 ;;
+esac
+soulbox="$CARGO_TARGET_DIR/$profile/soulbox"
+"$soulbox" toolchains install
 # The JavaScript session runtime: QuickJS-NG built with that toolchain from the pinned rquickjs-sys
 # crate (fetched with cargo, sha256-checked). A no-op once built; first use would build it too.
-"$CARGO_TARGET_DIR/debug/soulbox" runtimes install quickjs-session
+"$soulbox" runtimes install quickjs-session
 # The default Python and Ruby runtimes: fetched, compiled and made into pre-initialised images
 # (CPython with numpy, pandas and matplotlib imported; Ruby booted) - several minutes once per
 # machine, with progress on stderr, then a no-op. Tests and the example start from these images;
 # building them here keeps parallel test processes from each making their own.
-"$CARGO_TARGET_DIR/debug/soulbox" runtimes install python ruby
+"$soulbox" runtimes install python ruby
