@@ -269,6 +269,66 @@ async fn there_is_no_route_outwards() {
 }
 
 #[tokio::test]
+async fn only_internet_sockets_can_be_created_and_socket_pairs_still_work() {
+    require_root!();
+    let code = r#"
+import errno, socket
+for name, family, kind in [
+    ("vsock", socket.AF_VSOCK, socket.SOCK_STREAM),
+    ("unix", socket.AF_UNIX, socket.SOCK_STREAM),
+    ("unix-dgram", socket.AF_UNIX, socket.SOCK_DGRAM),
+    ("netlink", socket.AF_NETLINK, socket.SOCK_DGRAM),
+    ("packet", socket.AF_PACKET, socket.SOCK_DGRAM),
+]:
+    try:
+        socket.socket(family, kind)
+        print(name, "created")
+    except OSError as e:
+        print(name, errno.errorcode[e.errno])
+a, b = socket.socketpair()
+a.send(b"x")
+print("pair", b.recv(1).decode())
+socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+print("inet ok")
+"#;
+    let r = python(native(), code).await;
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    assert_eq!(
+        r.stdout,
+        "vsock EAFNOSUPPORT\nunix EAFNOSUPPORT\nunix-dgram EAFNOSUPPORT\nnetlink EAFNOSUPPORT\n\
+         packet EAFNOSUPPORT\npair x\ninet ok\n"
+    );
+}
+
+#[tokio::test]
+async fn a_host_unix_socket_in_the_workdir_cannot_be_reached() {
+    require_root!();
+    let dir = tempfile::tempdir().expect("dir");
+    let listener =
+        std::os::unix::net::UnixListener::bind(dir.path().join("host.sock")).expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let code = r#"
+import errno, os, socket, stat
+print("visible", stat.S_ISSOCK(os.lstat("/work/host.sock").st_mode))
+try:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect("/work/host.sock")
+    print("connected")
+except OSError as e:
+    print("refused", errno.errorcode[e.errno])
+"#;
+    let r = python(native().with_workdir(dir.path()), code).await;
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    assert_eq!(r.stdout, "visible True\nrefused EAFNOSUPPORT\n", "{r:?}");
+    let accepted = listener.accept();
+    assert!(
+        matches!(&accepted, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the host socket got a connection: {accepted:?}"
+    );
+}
+
+#[tokio::test]
 async fn the_filesystem_outside_work_and_tmp_is_read_only_and_secrets_are_absent() {
     require_root!();
     let r = sh(
