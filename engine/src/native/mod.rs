@@ -462,12 +462,14 @@ impl Pipes {
     fn new(stdin: &Stdin) -> Result<Self> {
         let pipe = || spawn::pipe().map_err(|e| SoulBoxError::io("creating the run's pipes", e));
         let (stdin_child, stdin_ours) = match stdin {
-            Stdin::Inherit => (
-                std::os::fd::AsFd::as_fd(&std::io::stdin())
+            Stdin::Inherit => {
+                let ours = std::os::fd::AsFd::as_fd(&std::io::stdin())
                     .try_clone_to_owned()
-                    .map_err(|e| SoulBoxError::io("passing stdin on", e))?,
-                None,
-            ),
+                    .map_err(|e| SoulBoxError::io("passing stdin on", e))?;
+                // Checked on the copy the guest gets, not on fd 0, which could change meanwhile.
+                crate::request::check_inheritable(std::os::fd::AsFd::as_fd(&ours))?;
+                (ours, None)
+            }
             Stdin::Empty => (pipe()?.0, None),
             Stdin::Bytes(_) => {
                 let (child, ours) = socket_pair()?;
