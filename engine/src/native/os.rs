@@ -328,11 +328,13 @@ pub(crate) mod recorder {
 
     use super::*;
 
-    /// Records each call as one line; fails the call whose line starts with `fail_on`.
+    /// Records each call as one line; fails the calls whose line starts with `fail_on`, with
+    /// `fail_errno` (`EPERM` when unset).
     #[derive(Default)]
     pub(crate) struct Recorder {
         pub calls: RefCell<Vec<String>>,
         pub fail_on: Option<&'static str>,
+        pub fail_errno: Option<i32>,
     }
 
     impl Recorder {
@@ -340,7 +342,7 @@ pub(crate) mod recorder {
             let fail = self.fail_on.is_some_and(|prefix| line.starts_with(prefix));
             self.calls.borrow_mut().push(line);
             if fail {
-                Err(Errno(libc::EPERM))
+                Err(Errno(self.fail_errno.unwrap_or(libc::EPERM)))
             } else {
                 Ok(())
             }

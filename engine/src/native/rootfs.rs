@@ -6,7 +6,8 @@
 //! /usr /bin /lib*  the host's, bind-mounted read-only (symlinks kept as symlinks on merged-/usr hosts)
 //! /etc             generated passwd, group, hostname + a few host files read-only (ld.so.cache, ...)
 //! /dev             null zero full random urandom (bound from the host), fd/stdin/stdout/stderr links
-//! /proc            a new procfs of the sandbox's pid namespace
+//! /proc            a new procfs of the sandbox's pid namespace, `hidepid=invisible`; /proc/sys and
+//!                  the other kernel knobs read-only, /proc/kcore and other kernel state masked
 //! /tmp             private tmpfs, sized to the memory limit (its pages are charged to the sandbox)
 //! /work            the sandbox workspace, read-write
 //! /run/soulbox     the program (script or executable), read-only
@@ -50,6 +51,27 @@ const DEV_LINKS: &[(&str, &str)] = &[
     ("stderr", "/proc/self/fd/2"),
     ("shm", "/tmp"),
 ];
+
+/// Parts of `/proc` that reach the whole kernel rather than the sandbox: bound read-only over
+/// themselves, as container runtimes do (runc's `readonlyPaths`). `/proc/sys` is the one that
+/// matters most (`kernel/core_pattern` runs a program as the host's root).
+const PROC_READ_ONLY: &[&str] = &["sys", "sysrq-trigger", "irq", "bus", "fs"];
+/// Files of `/proc` that show kernel memory or host-wide state: `/dev/null` is bound over them
+/// (runc's `maskedPaths`).
+const PROC_MASKED_FILES: &[&str] = &[
+    "kcore",
+    "keys",
+    "timer_list",
+    "timer_stats",
+    "sched_debug",
+    "latency_stats",
+    "interrupts",
+];
+/// Directories of `/proc` hidden under an empty read-only tmpfs.
+const PROC_MASKED_DIRS: &[&str] = &["acpi", "asound", "scsi"];
+/// procfs mount options, best first: `invisible` (Linux 5.8) hides the processes the guest may
+/// not trace - init, which is not dumpable and not the guest's user; `2` is the older spelling.
+const PROC_OPTIONS: &[&std::ffi::CStr] = &[c"hidepid=invisible", c"hidepid=2"];
 
 const PASSWD: &[u8] =
     b"root:x:0:0:root:/tmp:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
@@ -147,7 +169,16 @@ pub(crate) enum Step {
         target: CString,
         remount: Option<MountFlags>,
     },
+    /// A new procfs (`hidepid`; the first option of [`PROC_OPTIONS`] the kernel takes).
     Proc(CString),
+    /// Binds a path of the new `/proc` read-only over itself; nothing to do if it is absent.
+    ProcReadOnly(CString),
+    /// Hides a path of the new `/proc`: `/dev/null` bound over a file, an empty read-only tmpfs
+    /// over a directory; nothing to do if it is absent.
+    ProcMask {
+        target: CString,
+        is_dir: bool,
+    },
     /// Makes `new_root` the root and detaches the old one.
     PivotRoot(CString),
     /// The root tmpfs becomes read-only once everything is mounted on it.
@@ -326,7 +357,18 @@ impl RootfsPlan {
 
         b.mkdir("/proc");
         let proc_target = b.inside("/proc");
-        b.steps.push(Step::Proc(c(proc_target)));
+        b.steps.push(Step::Proc(c(&proc_target)));
+        for name in PROC_READ_ONLY {
+            b.steps.push(Step::ProcReadOnly(c(proc_target.join(name))));
+        }
+        for (names, is_dir) in [(PROC_MASKED_FILES, false), (PROC_MASKED_DIRS, true)] {
+            for name in names {
+                b.steps.push(Step::ProcMask {
+                    target: c(proc_target.join(name)),
+                    is_dir,
+                });
+            }
+        }
         b.allow("/proc", Access::Read, true);
 
         b.mkdir("/tmp");
@@ -391,9 +433,22 @@ impl RootfsPlan {
                 format!("bind-mounting {} at {}", s(source), s(target))
             }
             Step::Proc(target) => format!("mounting /proc at {}", s(target)),
+            Step::ProcReadOnly(target) => format!("making {} read-only", s(target)),
+            Step::ProcMask { target, .. } => format!("masking {}", s(target)),
             Step::PivotRoot(root) => format!("entering the sandbox root {} (pivot_root)", s(root)),
             Step::RootReadOnly => "making the sandbox root read-only".into(),
         }
+    }
+}
+
+/// Mount flags of `/proc` and what is mounted over parts of it.
+const PROC_FLAGS: MountFlags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+
+/// A path this kernel's procfs does not have needs no protection.
+fn unless_absent(result: Result<(), Errno>) -> Result<(), Errno> {
+    match result {
+        Err(Errno(libc::ENOENT)) => Ok(()),
+        other => other,
     }
 }
 
@@ -435,13 +490,54 @@ fn apply_step(step: &Step, os: &dyn Os) -> Result<(), Errno> {
                 None => Ok(()),
             }
         }
-        Step::Proc(target) => os.mount(
-            Some(c"proc"),
-            target,
-            Some(c"proc"),
-            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-            None,
+        Step::Proc(target) => {
+            let mut result = Err(Errno(libc::EINVAL));
+            for options in PROC_OPTIONS {
+                result = os.mount(
+                    Some(c"proc"),
+                    target,
+                    Some(c"proc"),
+                    PROC_FLAGS,
+                    Some(options),
+                );
+                if result != Err(Errno(libc::EINVAL)) {
+                    break;
+                }
+            }
+            result
+        }
+        Step::ProcReadOnly(target) => unless_absent(
+            os.mount(
+                Some(target),
+                target,
+                None,
+                libc::MS_BIND | libc::MS_REC,
+                None,
+            )
+            .and_then(|()| {
+                os.mount(
+                    None,
+                    target,
+                    None,
+                    libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | PROC_FLAGS,
+                    None,
+                )
+            }),
         ),
+        Step::ProcMask {
+            target,
+            is_dir: false,
+        } => unless_absent(os.mount(Some(c"/dev/null"), target, None, libc::MS_BIND, None)),
+        Step::ProcMask {
+            target,
+            is_dir: true,
+        } => unless_absent(os.mount(
+            Some(c"tmpfs"),
+            target,
+            Some(c"tmpfs"),
+            libc::MS_RDONLY | PROC_FLAGS,
+            Some(c"size=4k,mode=0555"),
+        )),
         Step::PivotRoot(new_root) => {
             // pivot_root(".", ".") stacks the old root under the new one; detaching "." then
             // removes it without needing a directory for it.
@@ -608,6 +704,79 @@ mod tests {
         assert!(last.starts_with("mount  / "), "{last}");
         let flags = flags_of(last);
         assert_ne!(flags & libc::MS_RDONLY, 0);
+    }
+
+    #[test]
+    fn proc_hides_other_processes_and_its_kernel_knobs_are_read_only_or_masked() {
+        let lines = recorded(false);
+        let proc = index(&lines, "mount proc /stage/proc proc");
+        assert!(
+            lines[proc].ends_with(" hidepid=invisible"),
+            "{}",
+            lines[proc]
+        );
+        let pivot = index(&lines, "pivot_root");
+        for name in ["sys", "sysrq-trigger", "irq", "bus", "fs"] {
+            let target = format!("/stage/proc/{name}");
+            let bind = index(&lines, &format!("mount {target} {target}  "));
+            let remount = &lines[bind + 1];
+            assert!(
+                remount.starts_with(&format!("mount  {target} ")),
+                "{remount}"
+            );
+            let flags = flags_of(remount);
+            for required in [
+                libc::MS_REMOUNT,
+                libc::MS_BIND,
+                libc::MS_RDONLY,
+                libc::MS_NOSUID,
+            ] {
+                assert_ne!(flags & required, 0, "{required:#x} in {remount}");
+            }
+            assert!(proc < bind && bind < pivot);
+        }
+        for name in ["kcore", "keys", "timer_list", "sched_debug"] {
+            let mask = index(&lines, &format!("mount /dev/null /stage/proc/{name}  "));
+            assert!(proc < mask && mask < pivot);
+        }
+        let acpi = index(&lines, "mount tmpfs /stage/proc/acpi tmpfs");
+        let read_only = format!("tmpfs {:#x} ", libc::MS_RDONLY | PROC_FLAGS);
+        assert!(lines[acpi].contains(&read_only), "{}", lines[acpi]);
+    }
+
+    #[test]
+    fn an_older_kernel_gets_hidepid_2_and_absent_proc_paths_are_skipped() {
+        let p = plan(false);
+        let os = Recorder {
+            fail_on: Some("mount proc /stage/proc proc 0xe hidepid=invisible"),
+            fail_errno: Some(libc::EINVAL),
+            ..Recorder::default()
+        };
+        p.apply(&os).unwrap();
+        let lines = os.lines();
+        let retry = index(&lines, "mount proc /stage/proc proc");
+        assert!(
+            lines[retry + 1].ends_with(" hidepid=2"),
+            "{}",
+            lines[retry + 1]
+        );
+
+        let os = Recorder {
+            fail_on: Some("mount /dev/null /stage/proc/timer_stats"),
+            fail_errno: Some(libc::ENOENT),
+            ..Recorder::default()
+        };
+        p.apply(&os).unwrap();
+        assert!(os.position("pivot_root").is_some());
+
+        let os = Recorder {
+            fail_on: Some("mount /stage/proc/sys "),
+            fail_errno: Some(libc::EPERM),
+            ..Recorder::default()
+        };
+        let (index, errno) = p.apply(&os).unwrap_err();
+        assert_eq!(errno, Errno(libc::EPERM));
+        assert!(p.describe(index).contains("/stage/proc/sys read-only"));
     }
 
     #[test]

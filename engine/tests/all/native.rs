@@ -345,6 +345,34 @@ async fn the_filesystem_outside_work_and_tmp_is_read_only_and_secrets_are_absent
     assert!(r.artifact("w").is_some());
 }
 
+/// A script that tries the kernel knobs of `/proc` and reports what it could do. Paths this
+/// kernel lacks (no `/proc/sysrq-trigger` without CONFIG_MAGIC_SYSRQ) count as protected.
+const PROC_ATTACKS: &str = "echo x > /proc/sys/kernel/core_pattern && echo wrote-core-pattern\n\
+     echo x > /proc/sys/kernel/hostname && echo wrote-hostname\n\
+     grep -q ' /proc/sys ro,' /proc/self/mountinfo && echo sys-read-only\n\
+     test -e /proc/sysrq-trigger && ! grep -q ' /proc/sysrq-trigger ro,' /proc/self/mountinfo \
+       && echo sysrq-trigger-writable\n\
+     echo kcore $(head -c 16 /proc/kcore 2>/dev/null | wc -c)\n\
+     echo keys $(cat /proc/keys 2>/dev/null | wc -c)\n\
+     echo timer_list $(cat /proc/timer_list 2>/dev/null | wc -c)\n\
+     echo acpi $(ls -A /proc/acpi 2>/dev/null | wc -l)\n";
+
+const PROC_ATTACKS_EXPECTED: &str = "sys-read-only\nkcore 0\nkeys 0\ntimer_list 0\nacpi 0\n";
+
+fn host_core_pattern() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/core_pattern").expect("core_pattern")
+}
+
+#[tokio::test]
+async fn proc_kernel_knobs_are_read_only_or_masked_and_other_processes_invisible() {
+    require_root!();
+    let before = host_core_pattern();
+    let r = sh(native(), PROC_ATTACKS).await;
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    assert_eq!(r.stdout, PROC_ATTACKS_EXPECTED, "{r:?}");
+    assert_eq!(host_core_pattern(), before);
+}
+
 #[tokio::test]
 async fn init_keeps_the_engines_command_line_and_its_descriptors_to_itself() {
     require_root!();
