@@ -2,17 +2,19 @@
 //! configuration asks for, and the names every result reports in `isolation`.
 //!
 //! By default the full set is required - user, pid, mount, net, ipc, uts and cgroup namespaces with
-//! a minimal root, dropped capabilities, no_new_privs, seccomp, and cgroup limits. A host that
-//! cannot give one of them makes the run fail with [`SoulBoxError::IsolationUnavailable`] naming
-//! what is missing, unless the caller accepted weaker isolation
+//! a minimal root, dropped capabilities, no_new_privs, seccomp, Landlock and cgroup limits. A host
+//! that cannot give one of them makes the run fail with [`SoulBoxError::IsolationUnavailable`]
+//! naming what is missing, unless the caller accepted weaker isolation
 //! ([`SandboxConfig::allow_weaker_isolation`]); then the run gets what the host has, with
-//! rlimits in place of cgroup limits, and says so. Landlock is used where the kernel has it and is
-//! never required.
+//! rlimits in place of cgroup limits, and says so. Every layer is defence in depth - none is the
+//! only thing between the guest and the host (without Landlock the minimal root, the read-only
+//! `/proc` binds and the unprivileged host id still hold) - but a run gets all of them or the
+//! caller's explicit consent to fewer.
 
 use std::sync::OnceLock;
 
 use super::cgroup::{self, CgroupVersion};
-use super::landlock;
+use super::os::{Linux, Os};
 use crate::{SandboxConfig, SoulBoxError};
 
 /// What this host lets the engine do.
@@ -31,9 +33,14 @@ pub(crate) struct HostSupport {
 
 static SUPPORT: OnceLock<HostSupport> = OnceLock::new();
 
-/// The host's support, probed on first use (one short-lived child process).
-pub(crate) fn host_support() -> HostSupport {
-    *SUPPORT.get_or_init(HostSupport::probe)
+/// The host's support, probed on first use (one short-lived child process), as `os` presents
+/// it: an `os` without Landlock takes it away.
+pub(crate) fn host_support(os: &dyn Os) -> HostSupport {
+    let probed = *SUPPORT.get_or_init(HostSupport::probe);
+    HostSupport {
+        landlock_abi: probed.landlock_abi.and(os.landlock_abi_version()),
+        ..probed
+    }
 }
 
 const OTHER_NAMESPACES: u64 = (libc::CLONE_NEWNS
@@ -54,7 +61,7 @@ impl HostSupport {
             user_namespaces,
             namespaces,
             cgroups: cgroup::root().map(|r| r.version),
-            landlock_abi: landlock::abi_version(),
+            landlock_abi: Linux::new().landlock_abi_version(),
             seccomp: seccomp_available(),
         }
     }
@@ -134,6 +141,12 @@ impl Layers {
         }
         if !support.seccomp {
             missing.push("seccomp filters");
+        }
+        if support.landlock_abi.is_none() {
+            missing.push(
+                "Landlock (Linux 5.13+ with `landlock` among the active LSMs): the filesystem wall \
+                 behind the minimal root",
+            );
         }
         if missing.is_empty() || config.allow_weaker_isolation {
             return Ok(layers);
@@ -299,13 +312,30 @@ mod tests {
     }
 
     #[test]
-    fn landlock_is_optional() {
+    fn missing_landlock_is_refused_unless_weaker_isolation_is_accepted() {
         let no_landlock = HostSupport {
             landlock_abi: None,
             ..full()
         };
-        let layers = Layers::choose(no_landlock, &SandboxConfig::default()).unwrap();
+        let message = Layers::choose(no_landlock, &SandboxConfig::default())
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("missing Landlock"), "{message}");
+        assert!(message.contains("allow_weaker_isolation"), "{message}");
+        let layers = Layers::choose(
+            no_landlock,
+            &SandboxConfig::default().allow_weaker_isolation(),
+        )
+        .unwrap();
         assert!(!layers.names().iter().any(|n| n.starts_with("landlock")));
+        assert!(layers.names().contains(&"minimal-root".to_string()));
+    }
+
+    #[test]
+    fn a_kernel_without_landlock_as_the_os_seam_presents_it_loses_the_layer() {
+        let support = host_support(&Linux::without_landlock());
+        assert_eq!(support.landlock_abi, None);
+        assert!(Layers::choose(support, &SandboxConfig::default()).is_err());
     }
 
     #[test]

@@ -43,6 +43,7 @@ use cgroup::{Limits, RunCgroup};
 use child::{ChildFds, ChildReport, ChildSpec, REPORT_SIZE, Report, Stage};
 use isolation::Layers;
 use landlock::{Access, LandlockPlan, Rule};
+use os::Linux;
 use rootfs::{GUEST_PROGRAM_DIR, RealHost, RootfsInputs, RootfsPlan};
 use spawn::Init;
 
@@ -60,7 +61,12 @@ pub(crate) struct NativeRun<'a> {
 /// Runs the program to completion (or to a limit) and reports how it ended.
 pub(crate) async fn run(run: NativeRun<'_>) -> Result<Outcome> {
     let config = run.config;
-    let layers = Layers::choose(isolation::host_support(), config)?;
+    let os = if config.simulate_kernel_without_landlock {
+        Linux::without_landlock()
+    } else {
+        Linux::new()
+    };
+    let layers = Layers::choose(isolation::host_support(&os), config)?;
     let run_dir = RunDir::create(&run.program)?;
     let cgroup = match cgroup::root().filter(|_| layers.cgroups.is_some()) {
         Some(root) => {
@@ -76,7 +82,7 @@ pub(crate) async fn run(run: NativeRun<'_>) -> Result<Outcome> {
         }
         None => None,
     };
-    supervise(&run, &layers, &run_dir, cgroup.as_ref()).await
+    supervise(&run, &layers, &run_dir, cgroup.as_ref(), &os).await
 }
 
 async fn supervise(
@@ -84,6 +90,7 @@ async fn supervise(
     layers: &Layers,
     run_dir: &RunDir,
     cgroup: Option<&RunCgroup>,
+    os: &Linux,
 ) -> Result<Outcome> {
     let config = run.config;
     let spec = child_spec(run, layers, run_dir)?;
@@ -94,6 +101,7 @@ async fn supervise(
         pipes.child_fds(),
         layers.clone_flags(),
         clone_into.as_ref().map(|fd| std::os::fd::AsFd::as_fd(fd)),
+        os,
     )
     .map_err(|e| SoulBoxError::NativeSetup {
         step: "starting the sandbox's init process".into(),

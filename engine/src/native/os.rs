@@ -64,6 +64,8 @@ pub(crate) trait Os {
     /// Empties the bounding (where permitted), ambient, inheritable, permitted and effective
     /// capability sets.
     fn drop_capabilities(&self) -> SysResult;
+    /// The Landlock ABI version the kernel offers (`None`: no Landlock).
+    fn landlock_abi_version(&self) -> Option<u32>;
     /// `landlock_create_ruleset(2)`; returns the ruleset's file descriptor.
     fn landlock_create_ruleset(&self, attr: &RulesetAttr) -> SysResult<i32>;
     /// Opens `path` (`O_PATH`) and adds a path-beneath rule granting `allowed` under it.
@@ -74,8 +76,32 @@ pub(crate) trait Os {
     fn install_seccomp(&self, program: &[SockFilter]) -> SysResult;
 }
 
-/// The real system calls.
-pub(crate) struct Linux;
+/// The real system calls - all of them, or all but Landlock's.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Linux {
+    landlock: bool,
+}
+
+impl Linux {
+    /// The kernel as it is.
+    pub(crate) const fn new() -> Self {
+        Self { landlock: true }
+    }
+
+    /// The kernel as if it had no Landlock: its calls fail with `ENOSYS`, as on a kernel built
+    /// without it. For tests of what a run does without that layer, on any kernel.
+    pub(crate) const fn without_landlock() -> Self {
+        Self { landlock: false }
+    }
+
+    fn landlock_present(self) -> SysResult {
+        if self.landlock {
+            Ok(())
+        } else {
+            Err(Errno(libc::ENOSYS))
+        }
+    }
+}
 
 fn check(ret: libc::c_int) -> SysResult {
     if ret < 0 { Err(Errno::last()) } else { Ok(()) }
@@ -255,7 +281,13 @@ impl Os for Linux {
         check_long(unsafe { libc::syscall(libc::SYS_capset, &header, data.as_ptr()) }).map(drop)
     }
 
+    fn landlock_abi_version(&self) -> Option<u32> {
+        self.landlock_present().ok()?;
+        super::landlock::abi_version()
+    }
+
     fn landlock_create_ruleset(&self, attr: &RulesetAttr) -> SysResult<i32> {
+        self.landlock_present()?;
         // SAFETY: `attr` is a live, fully initialised struct of the size passed.
         check_long(unsafe {
             libc::syscall(
@@ -269,6 +301,7 @@ impl Os for Linux {
     }
 
     fn landlock_allow(&self, ruleset: i32, path: &CStr, allowed: u64) -> SysResult {
+        self.landlock_present()?;
         // SAFETY: `path` is NUL-terminated; the descriptor is closed below.
         let fd = unsafe { libc::open(path.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
         if fd < 0 {
@@ -294,6 +327,7 @@ impl Os for Linux {
     }
 
     fn landlock_restrict_self(&self, ruleset: i32) -> SysResult {
+        self.landlock_present()?;
         // SAFETY: `ruleset` is a landlock ruleset descriptor, closed right after.
         let result =
             check_long(unsafe { libc::syscall(libc::SYS_landlock_restrict_self, ruleset, 0) });
@@ -419,6 +453,9 @@ pub(crate) mod recorder {
         fn drop_capabilities(&self) -> SysResult {
             self.record("drop_capabilities".into())
         }
+        fn landlock_abi_version(&self) -> Option<u32> {
+            Some(7)
+        }
         fn landlock_create_ruleset(&self, attr: &RulesetAttr) -> SysResult<i32> {
             self.record(format!(
                 "landlock_create_ruleset fs={:#x} net={:#x} scoped={:#x}",
@@ -435,5 +472,20 @@ pub(crate) mod recorder {
         fn install_seccomp(&self, program: &[SockFilter]) -> SysResult {
             self.record(format!("install_seccomp {}", program.len()))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_landlock_every_landlock_call_fails_with_enosys() {
+        let os = Linux::without_landlock();
+        assert_eq!(os.landlock_abi_version(), None);
+        let attr = RulesetAttr::default();
+        assert_eq!(os.landlock_create_ruleset(&attr), Err(Errno(libc::ENOSYS)));
+        assert_eq!(os.landlock_allow(-1, c"/", 0), Err(Errno(libc::ENOSYS)));
+        assert_eq!(os.landlock_restrict_self(-1), Err(Errno(libc::ENOSYS)));
     }
 }

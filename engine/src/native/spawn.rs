@@ -8,7 +8,7 @@ use std::io::Write;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use super::child::{self, ChildFds, ChildSpec, ExecArgs};
-use super::os::Linux;
+use super::os::Os;
 
 /// The sandbox's init process, as seen by the engine. Dropping it before [`reap`](Self::reap)
 /// (a cancelled run) kills it, and with it the sandbox.
@@ -87,12 +87,14 @@ struct CloneArgs {
     cgroup: u64,
 }
 
-/// Clones init with `namespaces` (CLONE_NEW* flags). In the child this never returns.
+/// Clones init with `namespaces` (CLONE_NEW* flags); the child sets itself up through `os`. In
+/// the child this never returns.
 pub(crate) fn clone_init(
     spec: &ChildSpec,
     fds: ChildFds,
     namespaces: u64,
     cgroup_dir: Option<BorrowedFd<'_>>,
+    os: &dyn Os,
 ) -> std::io::Result<Init> {
     let exec = ExecArgs::new(spec);
     let mut pidfd: libc::c_int = -1;
@@ -142,7 +144,7 @@ pub(crate) fn clone_init(
         };
     }
     if pid == 0 {
-        child::init_main(spec, &exec, fds, &Linux);
+        child::init_main(spec, &exec, fds, os);
     }
     if pid < 0 {
         return Err(std::io::Error::last_os_error());
@@ -190,6 +192,7 @@ mod tests {
     use std::os::fd::AsFd;
 
     use super::*;
+    use crate::native::os::Linux;
 
     fn is_root() -> bool {
         // SAFETY: geteuid has no preconditions.
@@ -241,7 +244,7 @@ mod tests {
             sync_peer: sync_write.as_raw_fd(),
         };
         let dir = File::open(&cgroup).unwrap();
-        let mut init = clone_init(&spec, fds, 0, Some(dir.as_fd())).unwrap();
+        let mut init = clone_init(&spec, fds, 0, Some(dir.as_fd()), &Linux::new()).unwrap();
         assert!(init.in_cgroup, "clone3 with CLONE_INTO_CGROUP was refused");
         let membership = std::fs::read_to_string(format!("/proc/{}/cgroup", init.pid)).unwrap();
         let name = cgroup.file_name().unwrap().to_string_lossy().into_owned();

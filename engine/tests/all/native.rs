@@ -113,11 +113,13 @@ async fn a_shell_script_runs_with_every_layer_reported() {
             r.isolation
         );
     }
-    assert!(
-        r.isolation.iter().any(|l| l.starts_with("cgroup-v")),
-        "{:?}",
-        r.isolation
-    );
+    for prefix in ["cgroup-v", "landlock-v"] {
+        assert!(
+            r.isolation.iter().any(|l| l.starts_with(prefix)),
+            "{prefix}: {:?}",
+            r.isolation
+        );
+    }
 }
 
 #[tokio::test]
@@ -370,6 +372,40 @@ async fn proc_kernel_knobs_are_read_only_or_masked_and_other_processes_invisible
     let r = sh(native(), PROC_ATTACKS).await;
     assert_eq!(r.status, Status::Ok, "{r:?}");
     assert_eq!(r.stdout, PROC_ATTACKS_EXPECTED, "{r:?}");
+    assert_eq!(host_core_pattern(), before);
+}
+
+#[tokio::test]
+async fn without_landlock_a_run_is_refused_unless_weaker_isolation_is_accepted() {
+    require_root!();
+    let mut without_landlock = native();
+    without_landlock.simulate_kernel_without_landlock = true;
+    let err = sandbox(without_landlock.clone())
+        .await
+        .execute_code(Language::Shell, "echo ran")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, SoulBoxError::IsolationUnavailable { missing } if missing.contains("Landlock")),
+        "{err}"
+    );
+    assert!(err.to_string().contains("allow_weaker_isolation"), "{err}");
+
+    // Accepted: Landlock is gone from the list, and /proc's kernel knobs stay shut without it.
+    let before = host_core_pattern();
+    let r = sh(without_landlock.allow_weaker_isolation(), PROC_ATTACKS).await;
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    assert_eq!(r.stdout, PROC_ATTACKS_EXPECTED, "{r:?}");
+    assert!(
+        r.stderr.contains("core_pattern: Read-only file system"),
+        "{r:?}"
+    );
+    assert!(
+        !r.isolation.iter().any(|l| l.starts_with("landlock")),
+        "{:?}",
+        r.isolation
+    );
+    assert!(r.isolation.iter().any(|l| l == "minimal-root"));
     assert_eq!(host_core_pattern(), before);
 }
 
