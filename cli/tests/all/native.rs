@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -78,6 +78,33 @@ fn shell_code_runs_natively_and_exit_codes_pass_through() {
     );
     assert_eq!(out.status.code(), Some(7), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "arg\n");
+}
+
+#[test]
+fn a_setuid_copy_of_sh_left_in_the_workdir_is_no_root_shell_on_the_host() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let workdir = dir.path().to_string_lossy().into_owned();
+    let out = soulbox(
+        &[
+            "run",
+            "-l",
+            "sh",
+            "--workdir",
+            &workdir,
+            "-c",
+            "cp /bin/sh /work/s && chmod 4755 /work/s && stat -c %a /work/s",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "4755\n");
+    let meta = std::fs::symlink_metadata(dir.path().join("s")).expect("s on the host");
+    assert_ne!(meta.uid(), 0, "owned by root");
+    assert_eq!(meta.mode() & 0o6000, 0, "mode {:o}", meta.mode());
 }
 
 /// Runs `soulbox ARGS` with `stdin` as its standard input.

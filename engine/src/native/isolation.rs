@@ -14,6 +14,7 @@
 use std::sync::OnceLock;
 
 use super::cgroup::{self, CgroupVersion};
+use super::identity;
 use super::os::{Linux, Os};
 use crate::{SandboxConfig, SoulBoxError};
 
@@ -21,6 +22,11 @@ use crate::{SandboxConfig, SoulBoxError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct HostSupport {
     pub root: bool,
+    /// The engine can give each guest a sandbox id of its own (it is root, with the
+    /// capabilities and the id range for it; see `identity.rs`).
+    pub assign_sandbox_ids: bool,
+    /// The engine's own uid is the host's root: a guest with the engine's ids would be too.
+    pub engine_is_host_root: bool,
     /// New user namespaces can be created (with the other namespaces inside them).
     pub user_namespaces: bool,
     /// New pid, mount, net, ipc, uts and cgroup namespaces can be created (inside a new user
@@ -58,6 +64,8 @@ impl HostSupport {
         let namespaces = user_namespaces || (root && can_clone(OTHER_NAMESPACES));
         Self {
             root,
+            assign_sandbox_ids: identity::can_assign_sandbox_ids(),
+            engine_is_host_root: identity::engine_is_host_root(),
             user_namespaces,
             namespaces,
             cgroups: cgroup::root().map(|r| r.version),
@@ -101,6 +109,10 @@ fn seccomp_available() -> bool {
 /// The layers one run gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Layers {
+    /// The guest runs as its sandbox's own id (else as the engine's ids).
+    pub sandbox_ids: bool,
+    /// The guest's ids are not the host's root.
+    pub unprivileged_host_id: bool,
     pub user_namespace: bool,
     /// pid, mount (with the minimal root), ipc, uts and cgroup namespaces.
     pub namespaces: bool,
@@ -114,7 +126,10 @@ pub(crate) struct Layers {
 impl Layers {
     /// The layers for `config` on a host with `support`, or the refusal naming what is missing.
     pub(crate) fn choose(support: HostSupport, config: &SandboxConfig) -> crate::Result<Self> {
+        let unprivileged_host_id = support.assign_sandbox_ids || !support.engine_is_host_root;
         let layers = Layers {
+            sandbox_ids: support.assign_sandbox_ids,
+            unprivileged_host_id,
             user_namespace: support.user_namespaces,
             namespaces: support.namespaces,
             net_namespace: support.namespaces && !config.network_enabled,
@@ -123,29 +138,41 @@ impl Layers {
             seccomp: support.seccomp,
             seccomp_allow_list: support.seccomp && config.allowed_syscalls.is_some(),
         };
-        let mut missing = Vec::new();
+        let mut missing: Vec<String> = Vec::new();
+        if !unprivileged_host_id {
+            missing.push(format!(
+                "an unprivileged host id for the guest (the engine is root but cannot give out \
+                 SoulBox's sandbox ids {:#x}-{:#x}: it needs CAP_SETUID, CAP_SETGID, CAP_CHOWN, \
+                 CAP_FOWNER and CAP_DAC_READ_SEARCH, and that range mapped in its user namespace)",
+                identity::SANDBOX_ID_FIRST,
+                identity::SANDBOX_ID_LAST
+            ));
+        }
         if !support.user_namespaces {
             missing.push(if support.root {
-                "a user namespace (the guest would be the host's root with its capabilities dropped)"
+                "a user namespace (the guest would share the host's, with its capabilities dropped)"
+                    .into()
             } else {
-                "user namespaces (so no pid, mount or network namespace either)"
+                "user namespaces (so no pid, mount or network namespace either)".into()
             });
         }
         if !support.namespaces && support.root {
-            missing.push("pid, mount, network, ipc and uts namespaces");
+            missing.push("pid, mount, network, ipc and uts namespaces".into());
         }
         if support.cgroups.is_none() {
             missing.push(
-                "writable cgroups for memory, process and CPU limits (rlimits would stand in)",
+                "writable cgroups for memory, process and CPU limits (rlimits would stand in)"
+                    .into(),
             );
         }
         if !support.seccomp {
-            missing.push("seccomp filters");
+            missing.push("seccomp filters".into());
         }
         if support.landlock_abi.is_none() {
             missing.push(
                 "Landlock (Linux 5.13+ with `landlock` among the active LSMs): the filesystem wall \
-                 behind the minimal root",
+                 behind the minimal root"
+                    .into(),
             );
         }
         if missing.is_empty() || config.allow_weaker_isolation {
@@ -202,6 +229,9 @@ impl Layers {
         if self.namespaces {
             add("minimal-root");
         }
+        if self.unprivileged_host_id {
+            add("unprivileged-host-id");
+        }
         add("capabilities-dropped");
         add("no-new-privs");
         if self.seccomp {
@@ -228,6 +258,8 @@ mod tests {
     fn full() -> HostSupport {
         HostSupport {
             root: true,
+            assign_sandbox_ids: true,
+            engine_is_host_root: true,
             user_namespaces: true,
             namespaces: true,
             cgroups: Some(CgroupVersion::V1),
@@ -249,6 +281,7 @@ mod tests {
             "uts-namespace",
             "cgroup-namespace",
             "minimal-root",
+            "unprivileged-host-id",
             "capabilities-dropped",
             "no-new-privs",
             "seccomp",
@@ -295,6 +328,8 @@ mod tests {
     fn without_user_namespaces_only_process_level_layers_remain() {
         let bare = HostSupport {
             root: false,
+            assign_sandbox_ids: false,
+            engine_is_host_root: false,
             user_namespaces: false,
             namespaces: false,
             cgroups: None,
@@ -307,8 +342,40 @@ mod tests {
         assert_eq!(layers.clone_flags(), 0);
         assert_eq!(
             layers.names(),
-            ["capabilities-dropped", "no-new-privs", "seccomp", "rlimits"]
+            [
+                "unprivileged-host-id",
+                "capabilities-dropped",
+                "no-new-privs",
+                "seccomp",
+                "rlimits"
+            ]
         );
+    }
+
+    #[test]
+    fn a_root_engine_that_cannot_give_out_sandbox_ids_is_refused_unless_weaker_is_accepted() {
+        let stuck = HostSupport {
+            assign_sandbox_ids: false,
+            ..full()
+        };
+        let message = Layers::choose(stuck, &SandboxConfig::default())
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("unprivileged host id"), "{message}");
+        let layers =
+            Layers::choose(stuck, &SandboxConfig::default().allow_weaker_isolation()).unwrap();
+        assert!(!layers.sandbox_ids);
+        assert!(!layers.names().contains(&"unprivileged-host-id".to_string()));
+        // A rootless engine's own ids are unprivileged already.
+        let rootless = HostSupport {
+            root: false,
+            assign_sandbox_ids: false,
+            engine_is_host_root: false,
+            ..full()
+        };
+        let layers = Layers::choose(rootless, &SandboxConfig::default()).unwrap();
+        assert!(!layers.sandbox_ids);
+        assert!(layers.names().contains(&"unprivileged-host-id".to_string()));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! Linux isolation, for code that cannot run as wasm.
 //!
 //! - `isolation.rs`: what the host allows (probed once), which layers a run gets, their names;
+//! - `identity.rs`: who the guest is on the host (never root), handing the workspace over to it;
 //! - `spawn.rs`: `clone3` of the sandbox's init into new namespaces (and its cgroup), handshake;
 //! - `child.rs`: init (pid 1, reaps, reports) and the worker that hardens itself and `execve`s;
 //! - `rootfs.rs`: the minimal root entered with `pivot_root`; `landlock.rs`, `seccomp.rs`: the
@@ -15,6 +16,7 @@
 
 mod cgroup;
 mod child;
+mod identity;
 mod isolation;
 mod landlock;
 mod os;
@@ -40,7 +42,8 @@ use crate::output::CapturedOutput;
 use crate::signals::{RunSignals, StopReason};
 use crate::{Result, SandboxConfig, SoulBoxError, Status, Stdin, StreamOutput};
 use cgroup::{Limits, RunCgroup};
-use child::{ChildFds, ChildReport, ChildSpec, REPORT_SIZE, Report, Stage};
+use child::{ChildFds, ChildReport, ChildSpec, Identity, REPORT_SIZE, Report, Stage};
+use identity::GuestIds;
 use isolation::Layers;
 use landlock::{Access, LandlockPlan, Rule};
 use os::Linux;
@@ -52,7 +55,9 @@ pub(crate) struct NativeRun<'a> {
     pub program: NativeProgram,
     pub env: Vec<(String, String)>,
     pub stdin: Stdin,
+    /// The workspace's host path (for the bind mount) and the directory open there.
     pub workspace: &'a Path,
+    pub workspace_dir: &'a cap_std::fs::Dir,
     pub config: &'a SandboxConfig,
     pub events: Option<UnboundedSender<StreamOutput>>,
     pub signals: Arc<RunSignals>,
@@ -67,7 +72,15 @@ pub(crate) async fn run(run: NativeRun<'_>) -> Result<Outcome> {
         Linux::new()
     };
     let layers = Layers::choose(isolation::host_support(&os), config)?;
-    let run_dir = RunDir::create(&run.program)?;
+    let workspace = std::os::fd::AsFd::as_fd(run.workspace_dir);
+    let ids = GuestIds::for_run(layers.sandbox_ids, workspace)
+        .map_err(|e| SoulBoxError::io("reading the workspace's identity", e))?;
+    if let GuestIds::Sandbox(_) = ids {
+        // The host's file API, wasm runs and the engine write as root: the guest gets them back.
+        identity::hand_over(workspace, ids)
+            .map_err(|e| SoulBoxError::io("handing the workspace over to the sandbox's id", e))?;
+    }
+    let run_dir = RunDir::create(&run.program, ids)?;
     let cgroup = match cgroup::root().filter(|_| layers.cgroups.is_some()) {
         Some(root) => {
             let limits = Limits {
@@ -82,18 +95,23 @@ pub(crate) async fn run(run: NativeRun<'_>) -> Result<Outcome> {
         }
         None => None,
     };
-    supervise(&run, &layers, &run_dir, cgroup.as_ref(), &os).await
+    let outcome = supervise(&run, &layers, ids, &run_dir, cgroup.as_ref(), &os).await;
+    // Whatever the guest left is never a setuid or setgid executable, however the run ended.
+    identity::strip_set_id_bits(workspace, ids.host_uid())
+        .map_err(|e| SoulBoxError::io("removing set-id bits from the guest's files", e))?;
+    outcome
 }
 
 async fn supervise(
     run: &NativeRun<'_>,
     layers: &Layers,
+    ids: GuestIds,
     run_dir: &RunDir,
     cgroup: Option<&RunCgroup>,
     os: &Linux,
 ) -> Result<Outcome> {
     let config = run.config;
-    let spec = child_spec(run, layers, run_dir)?;
+    let spec = child_spec(run, layers, ids, run_dir)?;
     let pipes = Pipes::new(&run.stdin)?;
     let clone_into = cgroup.and_then(RunCgroup::clone_target);
     let mut init = spawn::clone_init(
@@ -122,7 +140,7 @@ async fn supervise(
         .try_clone()
         .and_then(register)
         .map_err(|e| SoulBoxError::io("watching the sandbox's init process", e))?;
-    handshake(&init, layers, cgroup, sync_ours)?;
+    handshake(&init, layers, ids, cgroup, sync_ours)?;
 
     let (stdout, stderr) =
         CapturedOutput::pair(config.max_output_bytes, &run.signals, run.events.clone());
@@ -209,11 +227,12 @@ async fn supervise(
 fn handshake(
     init: &Init,
     layers: &Layers,
+    ids: GuestIds,
     cgroup: Option<&RunCgroup>,
     sync: OwnedFd,
 ) -> Result<()> {
     if layers.user_namespace {
-        spawn::write_id_maps(init.pid).map_err(|e| SoulBoxError::NativeSetup {
+        spawn::write_id_maps(init.pid, ids).map_err(|e| SoulBoxError::NativeSetup {
             step: "writing the user namespace's id maps".into(),
             source: e,
         })?;
@@ -303,19 +322,31 @@ struct RunDir {
 }
 
 impl RunDir {
-    fn create(program: &NativeProgram) -> Result<Self> {
+    fn create(program: &NativeProgram, ids: GuestIds) -> Result<Self> {
+        let failed = |e| SoulBoxError::io("creating the run directory", e);
         let dir = tempfile::Builder::new()
             .prefix("soulbox-native-")
             .tempdir()
-            .map_err(|e| SoulBoxError::io("creating the run directory", e))?;
+            .map_err(failed)?;
         for sub in ["program", "root", "tmp"] {
-            std::fs::create_dir(dir.path().join(sub))
-                .map_err(|e| SoulBoxError::io("creating the run directory", e))?;
+            std::fs::create_dir(dir.path().join(sub)).map_err(failed)?;
         }
-        // The guest is uid 0 of its own namespace, mapped to the engine's uid: it can traverse a
-        // directory the engine owns. Without a user namespace it is the engine's uid itself.
         let run_dir = Self { dir };
         program.write_into(&run_dir.program())?;
+        // Init takes the guest's ids before it mounts the root here (or, without a mount
+        // namespace, the guest uses these paths itself): a sandbox id must own them. A rootless
+        // engine's guest has its ids already.
+        if let GuestIds::Sandbox(id) = ids {
+            let paths = [
+                run_dir.dir.path().to_path_buf(),
+                run_dir.program(),
+                run_dir.program().join(&program.file_name),
+                run_dir.tmp(),
+            ];
+            for path in paths {
+                std::os::unix::fs::lchown(&path, Some(id), Some(id)).map_err(failed)?;
+            }
+        }
         Ok(run_dir)
     }
 
@@ -336,8 +367,28 @@ fn cstring(text: impl AsRef<[u8]>, what: &str) -> Result<CString> {
 }
 
 /// The spec init and the worker follow, from the layers and the run.
-fn child_spec(run: &NativeRun<'_>, layers: &Layers, run_dir: &RunDir) -> Result<ChildSpec> {
+fn child_spec(
+    run: &NativeRun<'_>,
+    layers: &Layers,
+    ids: GuestIds,
+    run_dir: &RunDir,
+) -> Result<ChildSpec> {
     let config = run.config;
+    // The guest's ids as init's namespace numbers them: 0 of its own user namespace, else the
+    // host's own numbers. Only a sandbox id needs the worker to switch (and shed root's groups).
+    let guest_ids = match (layers.user_namespace, ids) {
+        (true, _) => Some((0, 0)),
+        (false, GuestIds::Sandbox(id)) => Some((id, id)),
+        (false, GuestIds::Engine { .. }) => None,
+    };
+    let identity = match ids {
+        GuestIds::Sandbox(_) => guest_ids.map(|(uid, gid)| Identity {
+            uid,
+            gid,
+            clear_groups: true,
+        }),
+        GuestIds::Engine { .. } => None,
+    };
     let (rootfs, program_dir, workdir, tmp) = if layers.namespaces {
         let plan = RootfsPlan::new(
             &RootfsInputs {
@@ -346,6 +397,7 @@ fn child_spec(run: &NativeRun<'_>, layers: &Layers, run_dir: &RunDir) -> Result<
                 program_dir: &run_dir.program(),
                 network: config.network_enabled,
                 tmp_bytes: config.memory_limit,
+                tmp_owner: guest_ids,
             },
             &RealHost,
         );
@@ -386,6 +438,7 @@ fn child_spec(run: &NativeRun<'_>, layers: &Layers, run_dir: &RunDir) -> Result<
         Vec::new()
     };
     Ok(ChildSpec {
+        identity,
         unshare_cgroup: layers.namespaces,
         rootfs,
         set_hostname: layers.namespaces,
@@ -708,6 +761,8 @@ mod tests {
     fn rlimits_stand_in_only_without_cgroups() {
         let config = SandboxConfig::default();
         let mut layers = Layers {
+            sandbox_ids: true,
+            unprivileged_host_id: true,
             user_namespace: true,
             namespaces: true,
             net_namespace: true,

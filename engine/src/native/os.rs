@@ -41,6 +41,12 @@ pub(crate) trait Os {
         flags: libc::c_ulong,
         data: Option<&CStr>,
     ) -> SysResult;
+    /// `open_tree(2)` with `OPEN_TREE_CLONE`: a detached copy of the mount at `path` (not its
+    /// submounts), as a descriptor to attach elsewhere with [`move_mount`](Os::move_mount).
+    /// The path is looked up now, with the caller's current ids.
+    fn open_tree(&self, path: &CStr) -> SysResult<i32>;
+    /// `move_mount(2)` of the detached mount `tree` onto `target`, then closes `tree`.
+    fn move_mount(&self, tree: i32, target: &CStr) -> SysResult;
     /// `umount2(2)`.
     fn umount(&self, target: &CStr, flags: i32) -> SysResult;
     /// `pivot_root(2)`.
@@ -55,6 +61,10 @@ pub(crate) trait Os {
     fn chdir(&self, path: &CStr) -> SysResult;
     /// `sethostname(2)`.
     fn sethostname(&self, name: &[u8]) -> SysResult;
+    /// Becomes `uid` and `gid` (real, effective, saved; as this user namespace numbers them),
+    /// first emptying the supplementary groups when `clear_groups`. Raw system calls: libc's
+    /// wrappers would try to signal the engine's other threads, which do not exist here.
+    fn become_user(&self, uid: u32, gid: u32, clear_groups: bool) -> SysResult;
     /// `setsid(2)`: a new session without a controlling terminal.
     fn setsid(&self) -> SysResult;
     /// `setrlimit(2)` with equal soft and hard limits.
@@ -163,6 +173,35 @@ impl Os for Linux {
         })
     }
 
+    fn open_tree(&self, path: &CStr) -> SysResult<i32> {
+        const OPEN_TREE_CLONE: libc::c_uint = 1;
+        let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
+        // SAFETY: `path` is NUL-terminated; open_tree returns a fresh descriptor or fails.
+        check_long(unsafe {
+            libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags)
+        })
+        .map(|fd| fd as i32)
+    }
+
+    fn move_mount(&self, tree: i32, target: &CStr) -> SysResult {
+        const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+        // SAFETY: `tree` is a detached mount's descriptor, the empty source path names it;
+        // `target` is NUL-terminated.
+        let result = check_long(unsafe {
+            libc::syscall(
+                libc::SYS_move_mount,
+                tree,
+                c"".as_ptr(),
+                libc::AT_FDCWD,
+                target.as_ptr(),
+                MOVE_MOUNT_F_EMPTY_PATH,
+            )
+        });
+        // SAFETY: the descriptor is not used afterwards.
+        unsafe { libc::close(tree) };
+        result.map(drop)
+    }
+
     fn umount(&self, target: &CStr, flags: i32) -> SysResult {
         // SAFETY: `target` is NUL-terminated.
         check(unsafe { libc::umount2(target.as_ptr(), flags) })
@@ -223,6 +262,19 @@ impl Os for Linux {
     fn sethostname(&self, name: &[u8]) -> SysResult {
         // SAFETY: `name` is a live slice of `name.len()` bytes.
         check(unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) })
+    }
+
+    fn become_user(&self, uid: u32, gid: u32, clear_groups: bool) -> SysResult {
+        if clear_groups {
+            // SAFETY: a zero-length list; the kernel reads nothing through the null pointer.
+            check_long(unsafe {
+                libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>())
+            })?;
+        }
+        // SAFETY: integer arguments only; setresgid before setresuid, while CAP_SETGID lasts.
+        check_long(unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) })?;
+        // SAFETY: integer arguments only.
+        check_long(unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) }).map(drop)
     }
 
     fn setsid(&self) -> SysResult {
@@ -416,6 +468,12 @@ pub(crate) mod recorder {
                 data.map(s).unwrap_or_default()
             ))
         }
+        fn open_tree(&self, path: &CStr) -> SysResult<i32> {
+            self.record(format!("open_tree {}", s(path))).map(|()| 42)
+        }
+        fn move_mount(&self, tree: i32, target: &CStr) -> SysResult {
+            self.record(format!("move_mount {tree} {}", s(target)))
+        }
         fn umount(&self, target: &CStr, flags: i32) -> SysResult {
             self.record(format!("umount {} {flags}", s(target)))
         }
@@ -440,6 +498,9 @@ pub(crate) mod recorder {
         }
         fn sethostname(&self, name: &[u8]) -> SysResult {
             self.record(format!("sethostname {}", String::from_utf8_lossy(name)))
+        }
+        fn become_user(&self, uid: u32, gid: u32, clear_groups: bool) -> SysResult {
+            self.record(format!("become_user {uid} {gid} {clear_groups}"))
         }
         fn setsid(&self) -> SysResult {
             self.record("setsid".into())

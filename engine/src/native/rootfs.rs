@@ -165,7 +165,7 @@ pub(crate) enum Step {
     },
     /// A bind mount; `remount` re-applies flags (read-only, nosuid...) with the locked ones kept.
     Bind {
-        source: CString,
+        source: Source,
         target: CString,
         remount: Option<MountFlags>,
     },
@@ -185,6 +185,16 @@ pub(crate) enum Step {
     RootReadOnly,
 }
 
+/// Where a bind mount comes from.
+#[derive(Debug, Clone)]
+pub(crate) enum Source {
+    /// A host path, looked up when the mount is made (by then with the guest's ids).
+    Host(CString),
+    /// The workspace, detached ([`RootfsPlan::detach_workspace`]) while init still had the
+    /// engine's ids, so that no directory above it needs to let the guest's id through.
+    Workspace,
+}
+
 /// What goes into the guest's root besides the system directories.
 #[derive(Debug, Clone)]
 pub(crate) struct RootfsInputs<'a> {
@@ -195,12 +205,16 @@ pub(crate) struct RootfsInputs<'a> {
     pub network: bool,
     /// Size of `/tmp`.
     pub tmp_bytes: u64,
+    /// Owner of `/tmp` (the guest's uid and gid as init's namespace numbers them), if not init's.
+    pub tmp_owner: Option<(u32, u32)>,
 }
 
 /// The steps that build the guest's root, in order.
 #[derive(Debug, Clone)]
 pub(crate) struct RootfsPlan {
     steps: Vec<Step>,
+    /// The workspace's host path, if it is there to be mounted.
+    workspace: Option<CString>,
     /// Landlock rules matching the layout (guest paths).
     pub(crate) landlock_rules: Vec<Rule>,
 }
@@ -235,8 +249,8 @@ impl Builder<'_> {
         });
     }
 
-    /// Binds host `source` at `guest`, creating the mount point.
-    fn bind(&mut self, source: &Path, guest: &str, entry: &Entry, kind: BindKind) {
+    /// Binds `source` at `guest`, creating the mount point.
+    fn bind(&mut self, source: Source, guest: &str, entry: &Entry, kind: BindKind) {
         let (is_dir, locked) = match entry {
             Entry::Dir { locked } => (true, *locked),
             Entry::File { locked } => (false, *locked),
@@ -258,7 +272,7 @@ impl Builder<'_> {
             BindKind::Device => None,
         };
         self.steps.push(Step::Bind {
-            source: c(source),
+            source,
             target: c(&target),
             remount,
         });
@@ -301,7 +315,7 @@ impl RootfsPlan {
                     });
                 }
                 Some(entry @ Entry::Dir { .. }) => {
-                    b.bind(Path::new(dir), dir, &entry, BindKind::ReadOnly);
+                    b.bind(host_path_source(dir), dir, &entry, BindKind::ReadOnly);
                     b.allow(dir, Access::ReadExecute, true);
                 }
                 Some(Entry::File { .. }) | None => {}
@@ -332,7 +346,12 @@ impl RootfsPlan {
                         link: c(link),
                     });
                 }
-                Some(entry) => b.bind(&host_path, &guest, &entry, BindKind::ReadOnly),
+                Some(entry) => b.bind(
+                    host_path_source(&host_path),
+                    &guest,
+                    &entry,
+                    BindKind::ReadOnly,
+                ),
                 None => {}
             }
         }
@@ -343,7 +362,12 @@ impl RootfsPlan {
             let host_path = Path::new("/dev").join(device);
             if let Some(entry @ Entry::File { .. }) = host.entry(&host_path) {
                 let guest = format!("/dev/{device}");
-                b.bind(&host_path, &guest, &entry, BindKind::Device);
+                b.bind(
+                    host_path_source(&host_path),
+                    &guest,
+                    &entry,
+                    BindKind::Device,
+                );
                 b.allow(&guest, Access::Device, false);
             }
         }
@@ -373,18 +397,26 @@ impl RootfsPlan {
 
         b.mkdir("/tmp");
         let tmp_target = b.inside("/tmp");
+        let owner = inputs
+            .tmp_owner
+            .map(|(uid, gid)| format!(",uid={uid},gid={gid}"))
+            .unwrap_or_default();
         b.steps.push(Step::Tmpfs {
             target: c(tmp_target),
-            options: c(format!("size={},mode=1777", inputs.tmp_bytes.max(1 << 20))),
+            options: c(format!(
+                "size={},mode=1777{owner}",
+                inputs.tmp_bytes.max(1 << 20)
+            )),
             flags: BASE_FLAGS,
         });
         b.allow("/tmp", Access::ReadWrite, true);
 
-        if let Some(entry @ Entry::Dir { .. }) = host.entry(inputs.workspace) {
+        let workspace = host.entry(inputs.workspace);
+        if let Some(entry @ Entry::Dir { .. }) = &workspace {
             b.bind(
-                inputs.workspace,
+                Source::Workspace,
                 crate::GUEST_WORKDIR,
-                &entry,
+                entry,
                 BindKind::Writable,
             );
         }
@@ -393,7 +425,7 @@ impl RootfsPlan {
         b.mkdir("/run");
         if let Some(entry @ Entry::Dir { .. }) = host.entry(inputs.program_dir) {
             b.bind(
-                inputs.program_dir,
+                host_path_source(inputs.program_dir),
                 GUEST_PROGRAM_DIR,
                 &entry,
                 BindKind::ReadOnly,
@@ -405,14 +437,33 @@ impl RootfsPlan {
         b.steps.push(Step::RootReadOnly);
         Self {
             steps: b.steps,
+            workspace: matches!(workspace, Some(Entry::Dir { .. })).then(|| c(inputs.workspace)),
             landlock_rules: b.rules,
         }
     }
 
-    /// Runs the steps in the child. On failure: the index of the failed step and its errno.
-    pub(crate) fn apply(&self, os: &dyn Os) -> Result<(), (usize, Errno)> {
+    /// Detaches a copy of the workspace's mount (in the child, before it takes the guest's ids);
+    /// `apply` attaches it. `None`: the plan has no workspace.
+    pub(crate) fn detach_workspace(&self, os: &dyn Os) -> Result<Option<i32>, Errno> {
+        self.workspace
+            .as_deref()
+            .map(|path| os.open_tree(path))
+            .transpose()
+    }
+
+    /// The workspace's host path, for error messages.
+    pub(crate) fn workspace_path(&self) -> String {
+        self.workspace
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    /// Runs the steps in the child, `workspace` being the detached workspace mount. On failure:
+    /// the index of the failed step and its errno.
+    pub(crate) fn apply(&self, os: &dyn Os, workspace: Option<i32>) -> Result<(), (usize, Errno)> {
         for (index, step) in self.steps.iter().enumerate() {
-            apply_step(step, os).map_err(|e| (index, e))?;
+            apply_step(step, os, workspace).map_err(|e| (index, e))?;
         }
         Ok(())
     }
@@ -429,9 +480,20 @@ impl RootfsPlan {
             Step::Mkdir(path) => format!("creating {}", s(path)),
             Step::WriteFile { path, .. } => format!("writing {}", s(path)),
             Step::Symlink { link, .. } => format!("creating the symlink {}", s(link)),
-            Step::Bind { source, target, .. } => {
-                format!("bind-mounting {} at {}", s(source), s(target))
-            }
+            Step::Bind {
+                source: Source::Host(source),
+                target,
+                ..
+            } => format!("bind-mounting {} at {}", s(source), s(target)),
+            Step::Bind {
+                source: Source::Workspace,
+                target,
+                ..
+            } => format!(
+                "mounting the workspace {} at {}",
+                self.workspace_path(),
+                s(target)
+            ),
             Step::Proc(target) => format!("mounting /proc at {}", s(target)),
             Step::ProcReadOnly(target) => format!("making {} read-only", s(target)),
             Step::ProcMask { target, .. } => format!("masking {}", s(target)),
@@ -452,7 +514,11 @@ fn unless_absent(result: Result<(), Errno>) -> Result<(), Errno> {
     }
 }
 
-fn apply_step(step: &Step, os: &dyn Os) -> Result<(), Errno> {
+fn host_path_source(path: impl AsRef<Path>) -> Source {
+    Source::Host(c(path))
+}
+
+fn apply_step(step: &Step, os: &dyn Os, workspace: Option<i32>) -> Result<(), Errno> {
     const DOT: &std::ffi::CStr = c".";
     const SLASH: &std::ffi::CStr = c"/";
     match step {
@@ -478,7 +544,10 @@ fn apply_step(step: &Step, os: &dyn Os) -> Result<(), Errno> {
             target,
             remount,
         } => {
-            os.mount(Some(source), target, None, libc::MS_BIND, None)?;
+            match source {
+                Source::Host(path) => os.mount(Some(path), target, None, libc::MS_BIND, None)?,
+                Source::Workspace => os.move_mount(workspace.ok_or(Errno(libc::EBADF))?, target)?,
+            }
             match remount {
                 Some(flags) => os.mount(
                     None,
@@ -614,6 +683,7 @@ mod tests {
                 program_dir: Path::new("/prog"),
                 network,
                 tmp_bytes: 64 << 20,
+                tmp_owner: Some((0, 0)),
             },
             &FakeHost::debian(),
         )
@@ -621,7 +691,7 @@ mod tests {
 
     fn recorded(network: bool) -> Vec<String> {
         let os = Recorder::default();
-        plan(network).apply(&os).unwrap();
+        plan(network).apply(&os, Some(42)).unwrap();
         os.lines()
     }
 
@@ -683,10 +753,16 @@ mod tests {
     }
 
     #[test]
-    fn workspace_is_writable_and_program_dir_read_only() {
+    fn workspace_is_writable_nosuid_nodev_and_program_dir_read_only() {
         let lines = recorded(false);
-        let work = index(&lines, "mount /ws /stage/work");
-        assert_eq!(flags_of(&lines[work + 1]) & libc::MS_RDONLY, 0);
+        let work = index(&lines, "move_mount 42 /stage/work");
+        assert_eq!(lines[work - 1], "mkdir /stage/work 755");
+        let flags = flags_of(&lines[work + 1]);
+        assert_eq!(flags & libc::MS_RDONLY, 0);
+        assert_eq!(
+            flags & (libc::MS_NOSUID | libc::MS_NODEV),
+            libc::MS_NOSUID | libc::MS_NODEV
+        );
         let program = index(&lines, "mount /prog /stage/run/soulbox");
         let flags = flags_of(&lines[program + 1]);
         assert_ne!(flags & libc::MS_RDONLY, 0);
@@ -752,7 +828,7 @@ mod tests {
             fail_errno: Some(libc::EINVAL),
             ..Recorder::default()
         };
-        p.apply(&os).unwrap();
+        p.apply(&os, Some(42)).unwrap();
         let lines = os.lines();
         let retry = index(&lines, "mount proc /stage/proc proc");
         assert!(
@@ -766,7 +842,7 @@ mod tests {
             fail_errno: Some(libc::ENOENT),
             ..Recorder::default()
         };
-        p.apply(&os).unwrap();
+        p.apply(&os, Some(42)).unwrap();
         assert!(os.position("pivot_root").is_some());
 
         let os = Recorder {
@@ -774,7 +850,7 @@ mod tests {
             fail_errno: Some(libc::EPERM),
             ..Recorder::default()
         };
-        let (index, errno) = p.apply(&os).unwrap_err();
+        let (index, errno) = p.apply(&os, Some(42)).unwrap_err();
         assert_eq!(errno, Errno(libc::EPERM));
         assert!(p.describe(index).contains("/stage/proc/sys read-only"));
     }
@@ -794,10 +870,24 @@ mod tests {
     fn tmp_is_sized_to_the_memory_limit() {
         let lines = recorded(false);
         assert!(lines.contains(&format!(
-            "mount tmpfs /stage/tmp tmpfs {:#x} size={},mode=1777",
+            "mount tmpfs /stage/tmp tmpfs {:#x} size={},mode=1777,uid=0,gid=0",
             BASE_FLAGS,
             64 << 20
         )));
+    }
+
+    #[test]
+    fn the_workspace_is_detached_by_path_and_attached_from_its_descriptor() {
+        let p = plan(false);
+        let os = Recorder::default();
+        assert_eq!(p.detach_workspace(&os), Ok(Some(42)));
+        assert_eq!(os.lines(), ["open_tree /ws"]);
+        let (index, errno) = p.apply(&Recorder::default(), None).unwrap_err();
+        assert_eq!(errno, Errno(libc::EBADF));
+        assert_eq!(
+            p.describe(index),
+            "mounting the workspace /ws at /stage/work"
+        );
     }
 
     #[test]
@@ -807,7 +897,7 @@ mod tests {
             fail_on: Some("pivot_root"),
             ..Recorder::default()
         };
-        let (index, errno) = p.apply(&os).unwrap_err();
+        let (index, errno) = p.apply(&os, Some(42)).unwrap_err();
         assert_eq!(errno, Errno(libc::EPERM));
         assert!(p.describe(index).contains("pivot_root"));
     }

@@ -8,6 +8,7 @@ use std::io::Write;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use super::child::{self, ChildFds, ChildSpec, ExecArgs};
+use super::identity::GuestIds;
 use super::os::Os;
 
 /// The sandbox's init process, as seen by the engine. Dropping it before [`reap`](Self::reap)
@@ -159,15 +160,17 @@ pub(crate) fn clone_init(
     })
 }
 
-/// Maps uid and gid 0 inside the new user namespace to the engine's own ids (the only mapping an
-/// unprivileged process may write, and enough: the guest drops every capability anyway).
-pub(crate) fn write_id_maps(pid: libc::pid_t) -> std::io::Result<()> {
-    // SAFETY: geteuid/getegid have no preconditions.
-    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+/// Maps uid and gid 0 inside the new user namespace - the guest's root - to `ids`: the sandbox's
+/// own id (a root engine), or the engine's own ids (the only mapping an unprivileged process may
+/// write). Only the engine's own ids need `setgroups` denied; a sandbox id leaves it allowed so
+/// that the worker can drop the supplementary groups it inherited from root.
+pub(crate) fn write_id_maps(pid: libc::pid_t, ids: GuestIds) -> std::io::Result<()> {
     let proc = format!("/proc/{pid}");
-    std::fs::write(format!("{proc}/uid_map"), format!("0 {uid} 1"))?;
-    std::fs::write(format!("{proc}/setgroups"), "deny")?;
-    std::fs::write(format!("{proc}/gid_map"), format!("0 {gid} 1"))
+    std::fs::write(format!("{proc}/uid_map"), format!("0 {} 1", ids.host_uid()))?;
+    if let GuestIds::Engine { .. } = ids {
+        std::fs::write(format!("{proc}/setgroups"), "deny")?;
+    }
+    std::fs::write(format!("{proc}/gid_map"), format!("0 {} 1", ids.host_gid()))
 }
 
 /// Tells init to go on.
@@ -220,6 +223,7 @@ mod tests {
             return;
         };
         let spec = ChildSpec {
+            identity: None,
             unshare_cgroup: false,
             rootfs: None,
             set_hostname: false,

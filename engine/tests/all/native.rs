@@ -1,6 +1,7 @@
 //! The native backend, attacked. These need root (CI runs as root): without it they say so and
 //! pass, since the full isolation they check is then not on offer (see `refusal` for that path).
 
+use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -357,9 +358,11 @@ const PROC_ATTACKS: &str = "echo x > /proc/sys/kernel/core_pattern && echo wrote
      echo kcore $(head -c 16 /proc/kcore 2>/dev/null | wc -c)\n\
      echo keys $(cat /proc/keys 2>/dev/null | wc -c)\n\
      echo timer_list $(cat /proc/timer_list 2>/dev/null | wc -c)\n\
-     echo acpi $(ls -A /proc/acpi 2>/dev/null | wc -l)\n";
+     echo acpi $(ls -A /proc/acpi 2>/dev/null | wc -l)\n\
+     test -e /proc/1 || echo init-invisible\n";
 
-const PROC_ATTACKS_EXPECTED: &str = "sys-read-only\nkcore 0\nkeys 0\ntimer_list 0\nacpi 0\n";
+const PROC_ATTACKS_EXPECTED: &str =
+    "sys-read-only\nkcore 0\nkeys 0\ntimer_list 0\nacpi 0\ninit-invisible\n";
 
 fn host_core_pattern() -> String {
     std::fs::read_to_string("/proc/sys/kernel/core_pattern").expect("core_pattern")
@@ -373,6 +376,107 @@ async fn proc_kernel_knobs_are_read_only_or_masked_and_other_processes_invisible
     assert_eq!(r.status, Status::Ok, "{r:?}");
     assert_eq!(r.stdout, PROC_ATTACKS_EXPECTED, "{r:?}");
     assert_eq!(host_core_pattern(), before);
+}
+
+/// SoulBox's sandbox ids (see README, "The native backend").
+const SANDBOX_IDS: std::ops::RangeInclusive<u32> = 0x7000_0000..=0x70FF_FFFF;
+
+#[tokio::test]
+async fn a_setuid_shell_left_in_the_workspace_is_neither_roots_nor_setuid_on_the_host() {
+    require_root!();
+    let dir = tempfile::tempdir().expect("dir");
+    let r = sh(
+        native().with_workdir(dir.path()),
+        "cp /bin/sh /work/s && chmod 4755 /work/s && stat -c '%a %u' /work/s\n\
+         cp /bin/sh /work/g && chmod 2755 /work/g && stat -c '%a %u' /work/g\n",
+    )
+    .await;
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    // Inside, the guest is root of its namespace and its chmod worked...
+    assert_eq!(r.stdout, "4755 0\n2755 0\n", "{r:?}");
+    assert!(r.isolation.iter().any(|l| l == "unprivileged-host-id"));
+    // ... on the host the file is the sandbox's, and the run's end took the bits away.
+    for name in ["s", "g"] {
+        let meta = std::fs::symlink_metadata(dir.path().join(name)).expect("left on the host");
+        assert_ne!(meta.uid(), 0, "{name} is root's");
+        assert!(
+            SANDBOX_IDS.contains(&meta.uid()),
+            "{name}: uid {}",
+            meta.uid()
+        );
+        assert_eq!(meta.gid(), meta.uid(), "{name}");
+        assert_eq!(
+            meta.mode() & 0o7777,
+            0o755,
+            "{name}: mode {:o}",
+            meta.mode()
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_guest_has_no_host_groups_and_one_id_for_its_whole_sandbox() {
+    require_root!();
+    let sb = sandbox(native()).await;
+    let script = "grep -E '^(Uid|Gid|Groups):' /proc/self/status | tr -s '\\t ' ' '\n\
+                  touch /work/mine\n";
+    let r = sb.execute_code(Language::Shell, script).await.expect("run");
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    assert_eq!(r.stdout, "Uid: 0 0 0 0\nGid: 0 0 0 0\nGroups: \n", "{r:?}");
+    let workspace = sb.workspace_path().expect("workspace");
+    let owner = std::fs::metadata(workspace.join("mine"))
+        .expect("mine")
+        .uid();
+    assert!(SANDBOX_IDS.contains(&owner), "uid {owner}");
+    let again = sb
+        .execute_code(Language::Shell, "touch /work/again")
+        .await
+        .expect("run");
+    assert_eq!(again.status, Status::Ok, "{again:?}");
+    let second = std::fs::metadata(workspace.join("again"))
+        .expect("again")
+        .uid();
+    assert_eq!(second, owner, "one id per sandbox");
+    let other = sandbox(native()).await;
+    other
+        .execute_code(Language::Shell, "touch /work/theirs")
+        .await
+        .expect("run");
+    let theirs = other.workspace_path().expect("workspace").join("theirs");
+    assert_ne!(std::fs::metadata(theirs).expect("theirs").uid(), owner);
+}
+
+#[tokio::test]
+async fn files_the_host_wrote_stay_the_guests_to_change_and_delete() {
+    require_root!();
+    let sb = sandbox(native()).await;
+    sb.write_file("notes/host.txt", "from the host\n")
+        .await
+        .expect("write");
+    sb.write_file("old.txt", "old").await.expect("write");
+    let r = sb
+        .execute_code(
+            Language::Shell,
+            "echo appended >> notes/host.txt && rm old.txt && mkdir notes/sub && \
+             mv notes/host.txt notes/sub/moved.txt && cat notes/sub/moved.txt",
+        )
+        .await
+        .expect("run");
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    assert_eq!(r.stdout, "from the host\nappended\n");
+    // The host's file API still works on what the guest made, and the next run on what it wrote.
+    sb.write_file("notes/sub/moved.txt", "rewritten by the host\n")
+        .await
+        .expect("write");
+    let r = sb
+        .execute_code(
+            Language::Shell,
+            "cat notes/sub/moved.txt && rm -r notes && ls -A",
+        )
+        .await
+        .expect("run");
+    assert_eq!(r.stdout, "rewritten by the host\n", "{r:?}");
+    assert!(sb.list_files("").await.expect("list").is_empty());
 }
 
 #[tokio::test]
@@ -410,24 +514,24 @@ async fn without_landlock_a_run_is_refused_unless_weaker_isolation_is_accepted()
 }
 
 #[tokio::test]
-async fn init_keeps_the_engines_command_line_and_its_descriptors_to_itself() {
+async fn init_its_command_line_and_its_descriptors_are_out_of_the_guests_sight() {
     require_root!();
+    // Init is not dumpable, so hidepid=invisible leaves it out of /proc altogether (its copy of
+    // the engine's command line is blanked too, behind that).
     let r = sh(
         native(),
-        "tr '\\0' ' ' < /proc/1/cmdline; echo\n\
-         cat /proc/1/comm\n\
-         ls /proc/1/fd | tr '\\n' ' '; echo\n\
-         readlink /proc/1/fd/0 || echo no-readlink\n\
-         echo forged > /proc/1/fd/3 || echo no-forgery\n",
+        "test -e /proc/1 || echo init-invisible\n\
+         ls /proc | grep -qx 1 || echo not-listed\n\
+         cat /proc/1/cmdline 2>/dev/null || echo no-cmdline\n\
+         ls /proc/1/fd 2>/dev/null || echo no-descriptors\n\
+         readlink /proc/1/fd/0 2>/dev/null || echo no-readlink\n\
+         (echo forged > /proc/1/fd/3) 2>/dev/null || echo no-forgery\n",
     )
     .await;
     assert_eq!(r.status, Status::Ok, "{r:?}");
-    let lines: Vec<&str> = r.stdout.lines().map(str::trim).collect();
-    // Blank command line, init's own name, only the guest's stdio and the report pipe left open,
-    // and none of them reachable through /proc.
     assert_eq!(
-        lines,
-        ["", "soulbox-init", "0 1 2 3", "no-readlink", "no-forgery"],
+        r.stdout,
+        "init-invisible\nnot-listed\nno-cmdline\nno-descriptors\nno-readlink\nno-forgery\n",
         "{r:?}"
     );
 }
