@@ -583,7 +583,11 @@ mod tests {
             &RootfsInputs {
                 staging: std::path::Path::new("/stage"),
                 workspace: std::path::Path::new("/ws"),
-                program_dir: std::path::Path::new("/prog"),
+                program: crate::native::rootfs::ProgramFile {
+                    name: "main.sh",
+                    code: b"true",
+                    executable: false,
+                },
                 network: false,
                 tmp_bytes: 1 << 20,
                 tmp_owner: Some((0, 0)),

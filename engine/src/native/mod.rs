@@ -47,7 +47,7 @@ use identity::GuestIds;
 use isolation::Layers;
 use landlock::{Access, LandlockPlan, Rule};
 use os::Linux;
-use rootfs::{GUEST_PROGRAM_DIR, RealHost, RootfsInputs, RootfsPlan};
+use rootfs::{GUEST_PROGRAM_DIR, ProgramFile, RealHost, RootfsInputs, RootfsPlan};
 use spawn::Init;
 
 /// Everything one native run needs.
@@ -80,7 +80,7 @@ pub(crate) async fn run(run: NativeRun<'_>) -> Result<Outcome> {
         identity::hand_over(workspace, ids)
             .map_err(|e| SoulBoxError::io("handing the workspace over to the sandbox's id", e))?;
     }
-    let run_dir = RunDir::create(&run.program, ids)?;
+    let run_dir = RunDir::create(&run.program, !layers.namespaces, ids)?;
     let cgroup = match cgroup::root().filter(|_| layers.cgroups.is_some()) {
         Some(root) => {
             let limits = Limits {
@@ -315,36 +315,41 @@ fn signal_name(signal: i32) -> &'static str {
     }
 }
 
-/// The per-run host directory: the program (mounted at `/run/soulbox`), the empty directory the
-/// new root is mounted on, and - without a mount namespace - the guest's `/tmp`. Removed on drop.
+/// The per-run host directory: the empty directory the new root is mounted on, or - without a
+/// mount namespace - the program and the guest's `/tmp`. Removed on drop.
 struct RunDir {
     dir: tempfile::TempDir,
 }
 
 impl RunDir {
-    fn create(program: &NativeProgram, ids: GuestIds) -> Result<Self> {
+    /// With `on_disk`, the guest uses the program and `/tmp` here by their host paths; else it
+    /// gets them in its own root, and only the staging directory is needed.
+    fn create(program: &NativeProgram, on_disk: bool, ids: GuestIds) -> Result<Self> {
         let failed = |e| SoulBoxError::io("creating the run directory", e);
         let dir = tempfile::Builder::new()
             .prefix("soulbox-native-")
             .tempdir()
             .map_err(failed)?;
-        for sub in ["program", "root", "tmp"] {
-            std::fs::create_dir(dir.path().join(sub)).map_err(failed)?;
-        }
         let run_dir = Self { dir };
-        program.write_into(&run_dir.program())?;
-        // Init takes the guest's ids before it mounts the root here (or, without a mount
-        // namespace, the guest uses these paths itself): a sandbox id must own them. A rootless
+        let mut paths = vec![run_dir.dir.path().to_path_buf()];
+        if on_disk {
+            paths.extend([run_dir.program(), run_dir.tmp()]);
+        } else {
+            paths.push(run_dir.root());
+        }
+        for path in &paths[1..] {
+            std::fs::create_dir(path).map_err(failed)?;
+        }
+        if on_disk {
+            program.write_into(&run_dir.program())?;
+            paths.push(run_dir.program().join(&program.file_name));
+        }
+        // Init takes the guest's ids before it mounts the root here, and without a mount
+        // namespace the guest uses these paths itself: a sandbox id must own them. A rootless
         // engine's guest has its ids already.
         if let GuestIds::Sandbox(id) = ids {
-            let paths = [
-                run_dir.dir.path().to_path_buf(),
-                run_dir.program(),
-                run_dir.program().join(&program.file_name),
-                run_dir.tmp(),
-            ];
-            for path in paths {
-                std::os::unix::fs::lchown(&path, Some(id), Some(id)).map_err(failed)?;
+            for path in &paths {
+                std::os::unix::fs::lchown(path, Some(id), Some(id)).map_err(failed)?;
             }
         }
         Ok(run_dir)
@@ -394,7 +399,11 @@ fn child_spec(
             &RootfsInputs {
                 staging: &run_dir.root(),
                 workspace: run.workspace,
-                program_dir: &run_dir.program(),
+                program: ProgramFile {
+                    name: &run.program.file_name,
+                    code: &run.program.code,
+                    executable: run.program.interpreter.is_none(),
+                },
                 network: config.network_enabled,
                 tmp_bytes: config.memory_limit,
                 tmp_owner: guest_ids,

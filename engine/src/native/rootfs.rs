@@ -10,7 +10,7 @@
 //!                  the other kernel knobs read-only, /proc/kcore and other kernel state masked
 //! /tmp             private tmpfs, sized to the memory limit (its pages are charged to the sandbox)
 //! /work            the sandbox workspace, read-write
-//! /run/soulbox     the program (script or executable), read-only
+//! /run/soulbox     the program (script or executable), written into the root tmpfs, read-only
 //! ```
 //!
 //! [`RootfsPlan::new`] decides the steps on the host; [`RootfsPlan::apply`] runs them in the child
@@ -158,6 +158,7 @@ pub(crate) enum Step {
     WriteFile {
         path: CString,
         contents: Vec<u8>,
+        mode: u32,
     },
     Symlink {
         target: CString,
@@ -201,13 +202,26 @@ pub(crate) struct RootfsInputs<'a> {
     /// Host directory the new root is mounted on (an empty directory of this run).
     pub staging: &'a Path,
     pub workspace: &'a Path,
-    pub program_dir: &'a Path,
+    /// The program, written into the root (not bound from a host directory, whose path the
+    /// guest would read in `/proc/self/mountinfo`).
+    pub program: ProgramFile<'a>,
     pub network: bool,
     /// Size of `/tmp`.
     pub tmp_bytes: u64,
     /// Owner of `/tmp` (the guest's uid and gid as init's namespace numbers them), if not init's.
     pub tmp_owner: Option<(u32, u32)>,
 }
+
+/// The program file placed at [`GUEST_PROGRAM_DIR`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ProgramFile<'a> {
+    pub name: &'a str,
+    pub code: &'a [u8],
+    pub executable: bool,
+}
+
+/// Room in the root tmpfs besides the program: generated `/etc` files and mount points.
+const ROOT_TMPFS_BYTES: usize = 4 << 20;
 
 /// The steps that build the guest's root, in order.
 #[derive(Debug, Clone)]
@@ -263,6 +277,7 @@ impl Builder<'_> {
             Step::WriteFile {
                 path: c(&target),
                 contents: Vec::new(),
+                mode: 0o644,
             }
         });
         let remount = match kind {
@@ -296,7 +311,10 @@ impl RootfsPlan {
                 Step::MakeMountsPrivate,
                 Step::Tmpfs {
                     target: c(inputs.staging),
-                    options: c("size=4m,mode=0755"),
+                    options: c(format!(
+                        "size={},mode=0755",
+                        ROOT_TMPFS_BYTES + inputs.program.code.len()
+                    )),
                     flags: BASE_FLAGS,
                 },
             ],
@@ -328,6 +346,7 @@ impl RootfsPlan {
             b.steps.push(Step::WriteFile {
                 path: c(path),
                 contents: contents.to_vec(),
+                mode: 0o644,
             });
         }
         let network_entries = if inputs.network {
@@ -423,14 +442,17 @@ impl RootfsPlan {
         b.allow(crate::GUEST_WORKDIR, Access::ReadWrite, true);
 
         b.mkdir("/run");
-        if let Some(entry @ Entry::Dir { .. }) = host.entry(inputs.program_dir) {
-            b.bind(
-                host_path_source(inputs.program_dir),
-                GUEST_PROGRAM_DIR,
-                &entry,
-                BindKind::ReadOnly,
-            );
-        }
+        b.mkdir(GUEST_PROGRAM_DIR);
+        let program = b.inside(GUEST_PROGRAM_DIR).join(inputs.program.name);
+        b.steps.push(Step::WriteFile {
+            path: c(program),
+            contents: inputs.program.code.to_vec(),
+            mode: if inputs.program.executable {
+                0o755
+            } else {
+                0o644
+            },
+        });
         b.allow(GUEST_PROGRAM_DIR, Access::ReadExecute, true);
 
         b.steps.push(Step::PivotRoot(c(inputs.staging)));
@@ -537,7 +559,11 @@ fn apply_step(step: &Step, os: &dyn Os, workspace: Option<i32>) -> Result<(), Er
             Some(options),
         ),
         Step::Mkdir(path) => os.mkdir(path, 0o755),
-        Step::WriteFile { path, contents } => os.write_file(path, contents, 0o644),
+        Step::WriteFile {
+            path,
+            contents,
+            mode,
+        } => os.write_file(path, contents, *mode),
         Step::Symlink { target, link } => os.symlink(target, link),
         Step::Bind {
             source,
@@ -680,7 +706,11 @@ mod tests {
             &RootfsInputs {
                 staging: Path::new("/stage"),
                 workspace: Path::new("/ws"),
-                program_dir: Path::new("/prog"),
+                program: ProgramFile {
+                    name: "main.sh",
+                    code: b"echo hi",
+                    executable: false,
+                },
                 network,
                 tmp_bytes: 64 << 20,
                 tmp_owner: Some((0, 0)),
@@ -753,7 +783,7 @@ mod tests {
     }
 
     #[test]
-    fn workspace_is_writable_nosuid_nodev_and_program_dir_read_only() {
+    fn workspace_is_writable_nosuid_nodev_and_the_program_in_the_read_only_root() {
         let lines = recorded(false);
         let work = index(&lines, "move_mount 42 /stage/work");
         assert_eq!(lines[work - 1], "mkdir /stage/work 755");
@@ -763,9 +793,15 @@ mod tests {
             flags & (libc::MS_NOSUID | libc::MS_NODEV),
             libc::MS_NOSUID | libc::MS_NODEV
         );
-        let program = index(&lines, "mount /prog /stage/run/soulbox");
-        let flags = flags_of(&lines[program + 1]);
-        assert_ne!(flags & libc::MS_RDONLY, 0);
+        let program = index(&lines, "write_file /stage/run/soulbox/main.sh 644 echo hi");
+        let read_only = lines.len() - 1;
+        assert!(program < read_only && lines[read_only].starts_with("mount  / "));
+        assert_ne!(flags_of(&lines[read_only]) & libc::MS_RDONLY, 0);
+        assert!(
+            lines[1].contains(&format!("size={}", ROOT_TMPFS_BYTES + 7)),
+            "room for the program: {}",
+            lines[1]
+        );
     }
 
     #[test]

@@ -480,6 +480,41 @@ async fn files_the_host_wrote_stay_the_guests_to_change_and_delete() {
 }
 
 #[tokio::test]
+async fn mountinfo_shows_no_host_path_but_the_workspaces_own() {
+    require_root!();
+    let sb = sandbox(native()).await;
+    let r = sb
+        .execute_code(Language::Shell, "cat /proc/self/mountinfo")
+        .await
+        .expect("run");
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    let workspace = sb.workspace_path().expect("workspace");
+    let workspace = workspace.to_string_lossy();
+    let mut work_lines = 0;
+    for line in r.stdout.lines() {
+        // Field 4 is the mount's root within its filesystem, field 5 where it is mounted.
+        let fields: Vec<&str> = line.split(' ').collect();
+        let (root, mount_point) = (fields[3], fields[4]);
+        if mount_point == "/work" {
+            // What is left: a bind mount shows its source's path within its filesystem, and
+            // the workspace is a directory of the host's (see README, "The native backend").
+            assert_eq!(root, workspace, "{line}");
+            work_lines += 1;
+        } else {
+            // The sandbox's own filesystems ("/"), the host's system files at their own paths
+            // ("/usr", "/null" of devtmpfs at "/dev/null", "/sys" of procfs at "/proc/sys"),
+            // /dev/null over masked /proc files.
+            assert!(
+                root == "/" || mount_point.ends_with(root) || root == "/null",
+                "{line}"
+            );
+        }
+    }
+    assert_eq!(work_lines, 1, "{}", r.stdout);
+    assert!(!r.stdout.contains("soulbox-native-"), "{}", r.stdout);
+}
+
+#[tokio::test]
 async fn without_landlock_a_run_is_refused_unless_weaker_isolation_is_accepted() {
     require_root!();
     let mut without_landlock = native();
