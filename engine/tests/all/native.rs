@@ -480,6 +480,32 @@ async fn files_the_host_wrote_stay_the_guests_to_change_and_delete() {
 }
 
 #[tokio::test]
+async fn files_a_wasm_run_wrote_as_the_engine_stay_the_native_guests_to_change() {
+    require_root!();
+    let sb = sandbox(native().with_backend(Backend::Auto)).await;
+    let wasm = sb
+        .execute_code(
+            Language::Wasm,
+            crate::guests::write_file("wasm.txt", "from wasm\n"),
+        )
+        .await
+        .expect("wasm run");
+    assert_eq!(wasm.status, Status::Ok, "{wasm:?}");
+    let path = sb.workspace_path().expect("workspace").join("wasm.txt");
+    assert_eq!(std::fs::metadata(&path).expect("written").uid(), 0);
+    let r = sb
+        .execute_code(
+            Language::Shell,
+            "echo native >> wasm.txt && cat wasm.txt && mv wasm.txt moved.txt && rm moved.txt",
+        )
+        .await
+        .expect("native run");
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    assert_eq!(r.stdout, "from wasm\nnative\n");
+    assert!(!path.exists());
+}
+
+#[tokio::test]
 async fn mountinfo_shows_no_host_path_but_the_workspaces_own() {
     require_root!();
     let sb = sandbox(native()).await;
