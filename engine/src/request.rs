@@ -26,6 +26,13 @@ impl Stdin {
     pub fn check_inheritable() -> Result<()> {
         check_inheritable(std::os::fd::AsFd::as_fd(&std::io::stdin()))
     }
+
+    /// Checks that this process's standard input may be handed to a guest as [`Stdin::Inherit`];
+    /// only the wasm backend runs here, whose guests cannot use a descriptor beyond reading it.
+    #[cfg(not(unix))]
+    pub fn check_inheritable() -> Result<()> {
+        Ok(())
+    }
 }
 
 /// What kind of file `fd` is, when it is not one a guest may be given as stdin.

@@ -379,21 +379,7 @@ fn child_spec(
     run_dir: &RunDir,
 ) -> Result<ChildSpec> {
     let config = run.config;
-    // The guest's ids as init's namespace numbers them: 0 of its own user namespace, else the
-    // host's own numbers. Only a sandbox id needs the worker to switch (and shed root's groups).
-    let guest_ids = match (layers.user_namespace, ids) {
-        (true, _) => Some((0, 0)),
-        (false, GuestIds::Sandbox(id)) => Some((id, id)),
-        (false, GuestIds::Engine { .. }) => None,
-    };
-    let identity = match ids {
-        GuestIds::Sandbox(_) => guest_ids.map(|(uid, gid)| Identity {
-            uid,
-            gid,
-            clear_groups: true,
-        }),
-        GuestIds::Engine { .. } => None,
-    };
+    let (guest_ids, identity) = guest_identity(layers, ids);
     let (rootfs, program_dir, workdir, tmp) = if layers.namespaces {
         let plan = RootfsPlan::new(
             &RootfsInputs {
@@ -466,6 +452,26 @@ fn child_spec(
             .collect::<Result<_>>()?,
         engine_cmdline: child::engine_cmdline(),
     })
+}
+
+/// The guest's uid and gid as init's namespace numbers them (0 of its own user namespace, else
+/// the host's numbers), and the ids init must take: only a sandbox id needs a switch (shedding
+/// root's supplementary groups too); a rootless engine's child has its ids already.
+fn guest_identity(layers: &Layers, ids: GuestIds) -> (Option<(u32, u32)>, Option<Identity>) {
+    let guest_ids = match (layers.user_namespace, ids) {
+        (true, _) => Some((0, 0)),
+        (false, GuestIds::Sandbox(id)) => Some((id, id)),
+        (false, GuestIds::Engine { .. }) => None,
+    };
+    let identity = match ids {
+        GuestIds::Sandbox(_) => guest_ids.map(|(uid, gid)| Identity {
+            uid,
+            gid,
+            clear_groups: true,
+        }),
+        GuestIds::Engine { .. } => None,
+    };
+    (guest_ids, identity)
 }
 
 /// Landlock rules when there is no minimal root: the host paths themselves.
@@ -764,6 +770,47 @@ mod tests {
         assert_eq!(status, Status::Trap);
         assert!(error.unwrap().contains("SIGSEGV"));
         assert_eq!(classify(Ended::Unknown, None, 0, &config).0, Status::Killed);
+    }
+
+    #[test]
+    fn a_sandbox_id_is_taken_inside_a_user_namespace_or_directly_without_one() {
+        let mut layers = Layers {
+            sandbox_ids: true,
+            unprivileged_host_id: true,
+            user_namespace: true,
+            namespaces: true,
+            net_namespace: true,
+            cgroups: None,
+            landlock_abi: Some(7),
+            seccomp: true,
+            seccomp_allow_list: false,
+        };
+        let id = identity::SANDBOX_ID_FIRST + 5;
+        let root_of_the_namespace = Identity {
+            uid: 0,
+            gid: 0,
+            clear_groups: true,
+        };
+        assert_eq!(
+            guest_identity(&layers, GuestIds::Sandbox(id)),
+            (Some((0, 0)), Some(root_of_the_namespace))
+        );
+        let engine = GuestIds::Engine {
+            uid: 1000,
+            gid: 1000,
+        };
+        assert_eq!(guest_identity(&layers, engine), (Some((0, 0)), None));
+        layers.user_namespace = false;
+        let the_id_itself = Identity {
+            uid: id,
+            gid: id,
+            clear_groups: true,
+        };
+        assert_eq!(
+            guest_identity(&layers, GuestIds::Sandbox(id)),
+            (Some((id, id)), Some(the_id_itself))
+        );
+        assert_eq!(guest_identity(&layers, engine), (None, None));
     }
 
     #[test]
