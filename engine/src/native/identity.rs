@@ -17,9 +17,11 @@
 //! after each run, [`strip_set_id_bits`] removes setuid and setgid bits from the regular files the
 //! guest owns, so nothing it leaves is an executable that raises privileges, whoever runs it.
 //!
-//! Both walk the workspace as hostile territory: descriptor-relative (`openat` of one name at a
-//! time, `O_PATH | O_NOFOLLOW`), the checks and the change made on the same descriptor (no name
-//! is looked up twice), never following a link and never leaving the workspace's filesystem.
+//! Both walk the workspace as hostile territory: descriptor-relative, one name at a time, never
+//! following a link and never leaving the workspace's filesystem. A name is glanced at with
+//! `fstatat(AT_SYMLINK_NOFOLLOW)`; one that needs a change (and every directory) is opened
+//! `O_PATH | O_NOFOLLOW`, and the decision is taken again on that descriptor's own status and
+//! the change made through it - whatever a concurrent rename put under the name meanwhile.
 //! A regular file or symlink with more than one link is left alone - its other name may lie
 //! outside the workspace (`--workdir` is a host directory the caller filled) - and so is
 //! everything deeper than [`MAX_DEPTH`] levels; the guest then cannot change those.
@@ -157,15 +159,14 @@ fn map_lines(map: &str) -> impl Iterator<Item = (u32, u32, u64)> + '_ {
 /// with a single link, that are not already theirs.
 pub(crate) fn hand_over(workspace: BorrowedFd<'_>, ids: GuestIds) -> io::Result<()> {
     let (uid, gid) = (ids.host_uid(), ids.host_gid());
-    walk(workspace, &mut |entry, stat| {
+    let needs = |stat: &libc::stat| {
         let kind = stat.st_mode & libc::S_IFMT;
-        let single_link = stat.st_nlink == 1;
         let ours = stat.st_uid == uid && stat.st_gid == gid;
         let eligible = kind == libc::S_IFDIR
-            || ((kind == libc::S_IFREG || kind == libc::S_IFLNK) && single_link);
-        if ours || !eligible {
-            return Ok(());
-        }
+            || ((kind == libc::S_IFREG || kind == libc::S_IFLNK) && stat.st_nlink == 1);
+        eligible && !ours
+    };
+    walk(workspace, &needs, &mut |entry, _| {
         // SAFETY: `entry` is an open descriptor; with AT_EMPTY_PATH and an empty path fchownat
         // changes exactly that inode (a symlink itself, for an O_PATH|O_NOFOLLOW descriptor).
         let ret = unsafe {
@@ -188,17 +189,17 @@ pub(crate) fn hand_over(workspace: BorrowedFd<'_>, ids: GuestIds) -> io::Result<
 /// Removes the setuid bit, and the setgid bit where it would take effect (group-executable), from
 /// the workspace's regular files owned by `uid`.
 pub(crate) fn strip_set_id_bits(workspace: BorrowedFd<'_>, uid: u32) -> io::Result<()> {
-    walk(workspace, &mut |entry, stat| {
+    let needs = |stat: &libc::stat| {
         let mode = stat.st_mode;
         let set_id =
             mode & libc::S_ISUID != 0 || (mode & libc::S_ISGID != 0 && mode & libc::S_IXGRP != 0);
-        if mode & libc::S_IFMT != libc::S_IFREG || stat.st_uid != uid || !set_id {
-            return Ok(());
-        }
+        mode & libc::S_IFMT == libc::S_IFREG && stat.st_uid == uid && set_id
+    };
+    walk(workspace, &needs, &mut |entry, stat| {
         // The descriptor is O_PATH (fchmod refuses it); its /proc link names exactly its inode.
         let link = CString::new(format!("/proc/self/fd/{}", entry.as_raw_fd()))
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let kept = mode & 0o1777;
+        let kept = stat.st_mode & 0o1777;
         // SAFETY: `link` is NUL-terminated; chmod follows the magic link to the entry's inode.
         if unsafe { libc::chmod(link.as_ptr(), kept) } == 0 {
             Ok(())
@@ -208,23 +209,29 @@ pub(crate) fn strip_set_id_bits(workspace: BorrowedFd<'_>, uid: u32) -> io::Resu
     })
 }
 
-type Visit<'a> = dyn FnMut(BorrowedFd<'_>, &libc::stat) -> io::Result<()> + 'a;
+type Needs<'a> = dyn Fn(&libc::stat) -> bool + 'a;
+type Act<'a> = dyn FnMut(BorrowedFd<'_>, &libc::stat) -> io::Result<()> + 'a;
 
-/// Calls `visit` with an `O_PATH | O_NOFOLLOW` descriptor and the status of the workspace root
-/// and of every entry below it on the same filesystem, depth first, up to [`MAX_DEPTH`] levels.
-/// Entries that vanish meanwhile, and directories this process may not read, are skipped.
-fn walk(workspace: BorrowedFd<'_>, visit: &mut Visit<'_>) -> io::Result<()> {
+/// Calls `act` for the workspace root and every entry below it on the same filesystem (depth
+/// first, up to [`MAX_DEPTH`] levels) whose status `needs` picks, with an `O_PATH | O_NOFOLLOW`
+/// descriptor and that descriptor's own status: a name is only looked at with `fstatat` to decide,
+/// and the decision is taken again on what the descriptor holds. Entries that vanish meanwhile,
+/// and directories this process may not read, are skipped.
+fn walk(workspace: BorrowedFd<'_>, needs: &Needs<'_>, act: &mut Act<'_>) -> io::Result<()> {
     let root = open_at(workspace, c".", libc::O_PATH)?;
     let stat = fstat(root.as_fd())?;
-    visit(root.as_fd(), &stat)?;
-    walk_below(root.as_fd(), stat.st_dev, 1, visit)
+    if needs(&stat) {
+        act(root.as_fd(), &stat)?;
+    }
+    walk_below(root.as_fd(), stat.st_dev, 1, needs, act)
 }
 
 fn walk_below(
     dir: BorrowedFd<'_>,
     device: libc::dev_t,
     depth: usize,
-    visit: &mut Visit<'_>,
+    needs: &Needs<'_>,
+    act: &mut Act<'_>,
 ) -> io::Result<()> {
     let listing = match open_at(dir, c".", libc::O_RDONLY | libc::O_DIRECTORY) {
         Ok(fd) => fd,
@@ -236,7 +243,18 @@ fn walk_below(
         .filter_map(|entry| entry.ok())
         .filter_map(|entry| CString::new(OsStr::as_bytes(&entry.file_name())).ok())
         .collect();
+    let is_dir = |stat: &libc::stat| stat.st_mode & libc::S_IFMT == libc::S_IFDIR;
     for name in names {
+        let glance = match stat_at(dir, &name) {
+            Ok(stat) => stat,
+            Err(e) if skippable(&e) => continue,
+            Err(e) => return Err(e),
+        };
+        // Another filesystem mounted inside is none of this walk's business: the guest does not
+        // see it (the workspace is bound without its submounts).
+        if glance.st_dev != device || !(is_dir(&glance) || needs(&glance)) {
+            continue;
+        }
         let entry = match open_at(dir, &name, libc::O_PATH | libc::O_NOFOLLOW) {
             Ok(fd) => fd,
             Err(e) if skippable(&e) => continue,
@@ -244,13 +262,13 @@ fn walk_below(
         };
         let stat = fstat(entry.as_fd())?;
         if stat.st_dev != device {
-            // Another filesystem mounted inside: the guest does not see it (the workspace is
-            // bound without its submounts), so it is none of this walk's business.
             continue;
         }
-        visit(entry.as_fd(), &stat)?;
-        if stat.st_mode & libc::S_IFMT == libc::S_IFDIR && depth < MAX_DEPTH {
-            walk_below(entry.as_fd(), device, depth + 1, visit)?;
+        if needs(&stat) {
+            act(entry.as_fd(), &stat)?;
+        }
+        if is_dir(&stat) && depth < MAX_DEPTH {
+            walk_below(entry.as_fd(), device, depth + 1, needs, act)?;
         }
     }
     Ok(())
@@ -275,6 +293,25 @@ fn open_at(dir: BorrowedFd<'_>, name: &std::ffi::CStr, flags: i32) -> io::Result
     }
     // SAFETY: as above.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The status of `name` in `dir`, not following a symlink.
+fn stat_at(dir: BorrowedFd<'_>, name: &std::ffi::CStr) -> io::Result<libc::stat> {
+    let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `name` is NUL-terminated; `stat` is writable for one struct stat.
+    let ret = unsafe {
+        libc::fstatat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            stat.as_mut_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    if ret != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fstatat succeeded, so `stat` is initialised.
+    Ok(unsafe { stat.assume_init() })
 }
 
 fn fstat(fd: BorrowedFd<'_>) -> io::Result<libc::stat> {
@@ -389,7 +426,7 @@ mod tests {
         }
         std::fs::create_dir_all(&deep).unwrap();
         let mut visits = 0;
-        walk(open(ws.path()).as_fd(), &mut |_, _| {
+        walk(open(ws.path()).as_fd(), &|_| true, &mut |_, _| {
             visits += 1;
             Ok(())
         })
