@@ -205,6 +205,9 @@ pub(crate) async fn run(args: RunArgs) -> ExitCode {
     request.runtime = args.runtime.clone();
     request.stdin = if std::io::stdin().is_terminal() {
         Stdin::Empty
+    } else if let Err(e) = Stdin::check_inheritable() {
+        // A directory or socket on stdin would be a door out of the sandbox.
+        return usage(e);
     } else {
         Stdin::Inherit
     };

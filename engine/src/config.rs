@@ -145,6 +145,14 @@ pub struct SandboxConfig {
     /// that cannot isolate fully refuses the run and says what is missing. Every result lists the
     /// isolation actually in effect.
     pub allow_weaker_isolation: bool,
+    /// Native path, for SoulBox's own tests: behave as if the kernel had no Landlock (its system
+    /// calls fail with `ENOSYS`), so that the refusal, and the walls that stand without Landlock,
+    /// are tested on any kernel. It never weakens a run by itself: without Landlock a run is
+    /// refused unless [`allow_weaker_isolation`](Self::allow_weaker_isolation) is set too. Not
+    /// part of the serialised configuration.
+    #[doc(hidden)]
+    #[serde(skip)]
+    pub simulate_kernel_without_landlock: bool,
     /// Whether the guest may reach the network. Off by default; WASI preview1 has no sockets anyway.
     pub network_enabled: bool,
     /// A host directory to use as the workspace (`/work` in the guest). It is created if missing and
@@ -178,6 +186,7 @@ impl Default for SandboxConfig {
             allowed_syscalls: None,
             max_processes: 128,
             allow_weaker_isolation: false,
+            simulate_kernel_without_landlock: false,
             network_enabled: false,
             persistent_storage: None,
             env: BTreeMap::new(),

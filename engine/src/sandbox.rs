@@ -360,6 +360,7 @@ impl Sandbox {
                     env,
                     stdin: request.stdin,
                     workspace: workspace.host_path(),
+                    workspace_dir: workspace.dir(),
                     config,
                     events,
                     signals,

@@ -1,9 +1,11 @@
 //! `soulbox run --backend native`: the isolation list in JSON, and what a host that cannot give
 //! the full isolation does (refuses, or runs with less and says so). Root-only, like CI.
 
-use std::os::unix::fs::PermissionsExt;
+use std::fs::File;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use crate::{json, soulbox};
 
@@ -76,6 +78,89 @@ fn shell_code_runs_natively_and_exit_codes_pass_through() {
     );
     assert_eq!(out.status.code(), Some(7), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "arg\n");
+}
+
+#[test]
+fn a_setuid_copy_of_sh_left_in_the_workdir_is_no_root_shell_on_the_host() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let workdir = dir.path().to_string_lossy().into_owned();
+    let out = soulbox(
+        &[
+            "run",
+            "-l",
+            "sh",
+            "--workdir",
+            &workdir,
+            "-c",
+            "cp /bin/sh /work/s && chmod 4755 /work/s && stat -c %a /work/s",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "4755\n");
+    let meta = std::fs::symlink_metadata(dir.path().join("s")).expect("s on the host");
+    assert_ne!(meta.uid(), 0, "owned by root");
+    assert_eq!(meta.mode() & 0o6000, 0, "mode {:o}", meta.mode());
+}
+
+/// Runs `soulbox ARGS` with `stdin` as its standard input.
+fn soulbox_with_stdin(args: &[&str], stdin: impl Into<Stdio>) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_soulbox"))
+        .args(args)
+        .stdin(stdin)
+        .output()
+        .expect("run soulbox")
+}
+
+#[test]
+fn a_directory_or_a_socket_on_stdin_is_a_usage_error_and_never_reaches_the_guest() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("host-secret"), "s").expect("write");
+    // A guest given the directory would list it through its stdin.
+    let run = [
+        "run",
+        "--backend",
+        "native",
+        "-l",
+        "sh",
+        "-c",
+        "ls /proc/self/fd/0/; cd /proc/self/fd/0 && ls",
+    ];
+    let out = soulbox_with_stdin(&run, File::open(dir.path()).expect("open dir"));
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("stdin is a directory"), "{stderr}");
+    assert!(!stderr.contains("host-secret"), "{stderr}");
+
+    let (socket, _peer) = std::os::unix::net::UnixStream::pair().expect("socket pair");
+    let out = soulbox_with_stdin(&run, OwnedFd::from(socket));
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stdin is a socket"));
+
+    // The usual inputs still work.
+    let cat = ["run", "-l", "sh", "-c", "cat"];
+    let file = dir.path().join("host-secret");
+    let out = soulbox_with_stdin(&cat, File::open(&file).expect("open file"));
+    assert_eq!(
+        (out.status.code(), &out.stdout[..]),
+        (Some(0), &b"s"[..]),
+        "{out:?}"
+    );
+    let out = soulbox_with_stdin(&cat, Stdio::null());
+    assert_eq!(
+        (out.status.code(), &out.stdout[..]),
+        (Some(0), &b""[..]),
+        "{out:?}"
+    );
 }
 
 /// A copy of the `soulbox` binary in a directory anyone may read, owned by root.

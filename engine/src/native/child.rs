@@ -2,8 +2,9 @@
 //! namespace) and the worker it starts, which hardens itself and `execve`s the guest.
 //!
 //! ```text
-//! engine ──clone3(new namespaces)──▶ init (pid 1)  waits for "go" (id maps, cgroup), builds the
-//!                                     │             root, keeps only the guest's stdio, then
+//! engine ──clone3(new namespaces)──▶ init (pid 1)  waits for "go" (id maps, cgroup), takes the
+//!                                     │             guest's ids, builds the root, keeps only the
+//!                                     │             guest's stdio, then
 //!                                     └─vfork─▶ worker  setsid, cwd /work, rlimits, no_new_privs,
 //!                                                       landlock, drop capabilities, seccomp, execve
 //! ```
@@ -26,6 +27,9 @@ use super::seccomp::SockFilter;
 /// Everything the child needs, prepared by the parent.
 #[derive(Debug)]
 pub(crate) struct ChildSpec {
+    /// The ids init takes before it builds the root (see `identity.rs`), so that nothing of the
+    /// setup or the guest has the engine's; `None`: it keeps the ones it was cloned with.
+    pub identity: Option<Identity>,
     /// Enter a new cgroup namespace once placed in the run's cgroup.
     pub unshare_cgroup: bool,
     pub rootfs: Option<RootfsPlan>,
@@ -40,6 +44,15 @@ pub(crate) struct ChildSpec {
     /// Where the engine's own command line lies in memory (init inherits a copy at the same
     /// address and blanks it: the guest can read `/proc/1/cmdline`).
     pub engine_cmdline: Option<(usize, usize)>,
+}
+
+/// Ids the worker becomes, as its user namespace numbers them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Identity {
+    pub uid: u32,
+    pub gid: u32,
+    /// Drop the supplementary groups inherited from the engine (root's include group 0).
+    pub clear_groups: bool,
 }
 
 /// The address range of this process's command line (`arg_start`, `arg_end` of
@@ -121,6 +134,8 @@ pub(crate) enum Stage {
     Capabilities = 11,
     Seccomp = 12,
     Exec = 13,
+    Identity = 14,
+    Workspace = 15,
 }
 
 impl Stage {
@@ -140,6 +155,8 @@ impl Stage {
             Capabilities,
             Seccomp,
             Exec,
+            Identity,
+            Workspace,
         ]
         .into_iter()
         .find(|s| *s as u32 == code)
@@ -324,15 +341,8 @@ pub(crate) fn init_main(spec: &ChildSpec, exec: &ExecArgs, fds: ChildFds, os: &d
         }
     }
     hide_engine_cmdline(spec.engine_cmdline);
-    if let Some(rootfs) = &spec.rootfs
-        && let Err((index, errno)) = rootfs.apply(os)
-    {
-        fail(fds.report, Stage::Rootfs, index, errno);
-    }
-    if spec.set_hostname
-        && let Err(errno) = os.sethostname(HOSTNAME)
-    {
-        fail(fds.report, Stage::Hostname, 0, errno);
+    if let Err((stage, index, errno)) = prepare(spec, os) {
+        fail(fds.report, stage, index, errno);
     }
     let report = keep_only_stdio_and_report(fds);
     // SAFETY: integer prctl; makes /proc/1 of this init unreadable to the guest (no ptrace-read
@@ -354,6 +364,34 @@ pub(crate) fn init_main(spec: &ChildSpec, exec: &ExecArgs, fds: ChildFds, os: &d
     );
     // SAFETY: see `fail`. Exiting pid 1 makes the kernel kill the rest of the namespace.
     unsafe { libc::_exit(0) }
+}
+
+/// Init's part of the setup, in the order that makes each step possible: the workspace is
+/// detached while init still has the engine's ids (no directory above it need let the guest
+/// through); then init takes the guest's ids, so that the root it builds - and the worker it
+/// starts - has nothing of the engine's (a user namespace's tmpfs also refuses to create files
+/// for an id it cannot map).
+pub(crate) fn prepare(spec: &ChildSpec, os: &dyn Os) -> Result<(), (Stage, usize, Errno)> {
+    let workspace = match &spec.rootfs {
+        Some(rootfs) => rootfs
+            .detach_workspace(os)
+            .map_err(|e| (Stage::Workspace, 0, e))?,
+        None => None,
+    };
+    if let Some(id) = spec.identity {
+        os.become_user(id.uid, id.gid, id.clear_groups)
+            .map_err(|e| (Stage::Identity, 0, e))?;
+    }
+    if let Some(rootfs) = &spec.rootfs {
+        rootfs
+            .apply(os, workspace)
+            .map_err(|(index, e)| (Stage::Rootfs, index, e))?;
+    }
+    if spec.set_hostname {
+        os.sethostname(HOSTNAME)
+            .map_err(|e| (Stage::Hostname, 0, e))?;
+    }
+    Ok(())
 }
 
 /// Puts the guest's pipes on 0, 1, 2 and the report pipe on 3, and closes every other
@@ -468,6 +506,17 @@ pub(crate) fn describe_failure(spec: &ChildSpec, stage: Stage, index: usize) -> 
         Stage::Capabilities => "dropping capabilities".into(),
         Stage::Seccomp => format!("installing seccomp filter #{index}"),
         Stage::Exec => format!("executing {}", spec.program.to_string_lossy()),
+        Stage::Identity => match spec.identity {
+            Some(id) => format!("becoming uid {} gid {}", id.uid, id.gid),
+            None => "changing ids".into(),
+        },
+        Stage::Workspace => format!(
+            "opening the workspace {} for the sandbox",
+            spec.rootfs
+                .as_ref()
+                .map(RootfsPlan::workspace_path)
+                .unwrap_or_default()
+        ),
     }
 }
 
@@ -476,9 +525,15 @@ mod tests {
     use super::*;
     use crate::native::landlock::{Access, LandlockPlan, Rule};
     use crate::native::os::recorder::Recorder;
+    use crate::native::rootfs::{Entry, HostView, RootfsInputs};
 
     fn spec() -> ChildSpec {
         ChildSpec {
+            identity: Some(Identity {
+                uid: 0,
+                gid: 0,
+                clear_groups: true,
+            }),
             unshare_cgroup: true,
             rootfs: None,
             set_hostname: true,
@@ -520,6 +575,74 @@ mod tests {
             at("install_seccomp"),
             os.lines().len() - 1,
             "seccomp is last"
+        );
+    }
+
+    fn spec_with_root() -> ChildSpec {
+        let rootfs = RootfsPlan::new(
+            &RootfsInputs {
+                staging: std::path::Path::new("/stage"),
+                workspace: std::path::Path::new("/ws"),
+                program: crate::native::rootfs::ProgramFile {
+                    name: "main.sh",
+                    code: b"true",
+                    executable: false,
+                },
+                network: false,
+                tmp_bytes: 1 << 20,
+                tmp_owner: Some((0, 0)),
+            },
+            &Everything,
+        );
+        ChildSpec {
+            rootfs: Some(rootfs),
+            ..spec()
+        }
+    }
+
+    /// A host where every path is a plain directory.
+    struct Everything;
+
+    impl HostView for Everything {
+        fn entry(&self, _: &std::path::Path) -> Option<Entry> {
+            Some(Entry::Dir { locked: 0 })
+        }
+    }
+
+    #[test]
+    fn init_detaches_the_workspace_then_takes_the_guests_ids_then_builds_the_root() {
+        let os = Recorder::default();
+        prepare(&spec_with_root(), &os).unwrap();
+        let lines = os.lines();
+        assert_eq!(lines[0], "open_tree /ws");
+        assert_eq!(lines[1], "become_user 0 0 true");
+        assert!(lines[2].starts_with("mount "), "{lines:?}");
+        assert!(os.position("move_mount 42 /stage/work").is_some());
+        assert_eq!(
+            lines.last().map(String::as_str),
+            Some("sethostname soulbox")
+        );
+    }
+
+    #[test]
+    fn a_failed_id_change_stops_the_setup_and_is_named() {
+        let s = spec_with_root();
+        let os = Recorder {
+            fail_on: Some("become_user"),
+            ..Recorder::default()
+        };
+        let (stage, _, errno) = prepare(&s, &os).unwrap_err();
+        assert_eq!((stage, errno), (Stage::Identity, Errno(libc::EPERM)));
+        assert_eq!(os.lines().len(), 2, "nothing mounted");
+        assert_eq!(describe_failure(&s, stage, 0), "becoming uid 0 gid 0");
+        let os = Recorder {
+            fail_on: Some("open_tree"),
+            ..Recorder::default()
+        };
+        let (stage, _, _) = prepare(&s, &os).unwrap_err();
+        assert_eq!(
+            describe_failure(&s, stage, 0),
+            "opening the workspace /ws for the sandbox"
         );
     }
 

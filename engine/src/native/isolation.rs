@@ -2,23 +2,31 @@
 //! configuration asks for, and the names every result reports in `isolation`.
 //!
 //! By default the full set is required - user, pid, mount, net, ipc, uts and cgroup namespaces with
-//! a minimal root, dropped capabilities, no_new_privs, seccomp, and cgroup limits. A host that
-//! cannot give one of them makes the run fail with [`SoulBoxError::IsolationUnavailable`] naming
-//! what is missing, unless the caller accepted weaker isolation
+//! a minimal root, dropped capabilities, no_new_privs, seccomp, Landlock and cgroup limits. A host
+//! that cannot give one of them makes the run fail with [`SoulBoxError::IsolationUnavailable`]
+//! naming what is missing, unless the caller accepted weaker isolation
 //! ([`SandboxConfig::allow_weaker_isolation`]); then the run gets what the host has, with
-//! rlimits in place of cgroup limits, and says so. Landlock is used where the kernel has it and is
-//! never required.
+//! rlimits in place of cgroup limits, and says so. Every layer is defence in depth - none is the
+//! only thing between the guest and the host (without Landlock the minimal root, the read-only
+//! `/proc` binds and the unprivileged host id still hold) - but a run gets all of them or the
+//! caller's explicit consent to fewer.
 
 use std::sync::OnceLock;
 
 use super::cgroup::{self, CgroupVersion};
-use super::landlock;
+use super::identity;
+use super::os::{Linux, Os};
 use crate::{SandboxConfig, SoulBoxError};
 
 /// What this host lets the engine do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct HostSupport {
     pub root: bool,
+    /// The engine can give each guest a sandbox id of its own (it is root, with the
+    /// capabilities and the id range for it; see `identity.rs`).
+    pub assign_sandbox_ids: bool,
+    /// The engine's own uid is the host's root: a guest with the engine's ids would be too.
+    pub engine_is_host_root: bool,
     /// New user namespaces can be created (with the other namespaces inside them).
     pub user_namespaces: bool,
     /// New pid, mount, net, ipc, uts and cgroup namespaces can be created (inside a new user
@@ -31,9 +39,14 @@ pub(crate) struct HostSupport {
 
 static SUPPORT: OnceLock<HostSupport> = OnceLock::new();
 
-/// The host's support, probed on first use (one short-lived child process).
-pub(crate) fn host_support() -> HostSupport {
-    *SUPPORT.get_or_init(HostSupport::probe)
+/// The host's support, probed on first use (one short-lived child process), as `os` presents
+/// it: an `os` without Landlock takes it away.
+pub(crate) fn host_support(os: &dyn Os) -> HostSupport {
+    let probed = *SUPPORT.get_or_init(HostSupport::probe);
+    HostSupport {
+        landlock_abi: probed.landlock_abi.and(os.landlock_abi_version()),
+        ..probed
+    }
 }
 
 const OTHER_NAMESPACES: u64 = (libc::CLONE_NEWNS
@@ -51,10 +64,12 @@ impl HostSupport {
         let namespaces = user_namespaces || (root && can_clone(OTHER_NAMESPACES));
         Self {
             root,
+            assign_sandbox_ids: identity::can_assign_sandbox_ids(),
+            engine_is_host_root: identity::engine_is_host_root(),
             user_namespaces,
             namespaces,
             cgroups: cgroup::root().map(|r| r.version),
-            landlock_abi: landlock::abi_version(),
+            landlock_abi: Linux::new().landlock_abi_version(),
             seccomp: seccomp_available(),
         }
     }
@@ -94,6 +109,10 @@ fn seccomp_available() -> bool {
 /// The layers one run gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Layers {
+    /// The guest runs as its sandbox's own id (else as the engine's ids).
+    pub sandbox_ids: bool,
+    /// The guest's ids are not the host's root.
+    pub unprivileged_host_id: bool,
     pub user_namespace: bool,
     /// pid, mount (with the minimal root), ipc, uts and cgroup namespaces.
     pub namespaces: bool,
@@ -107,7 +126,10 @@ pub(crate) struct Layers {
 impl Layers {
     /// The layers for `config` on a host with `support`, or the refusal naming what is missing.
     pub(crate) fn choose(support: HostSupport, config: &SandboxConfig) -> crate::Result<Self> {
+        let unprivileged_host_id = support.assign_sandbox_ids || !support.engine_is_host_root;
         let layers = Layers {
+            sandbox_ids: support.assign_sandbox_ids,
+            unprivileged_host_id,
             user_namespace: support.user_namespaces,
             namespaces: support.namespaces,
             net_namespace: support.namespaces && !config.network_enabled,
@@ -116,24 +138,42 @@ impl Layers {
             seccomp: support.seccomp,
             seccomp_allow_list: support.seccomp && config.allowed_syscalls.is_some(),
         };
-        let mut missing = Vec::new();
+        let mut missing: Vec<String> = Vec::new();
+        if !unprivileged_host_id {
+            missing.push(format!(
+                "an unprivileged host id for the guest (the engine is root but cannot give out \
+                 SoulBox's sandbox ids {:#x}-{:#x}: it needs CAP_SETUID, CAP_SETGID, CAP_CHOWN, \
+                 CAP_FOWNER and CAP_DAC_READ_SEARCH, and that range mapped in its user namespace)",
+                identity::SANDBOX_ID_FIRST,
+                identity::SANDBOX_ID_LAST
+            ));
+        }
         if !support.user_namespaces {
             missing.push(if support.root {
-                "a user namespace (the guest would be the host's root with its capabilities dropped)"
+                "a user namespace (the guest would share the host's, with its capabilities dropped)"
+                    .into()
             } else {
-                "user namespaces (so no pid, mount or network namespace either)"
+                "user namespaces (so no pid, mount or network namespace either)".into()
             });
         }
         if !support.namespaces && support.root {
-            missing.push("pid, mount, network, ipc and uts namespaces");
+            missing.push("pid, mount, network, ipc and uts namespaces".into());
         }
         if support.cgroups.is_none() {
             missing.push(
-                "writable cgroups for memory, process and CPU limits (rlimits would stand in)",
+                "writable cgroups for memory, process and CPU limits (rlimits would stand in)"
+                    .into(),
             );
         }
         if !support.seccomp {
-            missing.push("seccomp filters");
+            missing.push("seccomp filters".into());
+        }
+        if support.landlock_abi.is_none() {
+            missing.push(
+                "Landlock (Linux 5.13+ with `landlock` among the active LSMs): the filesystem wall \
+                 behind the minimal root"
+                    .into(),
+            );
         }
         if missing.is_empty() || config.allow_weaker_isolation {
             return Ok(layers);
@@ -189,6 +229,9 @@ impl Layers {
         if self.namespaces {
             add("minimal-root");
         }
+        if self.unprivileged_host_id {
+            add("unprivileged-host-id");
+        }
         add("capabilities-dropped");
         add("no-new-privs");
         if self.seccomp {
@@ -215,6 +258,8 @@ mod tests {
     fn full() -> HostSupport {
         HostSupport {
             root: true,
+            assign_sandbox_ids: true,
+            engine_is_host_root: true,
             user_namespaces: true,
             namespaces: true,
             cgroups: Some(CgroupVersion::V1),
@@ -236,6 +281,7 @@ mod tests {
             "uts-namespace",
             "cgroup-namespace",
             "minimal-root",
+            "unprivileged-host-id",
             "capabilities-dropped",
             "no-new-privs",
             "seccomp",
@@ -282,6 +328,8 @@ mod tests {
     fn without_user_namespaces_only_process_level_layers_remain() {
         let bare = HostSupport {
             root: false,
+            assign_sandbox_ids: false,
+            engine_is_host_root: false,
             user_namespaces: false,
             namespaces: false,
             cgroups: None,
@@ -294,18 +342,67 @@ mod tests {
         assert_eq!(layers.clone_flags(), 0);
         assert_eq!(
             layers.names(),
-            ["capabilities-dropped", "no-new-privs", "seccomp", "rlimits"]
+            [
+                "unprivileged-host-id",
+                "capabilities-dropped",
+                "no-new-privs",
+                "seccomp",
+                "rlimits"
+            ]
         );
     }
 
     #[test]
-    fn landlock_is_optional() {
+    fn a_root_engine_that_cannot_give_out_sandbox_ids_is_refused_unless_weaker_is_accepted() {
+        let stuck = HostSupport {
+            assign_sandbox_ids: false,
+            ..full()
+        };
+        let message = Layers::choose(stuck, &SandboxConfig::default())
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("unprivileged host id"), "{message}");
+        let layers =
+            Layers::choose(stuck, &SandboxConfig::default().allow_weaker_isolation()).unwrap();
+        assert!(!layers.sandbox_ids);
+        assert!(!layers.names().contains(&"unprivileged-host-id".to_string()));
+        // A rootless engine's own ids are unprivileged already.
+        let rootless = HostSupport {
+            root: false,
+            assign_sandbox_ids: false,
+            engine_is_host_root: false,
+            ..full()
+        };
+        let layers = Layers::choose(rootless, &SandboxConfig::default()).unwrap();
+        assert!(!layers.sandbox_ids);
+        assert!(layers.names().contains(&"unprivileged-host-id".to_string()));
+    }
+
+    #[test]
+    fn missing_landlock_is_refused_unless_weaker_isolation_is_accepted() {
         let no_landlock = HostSupport {
             landlock_abi: None,
             ..full()
         };
-        let layers = Layers::choose(no_landlock, &SandboxConfig::default()).unwrap();
+        let message = Layers::choose(no_landlock, &SandboxConfig::default())
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("missing Landlock"), "{message}");
+        assert!(message.contains("allow_weaker_isolation"), "{message}");
+        let layers = Layers::choose(
+            no_landlock,
+            &SandboxConfig::default().allow_weaker_isolation(),
+        )
+        .unwrap();
         assert!(!layers.names().iter().any(|n| n.starts_with("landlock")));
+        assert!(layers.names().contains(&"minimal-root".to_string()));
+    }
+
+    #[test]
+    fn a_kernel_without_landlock_as_the_os_seam_presents_it_loses_the_layer() {
+        let support = host_support(&Linux::without_landlock());
+        assert_eq!(support.landlock_abi, None);
+        assert!(Layers::choose(support, &SandboxConfig::default()).is_err());
     }
 
     #[test]

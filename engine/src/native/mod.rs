@@ -2,6 +2,7 @@
 //! Linux isolation, for code that cannot run as wasm.
 //!
 //! - `isolation.rs`: what the host allows (probed once), which layers a run gets, their names;
+//! - `identity.rs`: who the guest is on the host (never root), handing the workspace over to it;
 //! - `spawn.rs`: `clone3` of the sandbox's init into new namespaces (and its cgroup), handshake;
 //! - `child.rs`: init (pid 1, reaps, reports) and the worker that hardens itself and `execve`s;
 //! - `rootfs.rs`: the minimal root entered with `pivot_root`; `landlock.rs`, `seccomp.rs`: the
@@ -15,6 +16,7 @@
 
 mod cgroup;
 mod child;
+mod identity;
 mod isolation;
 mod landlock;
 mod os;
@@ -40,10 +42,12 @@ use crate::output::CapturedOutput;
 use crate::signals::{RunSignals, StopReason};
 use crate::{Result, SandboxConfig, SoulBoxError, Status, Stdin, StreamOutput};
 use cgroup::{Limits, RunCgroup};
-use child::{ChildFds, ChildReport, ChildSpec, REPORT_SIZE, Report, Stage};
+use child::{ChildFds, ChildReport, ChildSpec, Identity, REPORT_SIZE, Report, Stage};
+use identity::GuestIds;
 use isolation::Layers;
 use landlock::{Access, LandlockPlan, Rule};
-use rootfs::{GUEST_PROGRAM_DIR, RealHost, RootfsInputs, RootfsPlan};
+use os::Linux;
+use rootfs::{GUEST_PROGRAM_DIR, ProgramFile, RealHost, RootfsInputs, RootfsPlan};
 use spawn::Init;
 
 /// Everything one native run needs.
@@ -51,7 +55,9 @@ pub(crate) struct NativeRun<'a> {
     pub program: NativeProgram,
     pub env: Vec<(String, String)>,
     pub stdin: Stdin,
+    /// The workspace's host path (for the bind mount) and the directory open there.
     pub workspace: &'a Path,
+    pub workspace_dir: &'a cap_std::fs::Dir,
     pub config: &'a SandboxConfig,
     pub events: Option<UnboundedSender<StreamOutput>>,
     pub signals: Arc<RunSignals>,
@@ -60,8 +66,21 @@ pub(crate) struct NativeRun<'a> {
 /// Runs the program to completion (or to a limit) and reports how it ended.
 pub(crate) async fn run(run: NativeRun<'_>) -> Result<Outcome> {
     let config = run.config;
-    let layers = Layers::choose(isolation::host_support(), config)?;
-    let run_dir = RunDir::create(&run.program)?;
+    let os = if config.simulate_kernel_without_landlock {
+        Linux::without_landlock()
+    } else {
+        Linux::new()
+    };
+    let layers = Layers::choose(isolation::host_support(&os), config)?;
+    let workspace = std::os::fd::AsFd::as_fd(run.workspace_dir);
+    let ids = GuestIds::for_run(layers.sandbox_ids, workspace)
+        .map_err(|e| SoulBoxError::io("reading the workspace's identity", e))?;
+    if let GuestIds::Sandbox(_) = ids {
+        // The host's file API, wasm runs and the engine write as root: the guest gets them back.
+        identity::hand_over(workspace, ids)
+            .map_err(|e| SoulBoxError::io("handing the workspace over to the sandbox's id", e))?;
+    }
+    let run_dir = RunDir::create(&run.program, !layers.namespaces, ids)?;
     let cgroup = match cgroup::root().filter(|_| layers.cgroups.is_some()) {
         Some(root) => {
             let limits = Limits {
@@ -76,17 +95,23 @@ pub(crate) async fn run(run: NativeRun<'_>) -> Result<Outcome> {
         }
         None => None,
     };
-    supervise(&run, &layers, &run_dir, cgroup.as_ref()).await
+    let outcome = supervise(&run, &layers, ids, &run_dir, cgroup.as_ref(), &os).await;
+    // Whatever the guest left is never a setuid or setgid executable, however the run ended.
+    identity::strip_set_id_bits(workspace, ids.host_uid())
+        .map_err(|e| SoulBoxError::io("removing set-id bits from the guest's files", e))?;
+    outcome
 }
 
 async fn supervise(
     run: &NativeRun<'_>,
     layers: &Layers,
+    ids: GuestIds,
     run_dir: &RunDir,
     cgroup: Option<&RunCgroup>,
+    os: &Linux,
 ) -> Result<Outcome> {
     let config = run.config;
-    let spec = child_spec(run, layers, run_dir)?;
+    let spec = child_spec(run, layers, ids, run_dir)?;
     let pipes = Pipes::new(&run.stdin)?;
     let clone_into = cgroup.and_then(RunCgroup::clone_target);
     let mut init = spawn::clone_init(
@@ -94,6 +119,7 @@ async fn supervise(
         pipes.child_fds(),
         layers.clone_flags(),
         clone_into.as_ref().map(|fd| std::os::fd::AsFd::as_fd(fd)),
+        os,
     )
     .map_err(|e| SoulBoxError::NativeSetup {
         step: "starting the sandbox's init process".into(),
@@ -114,7 +140,7 @@ async fn supervise(
         .try_clone()
         .and_then(register)
         .map_err(|e| SoulBoxError::io("watching the sandbox's init process", e))?;
-    handshake(&init, layers, cgroup, sync_ours)?;
+    handshake(&init, layers, ids, cgroup, sync_ours)?;
 
     let (stdout, stderr) =
         CapturedOutput::pair(config.max_output_bytes, &run.signals, run.events.clone());
@@ -201,11 +227,12 @@ async fn supervise(
 fn handshake(
     init: &Init,
     layers: &Layers,
+    ids: GuestIds,
     cgroup: Option<&RunCgroup>,
     sync: OwnedFd,
 ) -> Result<()> {
     if layers.user_namespace {
-        spawn::write_id_maps(init.pid).map_err(|e| SoulBoxError::NativeSetup {
+        spawn::write_id_maps(init.pid, ids).map_err(|e| SoulBoxError::NativeSetup {
             step: "writing the user namespace's id maps".into(),
             source: e,
         })?;
@@ -288,26 +315,43 @@ fn signal_name(signal: i32) -> &'static str {
     }
 }
 
-/// The per-run host directory: the program (mounted at `/run/soulbox`), the empty directory the
-/// new root is mounted on, and - without a mount namespace - the guest's `/tmp`. Removed on drop.
+/// The per-run host directory: the empty directory the new root is mounted on, or - without a
+/// mount namespace - the program and the guest's `/tmp`. Removed on drop.
 struct RunDir {
     dir: tempfile::TempDir,
 }
 
 impl RunDir {
-    fn create(program: &NativeProgram) -> Result<Self> {
+    /// With `on_disk`, the guest uses the program and `/tmp` here by their host paths; else it
+    /// gets them in its own root, and only the staging directory is needed.
+    fn create(program: &NativeProgram, on_disk: bool, ids: GuestIds) -> Result<Self> {
+        let failed = |e| SoulBoxError::io("creating the run directory", e);
         let dir = tempfile::Builder::new()
             .prefix("soulbox-native-")
             .tempdir()
-            .map_err(|e| SoulBoxError::io("creating the run directory", e))?;
-        for sub in ["program", "root", "tmp"] {
-            std::fs::create_dir(dir.path().join(sub))
-                .map_err(|e| SoulBoxError::io("creating the run directory", e))?;
-        }
-        // The guest is uid 0 of its own namespace, mapped to the engine's uid: it can traverse a
-        // directory the engine owns. Without a user namespace it is the engine's uid itself.
+            .map_err(failed)?;
         let run_dir = Self { dir };
-        program.write_into(&run_dir.program())?;
+        let mut paths = vec![run_dir.dir.path().to_path_buf()];
+        if on_disk {
+            paths.extend([run_dir.program(), run_dir.tmp()]);
+        } else {
+            paths.push(run_dir.root());
+        }
+        for path in &paths[1..] {
+            std::fs::create_dir(path).map_err(failed)?;
+        }
+        if on_disk {
+            program.write_into(&run_dir.program())?;
+            paths.push(run_dir.program().join(&program.file_name));
+        }
+        // Init takes the guest's ids before it mounts the root here, and without a mount
+        // namespace the guest uses these paths itself: a sandbox id must own them. A rootless
+        // engine's guest has its ids already.
+        if let GuestIds::Sandbox(id) = ids {
+            for path in &paths {
+                std::os::unix::fs::lchown(path, Some(id), Some(id)).map_err(failed)?;
+            }
+        }
         Ok(run_dir)
     }
 
@@ -328,16 +372,27 @@ fn cstring(text: impl AsRef<[u8]>, what: &str) -> Result<CString> {
 }
 
 /// The spec init and the worker follow, from the layers and the run.
-fn child_spec(run: &NativeRun<'_>, layers: &Layers, run_dir: &RunDir) -> Result<ChildSpec> {
+fn child_spec(
+    run: &NativeRun<'_>,
+    layers: &Layers,
+    ids: GuestIds,
+    run_dir: &RunDir,
+) -> Result<ChildSpec> {
     let config = run.config;
+    let (guest_ids, identity) = guest_identity(layers, ids);
     let (rootfs, program_dir, workdir, tmp) = if layers.namespaces {
         let plan = RootfsPlan::new(
             &RootfsInputs {
                 staging: &run_dir.root(),
                 workspace: run.workspace,
-                program_dir: &run_dir.program(),
+                program: ProgramFile {
+                    name: &run.program.file_name,
+                    code: &run.program.code,
+                    executable: run.program.interpreter.is_none(),
+                },
                 network: config.network_enabled,
                 tmp_bytes: config.memory_limit,
+                tmp_owner: guest_ids,
             },
             &RealHost,
         );
@@ -378,6 +433,7 @@ fn child_spec(run: &NativeRun<'_>, layers: &Layers, run_dir: &RunDir) -> Result<
         Vec::new()
     };
     Ok(ChildSpec {
+        identity,
         unshare_cgroup: layers.namespaces,
         rootfs,
         set_hostname: layers.namespaces,
@@ -396,6 +452,26 @@ fn child_spec(run: &NativeRun<'_>, layers: &Layers, run_dir: &RunDir) -> Result<
             .collect::<Result<_>>()?,
         engine_cmdline: child::engine_cmdline(),
     })
+}
+
+/// The guest's uid and gid as init's namespace numbers them (0 of its own user namespace, else
+/// the host's numbers), and the ids init must take: only a sandbox id needs a switch (shedding
+/// root's supplementary groups too); a rootless engine's child has its ids already.
+fn guest_identity(layers: &Layers, ids: GuestIds) -> (Option<(u32, u32)>, Option<Identity>) {
+    let guest_ids = match (layers.user_namespace, ids) {
+        (true, _) => Some((0, 0)),
+        (false, GuestIds::Sandbox(id)) => Some((id, id)),
+        (false, GuestIds::Engine { .. }) => None,
+    };
+    let identity = match ids {
+        GuestIds::Sandbox(_) => guest_ids.map(|(uid, gid)| Identity {
+            uid,
+            gid,
+            clear_groups: true,
+        }),
+        GuestIds::Engine { .. } => None,
+    };
+    (guest_ids, identity)
 }
 
 /// Landlock rules when there is no minimal root: the host paths themselves.
@@ -462,12 +538,14 @@ impl Pipes {
     fn new(stdin: &Stdin) -> Result<Self> {
         let pipe = || spawn::pipe().map_err(|e| SoulBoxError::io("creating the run's pipes", e));
         let (stdin_child, stdin_ours) = match stdin {
-            Stdin::Inherit => (
-                std::os::fd::AsFd::as_fd(&std::io::stdin())
+            Stdin::Inherit => {
+                let ours = std::os::fd::AsFd::as_fd(&std::io::stdin())
                     .try_clone_to_owned()
-                    .map_err(|e| SoulBoxError::io("passing stdin on", e))?,
-                None,
-            ),
+                    .map_err(|e| SoulBoxError::io("passing stdin on", e))?;
+                // Checked on the copy the guest gets, not on fd 0, which could change meanwhile.
+                crate::request::check_inheritable(std::os::fd::AsFd::as_fd(&ours))?;
+                (ours, None)
+            }
             Stdin::Empty => (pipe()?.0, None),
             Stdin::Bytes(_) => {
                 let (child, ours) = socket_pair()?;
@@ -695,9 +773,52 @@ mod tests {
     }
 
     #[test]
+    fn a_sandbox_id_is_taken_inside_a_user_namespace_or_directly_without_one() {
+        let mut layers = Layers {
+            sandbox_ids: true,
+            unprivileged_host_id: true,
+            user_namespace: true,
+            namespaces: true,
+            net_namespace: true,
+            cgroups: None,
+            landlock_abi: Some(7),
+            seccomp: true,
+            seccomp_allow_list: false,
+        };
+        let id = identity::SANDBOX_ID_FIRST + 5;
+        let root_of_the_namespace = Identity {
+            uid: 0,
+            gid: 0,
+            clear_groups: true,
+        };
+        assert_eq!(
+            guest_identity(&layers, GuestIds::Sandbox(id)),
+            (Some((0, 0)), Some(root_of_the_namespace))
+        );
+        let engine = GuestIds::Engine {
+            uid: 1000,
+            gid: 1000,
+        };
+        assert_eq!(guest_identity(&layers, engine), (Some((0, 0)), None));
+        layers.user_namespace = false;
+        let the_id_itself = Identity {
+            uid: id,
+            gid: id,
+            clear_groups: true,
+        };
+        assert_eq!(
+            guest_identity(&layers, GuestIds::Sandbox(id)),
+            (Some((id, id)), Some(the_id_itself))
+        );
+        assert_eq!(guest_identity(&layers, engine), (None, None));
+    }
+
+    #[test]
     fn rlimits_stand_in_only_without_cgroups() {
         let config = SandboxConfig::default();
         let mut layers = Layers {
+            sandbox_ids: true,
+            unprivileged_host_id: true,
             user_namespace: true,
             namespaces: true,
             net_namespace: true,

@@ -41,6 +41,12 @@ pub(crate) trait Os {
         flags: libc::c_ulong,
         data: Option<&CStr>,
     ) -> SysResult;
+    /// `open_tree(2)` with `OPEN_TREE_CLONE`: a detached copy of the mount at `path` (not its
+    /// submounts), as a descriptor to attach elsewhere with [`move_mount`](Os::move_mount).
+    /// The path is looked up now, with the caller's current ids.
+    fn open_tree(&self, path: &CStr) -> SysResult<i32>;
+    /// `move_mount(2)` of the detached mount `tree` onto `target`, then closes `tree`.
+    fn move_mount(&self, tree: i32, target: &CStr) -> SysResult;
     /// `umount2(2)`.
     fn umount(&self, target: &CStr, flags: i32) -> SysResult;
     /// `pivot_root(2)`.
@@ -55,6 +61,10 @@ pub(crate) trait Os {
     fn chdir(&self, path: &CStr) -> SysResult;
     /// `sethostname(2)`.
     fn sethostname(&self, name: &[u8]) -> SysResult;
+    /// Becomes `uid` and `gid` (real, effective, saved; as this user namespace numbers them),
+    /// first emptying the supplementary groups when `clear_groups`. Raw system calls: libc's
+    /// wrappers would try to signal the engine's other threads, which do not exist here.
+    fn become_user(&self, uid: u32, gid: u32, clear_groups: bool) -> SysResult;
     /// `setsid(2)`: a new session without a controlling terminal.
     fn setsid(&self) -> SysResult;
     /// `setrlimit(2)` with equal soft and hard limits.
@@ -64,6 +74,8 @@ pub(crate) trait Os {
     /// Empties the bounding (where permitted), ambient, inheritable, permitted and effective
     /// capability sets.
     fn drop_capabilities(&self) -> SysResult;
+    /// The Landlock ABI version the kernel offers (`None`: no Landlock).
+    fn landlock_abi_version(&self) -> Option<u32>;
     /// `landlock_create_ruleset(2)`; returns the ruleset's file descriptor.
     fn landlock_create_ruleset(&self, attr: &RulesetAttr) -> SysResult<i32>;
     /// Opens `path` (`O_PATH`) and adds a path-beneath rule granting `allowed` under it.
@@ -74,8 +86,32 @@ pub(crate) trait Os {
     fn install_seccomp(&self, program: &[SockFilter]) -> SysResult;
 }
 
-/// The real system calls.
-pub(crate) struct Linux;
+/// The real system calls - all of them, or all but Landlock's.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Linux {
+    landlock: bool,
+}
+
+impl Linux {
+    /// The kernel as it is.
+    pub(crate) const fn new() -> Self {
+        Self { landlock: true }
+    }
+
+    /// The kernel as if it had no Landlock: its calls fail with `ENOSYS`, as on a kernel built
+    /// without it. For tests of what a run does without that layer, on any kernel.
+    pub(crate) const fn without_landlock() -> Self {
+        Self { landlock: false }
+    }
+
+    fn landlock_present(self) -> SysResult {
+        if self.landlock {
+            Ok(())
+        } else {
+            Err(Errno(libc::ENOSYS))
+        }
+    }
+}
 
 fn check(ret: libc::c_int) -> SysResult {
     if ret < 0 { Err(Errno::last()) } else { Ok(()) }
@@ -135,6 +171,35 @@ impl Os for Linux {
                 ptr_or_null(data).cast(),
             )
         })
+    }
+
+    fn open_tree(&self, path: &CStr) -> SysResult<i32> {
+        const OPEN_TREE_CLONE: libc::c_uint = 1;
+        let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
+        // SAFETY: `path` is NUL-terminated; open_tree returns a fresh descriptor or fails.
+        check_long(unsafe {
+            libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags)
+        })
+        .map(|fd| fd as i32)
+    }
+
+    fn move_mount(&self, tree: i32, target: &CStr) -> SysResult {
+        const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+        // SAFETY: `tree` is a detached mount's descriptor, the empty source path names it;
+        // `target` is NUL-terminated.
+        let result = check_long(unsafe {
+            libc::syscall(
+                libc::SYS_move_mount,
+                tree,
+                c"".as_ptr(),
+                libc::AT_FDCWD,
+                target.as_ptr(),
+                MOVE_MOUNT_F_EMPTY_PATH,
+            )
+        });
+        // SAFETY: the descriptor is not used afterwards.
+        unsafe { libc::close(tree) };
+        result.map(drop)
     }
 
     fn umount(&self, target: &CStr, flags: i32) -> SysResult {
@@ -199,6 +264,19 @@ impl Os for Linux {
         check(unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) })
     }
 
+    fn become_user(&self, uid: u32, gid: u32, clear_groups: bool) -> SysResult {
+        if clear_groups {
+            // SAFETY: a zero-length list; the kernel reads nothing through the null pointer.
+            check_long(unsafe {
+                libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>())
+            })?;
+        }
+        // SAFETY: integer arguments only; setresgid before setresuid, while CAP_SETGID lasts.
+        check_long(unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) })?;
+        // SAFETY: integer arguments only.
+        check_long(unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) }).map(drop)
+    }
+
     fn setsid(&self) -> SysResult {
         // SAFETY: no arguments.
         check(unsafe { libc::setsid() })
@@ -255,7 +333,13 @@ impl Os for Linux {
         check_long(unsafe { libc::syscall(libc::SYS_capset, &header, data.as_ptr()) }).map(drop)
     }
 
+    fn landlock_abi_version(&self) -> Option<u32> {
+        self.landlock_present().ok()?;
+        super::landlock::abi_version()
+    }
+
     fn landlock_create_ruleset(&self, attr: &RulesetAttr) -> SysResult<i32> {
+        self.landlock_present()?;
         // SAFETY: `attr` is a live, fully initialised struct of the size passed.
         check_long(unsafe {
             libc::syscall(
@@ -269,6 +353,7 @@ impl Os for Linux {
     }
 
     fn landlock_allow(&self, ruleset: i32, path: &CStr, allowed: u64) -> SysResult {
+        self.landlock_present()?;
         // SAFETY: `path` is NUL-terminated; the descriptor is closed below.
         let fd = unsafe { libc::open(path.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
         if fd < 0 {
@@ -294,6 +379,7 @@ impl Os for Linux {
     }
 
     fn landlock_restrict_self(&self, ruleset: i32) -> SysResult {
+        self.landlock_present()?;
         // SAFETY: `ruleset` is a landlock ruleset descriptor, closed right after.
         let result =
             check_long(unsafe { libc::syscall(libc::SYS_landlock_restrict_self, ruleset, 0) });
@@ -328,11 +414,13 @@ pub(crate) mod recorder {
 
     use super::*;
 
-    /// Records each call as one line; fails the call whose line starts with `fail_on`.
+    /// Records each call as one line; fails the calls whose line starts with `fail_on`, with
+    /// `fail_errno` (`EPERM` when unset).
     #[derive(Default)]
     pub(crate) struct Recorder {
         pub calls: RefCell<Vec<String>>,
         pub fail_on: Option<&'static str>,
+        pub fail_errno: Option<i32>,
     }
 
     impl Recorder {
@@ -340,7 +428,7 @@ pub(crate) mod recorder {
             let fail = self.fail_on.is_some_and(|prefix| line.starts_with(prefix));
             self.calls.borrow_mut().push(line);
             if fail {
-                Err(Errno(libc::EPERM))
+                Err(Errno(self.fail_errno.unwrap_or(libc::EPERM)))
             } else {
                 Ok(())
             }
@@ -380,6 +468,12 @@ pub(crate) mod recorder {
                 data.map(s).unwrap_or_default()
             ))
         }
+        fn open_tree(&self, path: &CStr) -> SysResult<i32> {
+            self.record(format!("open_tree {}", s(path))).map(|()| 42)
+        }
+        fn move_mount(&self, tree: i32, target: &CStr) -> SysResult {
+            self.record(format!("move_mount {tree} {}", s(target)))
+        }
         fn umount(&self, target: &CStr, flags: i32) -> SysResult {
             self.record(format!("umount {} {flags}", s(target)))
         }
@@ -405,6 +499,9 @@ pub(crate) mod recorder {
         fn sethostname(&self, name: &[u8]) -> SysResult {
             self.record(format!("sethostname {}", String::from_utf8_lossy(name)))
         }
+        fn become_user(&self, uid: u32, gid: u32, clear_groups: bool) -> SysResult {
+            self.record(format!("become_user {uid} {gid} {clear_groups}"))
+        }
         fn setsid(&self) -> SysResult {
             self.record("setsid".into())
         }
@@ -416,6 +513,9 @@ pub(crate) mod recorder {
         }
         fn drop_capabilities(&self) -> SysResult {
             self.record("drop_capabilities".into())
+        }
+        fn landlock_abi_version(&self) -> Option<u32> {
+            Some(7)
         }
         fn landlock_create_ruleset(&self, attr: &RulesetAttr) -> SysResult<i32> {
             self.record(format!(
@@ -433,5 +533,20 @@ pub(crate) mod recorder {
         fn install_seccomp(&self, program: &[SockFilter]) -> SysResult {
             self.record(format!("install_seccomp {}", program.len()))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_landlock_every_landlock_call_fails_with_enosys() {
+        let os = Linux::without_landlock();
+        assert_eq!(os.landlock_abi_version(), None);
+        let attr = RulesetAttr::default();
+        assert_eq!(os.landlock_create_ruleset(&attr), Err(Errno(libc::ENOSYS)));
+        assert_eq!(os.landlock_allow(-1, c"/", 0), Err(Errno(libc::ENOSYS)));
+        assert_eq!(os.landlock_restrict_self(-1), Err(Errno(libc::ENOSYS)));
     }
 }

@@ -1,7 +1,7 @@
 //! What a native run executes: a host interpreter with a script (`sh`, `python3`, ...) or the
-//! caller's own executable, and the per-run directory the program file is written to (mounted
-//! read-only at `/run/soulbox` in the guest, so it is neither a workspace artifact nor writable
-//! by the code it holds).
+//! caller's own executable. The program file is written into the guest's read-only root at
+//! `/run/soulbox` (or, without a mount namespace, into the run directory), so it is neither a
+//! workspace artifact nor writable by the code it holds.
 
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};

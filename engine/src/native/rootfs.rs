@@ -6,10 +6,11 @@
 //! /usr /bin /lib*  the host's, bind-mounted read-only (symlinks kept as symlinks on merged-/usr hosts)
 //! /etc             generated passwd, group, hostname + a few host files read-only (ld.so.cache, ...)
 //! /dev             null zero full random urandom (bound from the host), fd/stdin/stdout/stderr links
-//! /proc            a new procfs of the sandbox's pid namespace
+//! /proc            a new procfs of the sandbox's pid namespace, `hidepid=invisible`; /proc/sys and
+//!                  the other kernel knobs read-only, /proc/kcore and other kernel state masked
 //! /tmp             private tmpfs, sized to the memory limit (its pages are charged to the sandbox)
 //! /work            the sandbox workspace, read-write
-//! /run/soulbox     the program (script or executable), read-only
+//! /run/soulbox     the program (script or executable), written into the root tmpfs, read-only
 //! ```
 //!
 //! [`RootfsPlan::new`] decides the steps on the host; [`RootfsPlan::apply`] runs them in the child
@@ -50,6 +51,27 @@ const DEV_LINKS: &[(&str, &str)] = &[
     ("stderr", "/proc/self/fd/2"),
     ("shm", "/tmp"),
 ];
+
+/// Parts of `/proc` that reach the whole kernel rather than the sandbox: bound read-only over
+/// themselves, as container runtimes do (runc's `readonlyPaths`). `/proc/sys` is the one that
+/// matters most (`kernel/core_pattern` runs a program as the host's root).
+const PROC_READ_ONLY: &[&str] = &["sys", "sysrq-trigger", "irq", "bus", "fs"];
+/// Files of `/proc` that show kernel memory or host-wide state: `/dev/null` is bound over them
+/// (runc's `maskedPaths`).
+const PROC_MASKED_FILES: &[&str] = &[
+    "kcore",
+    "keys",
+    "timer_list",
+    "timer_stats",
+    "sched_debug",
+    "latency_stats",
+    "interrupts",
+];
+/// Directories of `/proc` hidden under an empty read-only tmpfs.
+const PROC_MASKED_DIRS: &[&str] = &["acpi", "asound", "scsi"];
+/// procfs mount options, best first: `invisible` (Linux 5.8) hides the processes the guest may
+/// not trace - init, which is not dumpable and not the guest's user; `2` is the older spelling.
+const PROC_OPTIONS: &[&std::ffi::CStr] = &[c"hidepid=invisible", c"hidepid=2"];
 
 const PASSWD: &[u8] =
     b"root:x:0:0:root:/tmp:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
@@ -136,6 +158,7 @@ pub(crate) enum Step {
     WriteFile {
         path: CString,
         contents: Vec<u8>,
+        mode: u32,
     },
     Symlink {
         target: CString,
@@ -143,15 +166,34 @@ pub(crate) enum Step {
     },
     /// A bind mount; `remount` re-applies flags (read-only, nosuid...) with the locked ones kept.
     Bind {
-        source: CString,
+        source: Source,
         target: CString,
         remount: Option<MountFlags>,
     },
+    /// A new procfs (`hidepid`; the first option of [`PROC_OPTIONS`] the kernel takes).
     Proc(CString),
+    /// Binds a path of the new `/proc` read-only over itself; nothing to do if it is absent.
+    ProcReadOnly(CString),
+    /// Hides a path of the new `/proc`: `/dev/null` bound over a file, an empty read-only tmpfs
+    /// over a directory; nothing to do if it is absent.
+    ProcMask {
+        target: CString,
+        is_dir: bool,
+    },
     /// Makes `new_root` the root and detaches the old one.
     PivotRoot(CString),
     /// The root tmpfs becomes read-only once everything is mounted on it.
     RootReadOnly,
+}
+
+/// Where a bind mount comes from.
+#[derive(Debug, Clone)]
+pub(crate) enum Source {
+    /// A host path, looked up when the mount is made (by then with the guest's ids).
+    Host(CString),
+    /// The workspace, detached ([`RootfsPlan::detach_workspace`]) while init still had the
+    /// engine's ids, so that no directory above it needs to let the guest's id through.
+    Workspace,
 }
 
 /// What goes into the guest's root besides the system directories.
@@ -160,16 +202,33 @@ pub(crate) struct RootfsInputs<'a> {
     /// Host directory the new root is mounted on (an empty directory of this run).
     pub staging: &'a Path,
     pub workspace: &'a Path,
-    pub program_dir: &'a Path,
+    /// The program, written into the root (not bound from a host directory, whose path the
+    /// guest would read in `/proc/self/mountinfo`).
+    pub program: ProgramFile<'a>,
     pub network: bool,
     /// Size of `/tmp`.
     pub tmp_bytes: u64,
+    /// Owner of `/tmp` (the guest's uid and gid as init's namespace numbers them), if not init's.
+    pub tmp_owner: Option<(u32, u32)>,
 }
+
+/// The program file placed at [`GUEST_PROGRAM_DIR`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ProgramFile<'a> {
+    pub name: &'a str,
+    pub code: &'a [u8],
+    pub executable: bool,
+}
+
+/// Room in the root tmpfs besides the program: generated `/etc` files and mount points.
+const ROOT_TMPFS_BYTES: usize = 4 << 20;
 
 /// The steps that build the guest's root, in order.
 #[derive(Debug, Clone)]
 pub(crate) struct RootfsPlan {
     steps: Vec<Step>,
+    /// The workspace's host path, if it is there to be mounted.
+    workspace: Option<CString>,
     /// Landlock rules matching the layout (guest paths).
     pub(crate) landlock_rules: Vec<Rule>,
 }
@@ -204,8 +263,8 @@ impl Builder<'_> {
         });
     }
 
-    /// Binds host `source` at `guest`, creating the mount point.
-    fn bind(&mut self, source: &Path, guest: &str, entry: &Entry, kind: BindKind) {
+    /// Binds `source` at `guest`, creating the mount point.
+    fn bind(&mut self, source: Source, guest: &str, entry: &Entry, kind: BindKind) {
         let (is_dir, locked) = match entry {
             Entry::Dir { locked } => (true, *locked),
             Entry::File { locked } => (false, *locked),
@@ -218,6 +277,7 @@ impl Builder<'_> {
             Step::WriteFile {
                 path: c(&target),
                 contents: Vec::new(),
+                mode: 0o644,
             }
         });
         let remount = match kind {
@@ -227,7 +287,7 @@ impl Builder<'_> {
             BindKind::Device => None,
         };
         self.steps.push(Step::Bind {
-            source: c(source),
+            source,
             target: c(&target),
             remount,
         });
@@ -251,7 +311,10 @@ impl RootfsPlan {
                 Step::MakeMountsPrivate,
                 Step::Tmpfs {
                     target: c(inputs.staging),
-                    options: c("size=4m,mode=0755"),
+                    options: c(format!(
+                        "size={},mode=0755",
+                        ROOT_TMPFS_BYTES + inputs.program.code.len()
+                    )),
                     flags: BASE_FLAGS,
                 },
             ],
@@ -270,7 +333,7 @@ impl RootfsPlan {
                     });
                 }
                 Some(entry @ Entry::Dir { .. }) => {
-                    b.bind(Path::new(dir), dir, &entry, BindKind::ReadOnly);
+                    b.bind(host_path_source(dir), dir, &entry, BindKind::ReadOnly);
                     b.allow(dir, Access::ReadExecute, true);
                 }
                 Some(Entry::File { .. }) | None => {}
@@ -283,6 +346,7 @@ impl RootfsPlan {
             b.steps.push(Step::WriteFile {
                 path: c(path),
                 contents: contents.to_vec(),
+                mode: 0o644,
             });
         }
         let network_entries = if inputs.network {
@@ -301,7 +365,12 @@ impl RootfsPlan {
                         link: c(link),
                     });
                 }
-                Some(entry) => b.bind(&host_path, &guest, &entry, BindKind::ReadOnly),
+                Some(entry) => b.bind(
+                    host_path_source(&host_path),
+                    &guest,
+                    &entry,
+                    BindKind::ReadOnly,
+                ),
                 None => {}
             }
         }
@@ -312,7 +381,12 @@ impl RootfsPlan {
             let host_path = Path::new("/dev").join(device);
             if let Some(entry @ Entry::File { .. }) = host.entry(&host_path) {
                 let guest = format!("/dev/{device}");
-                b.bind(&host_path, &guest, &entry, BindKind::Device);
+                b.bind(
+                    host_path_source(&host_path),
+                    &guest,
+                    &entry,
+                    BindKind::Device,
+                );
                 b.allow(&guest, Access::Device, false);
             }
         }
@@ -326,51 +400,92 @@ impl RootfsPlan {
 
         b.mkdir("/proc");
         let proc_target = b.inside("/proc");
-        b.steps.push(Step::Proc(c(proc_target)));
+        b.steps.push(Step::Proc(c(&proc_target)));
+        for name in PROC_READ_ONLY {
+            b.steps.push(Step::ProcReadOnly(c(proc_target.join(name))));
+        }
+        for (names, is_dir) in [(PROC_MASKED_FILES, false), (PROC_MASKED_DIRS, true)] {
+            for name in names {
+                b.steps.push(Step::ProcMask {
+                    target: c(proc_target.join(name)),
+                    is_dir,
+                });
+            }
+        }
         b.allow("/proc", Access::Read, true);
 
         b.mkdir("/tmp");
         let tmp_target = b.inside("/tmp");
+        let owner = inputs
+            .tmp_owner
+            .map(|(uid, gid)| format!(",uid={uid},gid={gid}"))
+            .unwrap_or_default();
         b.steps.push(Step::Tmpfs {
             target: c(tmp_target),
-            options: c(format!("size={},mode=1777", inputs.tmp_bytes.max(1 << 20))),
+            options: c(format!(
+                "size={},mode=1777{owner}",
+                inputs.tmp_bytes.max(1 << 20)
+            )),
             flags: BASE_FLAGS,
         });
         b.allow("/tmp", Access::ReadWrite, true);
 
-        if let Some(entry @ Entry::Dir { .. }) = host.entry(inputs.workspace) {
+        let workspace = host.entry(inputs.workspace);
+        if let Some(entry @ Entry::Dir { .. }) = &workspace {
             b.bind(
-                inputs.workspace,
+                Source::Workspace,
                 crate::GUEST_WORKDIR,
-                &entry,
+                entry,
                 BindKind::Writable,
             );
         }
         b.allow(crate::GUEST_WORKDIR, Access::ReadWrite, true);
 
         b.mkdir("/run");
-        if let Some(entry @ Entry::Dir { .. }) = host.entry(inputs.program_dir) {
-            b.bind(
-                inputs.program_dir,
-                GUEST_PROGRAM_DIR,
-                &entry,
-                BindKind::ReadOnly,
-            );
-        }
+        b.mkdir(GUEST_PROGRAM_DIR);
+        let program = b.inside(GUEST_PROGRAM_DIR).join(inputs.program.name);
+        b.steps.push(Step::WriteFile {
+            path: c(program),
+            contents: inputs.program.code.to_vec(),
+            mode: if inputs.program.executable {
+                0o755
+            } else {
+                0o644
+            },
+        });
         b.allow(GUEST_PROGRAM_DIR, Access::ReadExecute, true);
 
         b.steps.push(Step::PivotRoot(c(inputs.staging)));
         b.steps.push(Step::RootReadOnly);
         Self {
             steps: b.steps,
+            workspace: matches!(workspace, Some(Entry::Dir { .. })).then(|| c(inputs.workspace)),
             landlock_rules: b.rules,
         }
     }
 
-    /// Runs the steps in the child. On failure: the index of the failed step and its errno.
-    pub(crate) fn apply(&self, os: &dyn Os) -> Result<(), (usize, Errno)> {
+    /// Detaches a copy of the workspace's mount (in the child, before it takes the guest's ids);
+    /// `apply` attaches it. `None`: the plan has no workspace.
+    pub(crate) fn detach_workspace(&self, os: &dyn Os) -> Result<Option<i32>, Errno> {
+        self.workspace
+            .as_deref()
+            .map(|path| os.open_tree(path))
+            .transpose()
+    }
+
+    /// The workspace's host path, for error messages.
+    pub(crate) fn workspace_path(&self) -> String {
+        self.workspace
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    /// Runs the steps in the child, `workspace` being the detached workspace mount. On failure:
+    /// the index of the failed step and its errno.
+    pub(crate) fn apply(&self, os: &dyn Os, workspace: Option<i32>) -> Result<(), (usize, Errno)> {
         for (index, step) in self.steps.iter().enumerate() {
-            apply_step(step, os).map_err(|e| (index, e))?;
+            apply_step(step, os, workspace).map_err(|e| (index, e))?;
         }
         Ok(())
     }
@@ -387,17 +502,45 @@ impl RootfsPlan {
             Step::Mkdir(path) => format!("creating {}", s(path)),
             Step::WriteFile { path, .. } => format!("writing {}", s(path)),
             Step::Symlink { link, .. } => format!("creating the symlink {}", s(link)),
-            Step::Bind { source, target, .. } => {
-                format!("bind-mounting {} at {}", s(source), s(target))
-            }
+            Step::Bind {
+                source: Source::Host(source),
+                target,
+                ..
+            } => format!("bind-mounting {} at {}", s(source), s(target)),
+            Step::Bind {
+                source: Source::Workspace,
+                target,
+                ..
+            } => format!(
+                "mounting the workspace {} at {}",
+                self.workspace_path(),
+                s(target)
+            ),
             Step::Proc(target) => format!("mounting /proc at {}", s(target)),
+            Step::ProcReadOnly(target) => format!("making {} read-only", s(target)),
+            Step::ProcMask { target, .. } => format!("masking {}", s(target)),
             Step::PivotRoot(root) => format!("entering the sandbox root {} (pivot_root)", s(root)),
             Step::RootReadOnly => "making the sandbox root read-only".into(),
         }
     }
 }
 
-fn apply_step(step: &Step, os: &dyn Os) -> Result<(), Errno> {
+/// Mount flags of `/proc` and what is mounted over parts of it.
+const PROC_FLAGS: MountFlags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+
+/// A path this kernel's procfs does not have needs no protection.
+fn unless_absent(result: Result<(), Errno>) -> Result<(), Errno> {
+    match result {
+        Err(Errno(libc::ENOENT)) => Ok(()),
+        other => other,
+    }
+}
+
+fn host_path_source(path: impl AsRef<Path>) -> Source {
+    Source::Host(c(path))
+}
+
+fn apply_step(step: &Step, os: &dyn Os, workspace: Option<i32>) -> Result<(), Errno> {
     const DOT: &std::ffi::CStr = c".";
     const SLASH: &std::ffi::CStr = c"/";
     match step {
@@ -416,14 +559,21 @@ fn apply_step(step: &Step, os: &dyn Os) -> Result<(), Errno> {
             Some(options),
         ),
         Step::Mkdir(path) => os.mkdir(path, 0o755),
-        Step::WriteFile { path, contents } => os.write_file(path, contents, 0o644),
+        Step::WriteFile {
+            path,
+            contents,
+            mode,
+        } => os.write_file(path, contents, *mode),
         Step::Symlink { target, link } => os.symlink(target, link),
         Step::Bind {
             source,
             target,
             remount,
         } => {
-            os.mount(Some(source), target, None, libc::MS_BIND, None)?;
+            match source {
+                Source::Host(path) => os.mount(Some(path), target, None, libc::MS_BIND, None)?,
+                Source::Workspace => os.move_mount(workspace.ok_or(Errno(libc::EBADF))?, target)?,
+            }
             match remount {
                 Some(flags) => os.mount(
                     None,
@@ -435,13 +585,54 @@ fn apply_step(step: &Step, os: &dyn Os) -> Result<(), Errno> {
                 None => Ok(()),
             }
         }
-        Step::Proc(target) => os.mount(
-            Some(c"proc"),
-            target,
-            Some(c"proc"),
-            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-            None,
+        Step::Proc(target) => {
+            let mut result = Err(Errno(libc::EINVAL));
+            for options in PROC_OPTIONS {
+                result = os.mount(
+                    Some(c"proc"),
+                    target,
+                    Some(c"proc"),
+                    PROC_FLAGS,
+                    Some(options),
+                );
+                if result != Err(Errno(libc::EINVAL)) {
+                    break;
+                }
+            }
+            result
+        }
+        Step::ProcReadOnly(target) => unless_absent(
+            os.mount(
+                Some(target),
+                target,
+                None,
+                libc::MS_BIND | libc::MS_REC,
+                None,
+            )
+            .and_then(|()| {
+                os.mount(
+                    None,
+                    target,
+                    None,
+                    libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | PROC_FLAGS,
+                    None,
+                )
+            }),
         ),
+        Step::ProcMask {
+            target,
+            is_dir: false,
+        } => unless_absent(os.mount(Some(c"/dev/null"), target, None, libc::MS_BIND, None)),
+        Step::ProcMask {
+            target,
+            is_dir: true,
+        } => unless_absent(os.mount(
+            Some(c"tmpfs"),
+            target,
+            Some(c"tmpfs"),
+            libc::MS_RDONLY | PROC_FLAGS,
+            Some(c"size=4k,mode=0555"),
+        )),
         Step::PivotRoot(new_root) => {
             // pivot_root(".", ".") stacks the old root under the new one; detaching "." then
             // removes it without needing a directory for it.
@@ -515,9 +706,14 @@ mod tests {
             &RootfsInputs {
                 staging: Path::new("/stage"),
                 workspace: Path::new("/ws"),
-                program_dir: Path::new("/prog"),
+                program: ProgramFile {
+                    name: "main.sh",
+                    code: b"echo hi",
+                    executable: false,
+                },
                 network,
                 tmp_bytes: 64 << 20,
+                tmp_owner: Some((0, 0)),
             },
             &FakeHost::debian(),
         )
@@ -525,7 +721,7 @@ mod tests {
 
     fn recorded(network: bool) -> Vec<String> {
         let os = Recorder::default();
-        plan(network).apply(&os).unwrap();
+        plan(network).apply(&os, Some(42)).unwrap();
         os.lines()
     }
 
@@ -587,13 +783,25 @@ mod tests {
     }
 
     #[test]
-    fn workspace_is_writable_and_program_dir_read_only() {
+    fn workspace_is_writable_nosuid_nodev_and_the_program_in_the_read_only_root() {
         let lines = recorded(false);
-        let work = index(&lines, "mount /ws /stage/work");
-        assert_eq!(flags_of(&lines[work + 1]) & libc::MS_RDONLY, 0);
-        let program = index(&lines, "mount /prog /stage/run/soulbox");
-        let flags = flags_of(&lines[program + 1]);
-        assert_ne!(flags & libc::MS_RDONLY, 0);
+        let work = index(&lines, "move_mount 42 /stage/work");
+        assert_eq!(lines[work - 1], "mkdir /stage/work 755");
+        let flags = flags_of(&lines[work + 1]);
+        assert_eq!(flags & libc::MS_RDONLY, 0);
+        assert_eq!(
+            flags & (libc::MS_NOSUID | libc::MS_NODEV),
+            libc::MS_NOSUID | libc::MS_NODEV
+        );
+        let program = index(&lines, "write_file /stage/run/soulbox/main.sh 644 echo hi");
+        let read_only = lines.len() - 1;
+        assert!(program < read_only && lines[read_only].starts_with("mount  / "));
+        assert_ne!(flags_of(&lines[read_only]) & libc::MS_RDONLY, 0);
+        assert!(
+            lines[1].contains(&format!("size={}", ROOT_TMPFS_BYTES + 7)),
+            "room for the program: {}",
+            lines[1]
+        );
     }
 
     #[test]
@@ -611,6 +819,79 @@ mod tests {
     }
 
     #[test]
+    fn proc_hides_other_processes_and_its_kernel_knobs_are_read_only_or_masked() {
+        let lines = recorded(false);
+        let proc = index(&lines, "mount proc /stage/proc proc");
+        assert!(
+            lines[proc].ends_with(" hidepid=invisible"),
+            "{}",
+            lines[proc]
+        );
+        let pivot = index(&lines, "pivot_root");
+        for name in ["sys", "sysrq-trigger", "irq", "bus", "fs"] {
+            let target = format!("/stage/proc/{name}");
+            let bind = index(&lines, &format!("mount {target} {target}  "));
+            let remount = &lines[bind + 1];
+            assert!(
+                remount.starts_with(&format!("mount  {target} ")),
+                "{remount}"
+            );
+            let flags = flags_of(remount);
+            for required in [
+                libc::MS_REMOUNT,
+                libc::MS_BIND,
+                libc::MS_RDONLY,
+                libc::MS_NOSUID,
+            ] {
+                assert_ne!(flags & required, 0, "{required:#x} in {remount}");
+            }
+            assert!(proc < bind && bind < pivot);
+        }
+        for name in ["kcore", "keys", "timer_list", "sched_debug"] {
+            let mask = index(&lines, &format!("mount /dev/null /stage/proc/{name}  "));
+            assert!(proc < mask && mask < pivot);
+        }
+        let acpi = index(&lines, "mount tmpfs /stage/proc/acpi tmpfs");
+        let read_only = format!("tmpfs {:#x} ", libc::MS_RDONLY | PROC_FLAGS);
+        assert!(lines[acpi].contains(&read_only), "{}", lines[acpi]);
+    }
+
+    #[test]
+    fn an_older_kernel_gets_hidepid_2_and_absent_proc_paths_are_skipped() {
+        let p = plan(false);
+        let os = Recorder {
+            fail_on: Some("mount proc /stage/proc proc 0xe hidepid=invisible"),
+            fail_errno: Some(libc::EINVAL),
+            ..Recorder::default()
+        };
+        p.apply(&os, Some(42)).unwrap();
+        let lines = os.lines();
+        let retry = index(&lines, "mount proc /stage/proc proc");
+        assert!(
+            lines[retry + 1].ends_with(" hidepid=2"),
+            "{}",
+            lines[retry + 1]
+        );
+
+        let os = Recorder {
+            fail_on: Some("mount /dev/null /stage/proc/timer_stats"),
+            fail_errno: Some(libc::ENOENT),
+            ..Recorder::default()
+        };
+        p.apply(&os, Some(42)).unwrap();
+        assert!(os.position("pivot_root").is_some());
+
+        let os = Recorder {
+            fail_on: Some("mount /stage/proc/sys "),
+            fail_errno: Some(libc::EPERM),
+            ..Recorder::default()
+        };
+        let (index, errno) = p.apply(&os, Some(42)).unwrap_err();
+        assert_eq!(errno, Errno(libc::EPERM));
+        assert!(p.describe(index).contains("/stage/proc/sys read-only"));
+    }
+
+    #[test]
     fn devices_keep_the_hosts_mount_flags_so_they_stay_usable() {
         let lines = recorded(false);
         let bind = index(&lines, "mount /dev/null /stage/dev/null  0x1000");
@@ -625,10 +906,24 @@ mod tests {
     fn tmp_is_sized_to_the_memory_limit() {
         let lines = recorded(false);
         assert!(lines.contains(&format!(
-            "mount tmpfs /stage/tmp tmpfs {:#x} size={},mode=1777",
+            "mount tmpfs /stage/tmp tmpfs {:#x} size={},mode=1777,uid=0,gid=0",
             BASE_FLAGS,
             64 << 20
         )));
+    }
+
+    #[test]
+    fn the_workspace_is_detached_by_path_and_attached_from_its_descriptor() {
+        let p = plan(false);
+        let os = Recorder::default();
+        assert_eq!(p.detach_workspace(&os), Ok(Some(42)));
+        assert_eq!(os.lines(), ["open_tree /ws"]);
+        let (index, errno) = p.apply(&Recorder::default(), None).unwrap_err();
+        assert_eq!(errno, Errno(libc::EBADF));
+        assert_eq!(
+            p.describe(index),
+            "mounting the workspace /ws at /stage/work"
+        );
     }
 
     #[test]
@@ -638,7 +933,7 @@ mod tests {
             fail_on: Some("pivot_root"),
             ..Recorder::default()
         };
-        let (index, errno) = p.apply(&os).unwrap_err();
+        let (index, errno) = p.apply(&os, Some(42)).unwrap_err();
         assert_eq!(errno, Errno(libc::EPERM));
         assert!(p.describe(index).contains("pivot_root"));
     }

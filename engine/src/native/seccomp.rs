@@ -1,10 +1,12 @@
 //! The seccomp-bpf filters installed last before `execve`. Filters stack, and for every system
 //! call the kernel applies the most severe verdict of all of them, so each filter does one job:
 //!
-//! 1. **guard** (hand-written, nine instructions): a call from any other ABI than the native one
-//!    kills the process - the 32-bit `int 0x80` entry and x32 numbers on x86-64, AArch32 on arm64;
-//!    `clone3` fails with `ENOSYS`: its flags sit in memory seccomp cannot read, and libc falls
-//!    back to `clone`, whose flags the deny filter does check.
+//! 1. **guard** (hand-written, fourteen instructions): a call from any other ABI than the native
+//!    one kills the process - the 32-bit `int 0x80` entry and x32 numbers on x86-64, AArch32 on
+//!    arm64; `clone3` fails with `ENOSYS`: its flags sit in memory seccomp cannot read, and libc
+//!    falls back to `clone`, whose flags the deny filter does check; `socket` fails with
+//!    `EAFNOSUPPORT` for every family but `AF_INET` and `AF_INET6` (Unix path and abstract
+//!    sockets, netlink, packet, vsock, ... are out of reach; `socketpair` stays, runtimes use it).
 //! 2. **deny** (always): what a sandboxed program never needs and an escape would - mounting,
 //!    tracing other processes, new namespaces (also through `clone` flags), BPF, keyrings, kernel
 //!    modules, reboot, `io_uring`, terminal injection (`TIOCSTI`) ... - fails with `EPERM`.
@@ -152,7 +154,7 @@ fn jump(code: u16, k: u32, jt: u8, jf: u8) -> SockFilter {
 }
 
 /// Kills any call made through a foreign ABI (wrong `arch`, or an x32 number); `clone3` gets
-/// `ENOSYS`.
+/// `ENOSYS`; `socket` gets `EAFNOSUPPORT` unless its family is `AF_INET` or `AF_INET6`.
 fn guard(arch: TargetArch) -> BpfProgram {
     const LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
     const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
@@ -169,9 +171,20 @@ fn guard(arch: TargetArch) -> BpfProgram {
         statement(RET_K, libc::SECCOMP_RET_KILL_PROCESS),
         jump(JEQ_K, libc::SYS_clone3 as u32, 0, 1),
         statement(RET_K, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32),
+        jump(JEQ_K, libc::SYS_socket as u32, 0, 4),
+        // The kernel reads the family as an `int`: the low half of the first argument.
+        statement(LD_W_ABS, FIRST_ARG_LOW_OFFSET),
+        jump(JEQ_K, libc::AF_INET as u32, 2, 0),
+        jump(JEQ_K, libc::AF_INET6 as u32, 1, 0),
+        statement(RET_K, libc::SECCOMP_RET_ERRNO | libc::EAFNOSUPPORT as u32),
         statement(RET_K, libc::SECCOMP_RET_ALLOW),
     ]
 }
+
+/// Offset of the low 32 bits of `seccomp_data.args[0]` (after `nr`, `arch` and the 64-bit
+/// instruction pointer); every architecture the filters are built for is little-endian.
+#[cfg(target_endian = "little")]
+const FIRST_ARG_LOW_OFFSET: u32 = 16;
 
 fn rule_error(e: impl std::fmt::Display) -> SoulBoxError {
     SoulBoxError::Engine(format!("building the seccomp filter: {e}"))
@@ -354,6 +367,44 @@ mod tests {
         assert_eq!(
             verdict(&f, libc::SYS_clone3, [0; 6]),
             libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32
+        );
+    }
+
+    #[test]
+    fn sockets_are_internet_only_but_socket_pairs_stay() {
+        let f = filters(None).unwrap();
+        let family = |family: i32| [family as u64, libc::SOCK_STREAM as u64, 0, 0, 0, 0];
+        for allowed in [libc::AF_INET, libc::AF_INET6] {
+            assert_eq!(
+                verdict(&f, libc::SYS_socket, family(allowed)),
+                libc::SECCOMP_RET_ALLOW,
+                "family {allowed}"
+            );
+        }
+        const EAFNOSUPPORT: u32 = libc::SECCOMP_RET_ERRNO | libc::EAFNOSUPPORT as u32;
+        for refused in [
+            libc::AF_UNIX,
+            libc::AF_NETLINK,
+            libc::AF_PACKET,
+            libc::AF_VSOCK,
+            libc::AF_BLUETOOTH,
+            libc::AF_ALG,
+            libc::AF_UNSPEC,
+            -1,
+        ] {
+            assert_eq!(
+                verdict(&f, libc::SYS_socket, family(refused)),
+                EAFNOSUPPORT,
+                "family {refused}"
+            );
+        }
+        // The kernel ignores the upper half of an `int` argument, and so does the filter.
+        let high_bits = [(1u64 << 32) | libc::AF_UNIX as u64, 1, 0, 0, 0, 0];
+        assert_eq!(verdict(&f, libc::SYS_socket, high_bits), EAFNOSUPPORT);
+        let unix_pair = family(libc::AF_UNIX);
+        assert_eq!(
+            verdict(&f, libc::SYS_socketpair, unix_pair),
+            libc::SECCOMP_RET_ALLOW
         );
     }
 

@@ -8,7 +8,8 @@ use std::io::Write;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use super::child::{self, ChildFds, ChildSpec, ExecArgs};
-use super::os::Linux;
+use super::identity::GuestIds;
+use super::os::Os;
 
 /// The sandbox's init process, as seen by the engine. Dropping it before [`reap`](Self::reap)
 /// (a cancelled run) kills it, and with it the sandbox.
@@ -87,12 +88,14 @@ struct CloneArgs {
     cgroup: u64,
 }
 
-/// Clones init with `namespaces` (CLONE_NEW* flags). In the child this never returns.
+/// Clones init with `namespaces` (CLONE_NEW* flags); the child sets itself up through `os`. In
+/// the child this never returns.
 pub(crate) fn clone_init(
     spec: &ChildSpec,
     fds: ChildFds,
     namespaces: u64,
     cgroup_dir: Option<BorrowedFd<'_>>,
+    os: &dyn Os,
 ) -> std::io::Result<Init> {
     let exec = ExecArgs::new(spec);
     let mut pidfd: libc::c_int = -1;
@@ -142,7 +145,7 @@ pub(crate) fn clone_init(
         };
     }
     if pid == 0 {
-        child::init_main(spec, &exec, fds, &Linux);
+        child::init_main(spec, &exec, fds, os);
     }
     if pid < 0 {
         return Err(std::io::Error::last_os_error());
@@ -157,15 +160,17 @@ pub(crate) fn clone_init(
     })
 }
 
-/// Maps uid and gid 0 inside the new user namespace to the engine's own ids (the only mapping an
-/// unprivileged process may write, and enough: the guest drops every capability anyway).
-pub(crate) fn write_id_maps(pid: libc::pid_t) -> std::io::Result<()> {
-    // SAFETY: geteuid/getegid have no preconditions.
-    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+/// Maps uid and gid 0 inside the new user namespace - the guest's root - to `ids`: the sandbox's
+/// own id (a root engine), or the engine's own ids (the only mapping an unprivileged process may
+/// write). Only the engine's own ids need `setgroups` denied; a sandbox id leaves it allowed so
+/// that the worker can drop the supplementary groups it inherited from root.
+pub(crate) fn write_id_maps(pid: libc::pid_t, ids: GuestIds) -> std::io::Result<()> {
     let proc = format!("/proc/{pid}");
-    std::fs::write(format!("{proc}/uid_map"), format!("0 {uid} 1"))?;
-    std::fs::write(format!("{proc}/setgroups"), "deny")?;
-    std::fs::write(format!("{proc}/gid_map"), format!("0 {gid} 1"))
+    std::fs::write(format!("{proc}/uid_map"), format!("0 {} 1", ids.host_uid()))?;
+    if let GuestIds::Engine { .. } = ids {
+        std::fs::write(format!("{proc}/setgroups"), "deny")?;
+    }
+    std::fs::write(format!("{proc}/gid_map"), format!("0 {} 1", ids.host_gid()))
 }
 
 /// Tells init to go on.
@@ -190,6 +195,7 @@ mod tests {
     use std::os::fd::AsFd;
 
     use super::*;
+    use crate::native::os::Linux;
 
     fn is_root() -> bool {
         // SAFETY: geteuid has no preconditions.
@@ -217,6 +223,7 @@ mod tests {
             return;
         };
         let spec = ChildSpec {
+            identity: None,
             unshare_cgroup: false,
             rootfs: None,
             set_hostname: false,
@@ -241,7 +248,7 @@ mod tests {
             sync_peer: sync_write.as_raw_fd(),
         };
         let dir = File::open(&cgroup).unwrap();
-        let mut init = clone_init(&spec, fds, 0, Some(dir.as_fd())).unwrap();
+        let mut init = clone_init(&spec, fds, 0, Some(dir.as_fd()), &Linux::new()).unwrap();
         assert!(init.in_cgroup, "clone3 with CLONE_INTO_CGROUP was refused");
         let membership = std::fs::read_to_string(format!("/proc/{}/cgroup", init.pid)).unwrap();
         let name = cgroup.file_name().unwrap().to_string_lossy().into_owned();

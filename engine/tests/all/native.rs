@@ -1,6 +1,7 @@
 //! The native backend, attacked. These need root (CI runs as root): without it they say so and
 //! pass, since the full isolation they check is then not on offer (see `refusal` for that path).
 
+use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -113,11 +114,13 @@ async fn a_shell_script_runs_with_every_layer_reported() {
             r.isolation
         );
     }
-    assert!(
-        r.isolation.iter().any(|l| l.starts_with("cgroup-v")),
-        "{:?}",
-        r.isolation
-    );
+    for prefix in ["cgroup-v", "landlock-v"] {
+        assert!(
+            r.isolation.iter().any(|l| l.starts_with(prefix)),
+            "{prefix}: {:?}",
+            r.isolation
+        );
+    }
 }
 
 #[tokio::test]
@@ -269,6 +272,66 @@ async fn there_is_no_route_outwards() {
 }
 
 #[tokio::test]
+async fn only_internet_sockets_can_be_created_and_socket_pairs_still_work() {
+    require_root!();
+    let code = r#"
+import errno, socket
+for name, family, kind in [
+    ("vsock", socket.AF_VSOCK, socket.SOCK_STREAM),
+    ("unix", socket.AF_UNIX, socket.SOCK_STREAM),
+    ("unix-dgram", socket.AF_UNIX, socket.SOCK_DGRAM),
+    ("netlink", socket.AF_NETLINK, socket.SOCK_DGRAM),
+    ("packet", socket.AF_PACKET, socket.SOCK_DGRAM),
+]:
+    try:
+        socket.socket(family, kind)
+        print(name, "created")
+    except OSError as e:
+        print(name, errno.errorcode[e.errno])
+a, b = socket.socketpair()
+a.send(b"x")
+print("pair", b.recv(1).decode())
+socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+print("inet ok")
+"#;
+    let r = python(native(), code).await;
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    assert_eq!(
+        r.stdout,
+        "vsock EAFNOSUPPORT\nunix EAFNOSUPPORT\nunix-dgram EAFNOSUPPORT\nnetlink EAFNOSUPPORT\n\
+         packet EAFNOSUPPORT\npair x\ninet ok\n"
+    );
+}
+
+#[tokio::test]
+async fn a_host_unix_socket_in_the_workdir_cannot_be_reached() {
+    require_root!();
+    let dir = tempfile::tempdir().expect("dir");
+    let listener =
+        std::os::unix::net::UnixListener::bind(dir.path().join("host.sock")).expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let code = r#"
+import errno, os, socket, stat
+print("visible", stat.S_ISSOCK(os.lstat("/work/host.sock").st_mode))
+try:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect("/work/host.sock")
+    print("connected")
+except OSError as e:
+    print("refused", errno.errorcode[e.errno])
+"#;
+    let r = python(native().with_workdir(dir.path()), code).await;
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    assert_eq!(r.stdout, "visible True\nrefused EAFNOSUPPORT\n", "{r:?}");
+    let accepted = listener.accept();
+    assert!(
+        matches!(&accepted, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the host socket got a connection: {accepted:?}"
+    );
+}
+
+#[tokio::test]
 async fn the_filesystem_outside_work_and_tmp_is_read_only_and_secrets_are_absent() {
     require_root!();
     let r = sh(
@@ -285,25 +348,251 @@ async fn the_filesystem_outside_work_and_tmp_is_read_only_and_secrets_are_absent
     assert!(r.artifact("w").is_some());
 }
 
+/// A script that tries the kernel knobs of `/proc` and reports what it could do. Paths this
+/// kernel lacks (no `/proc/sysrq-trigger` without CONFIG_MAGIC_SYSRQ) count as protected.
+const PROC_ATTACKS: &str = "echo x > /proc/sys/kernel/core_pattern && echo wrote-core-pattern\n\
+     echo x > /proc/sys/kernel/hostname && echo wrote-hostname\n\
+     grep -q ' /proc/sys ro,' /proc/self/mountinfo && echo sys-read-only\n\
+     test -e /proc/sysrq-trigger && ! grep -q ' /proc/sysrq-trigger ro,' /proc/self/mountinfo \
+       && echo sysrq-trigger-writable\n\
+     echo kcore $(head -c 16 /proc/kcore 2>/dev/null | wc -c)\n\
+     echo keys $(cat /proc/keys 2>/dev/null | wc -c)\n\
+     echo timer_list $(cat /proc/timer_list 2>/dev/null | wc -c)\n\
+     echo acpi $(ls -A /proc/acpi 2>/dev/null | wc -l)\n\
+     test -e /proc/1 || echo init-invisible\n";
+
+const PROC_ATTACKS_EXPECTED: &str =
+    "sys-read-only\nkcore 0\nkeys 0\ntimer_list 0\nacpi 0\ninit-invisible\n";
+
+fn host_core_pattern() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/core_pattern").expect("core_pattern")
+}
+
 #[tokio::test]
-async fn init_keeps_the_engines_command_line_and_its_descriptors_to_itself() {
+async fn proc_kernel_knobs_are_read_only_or_masked_and_other_processes_invisible() {
     require_root!();
+    let before = host_core_pattern();
+    let r = sh(native(), PROC_ATTACKS).await;
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    assert_eq!(r.stdout, PROC_ATTACKS_EXPECTED, "{r:?}");
+    assert_eq!(host_core_pattern(), before);
+}
+
+/// SoulBox's sandbox ids (see README, "The native backend").
+const SANDBOX_IDS: std::ops::RangeInclusive<u32> = 0x7000_0000..=0x70FF_FFFF;
+
+#[tokio::test]
+async fn a_setuid_shell_left_in_the_workspace_is_neither_roots_nor_setuid_on_the_host() {
+    require_root!();
+    let dir = tempfile::tempdir().expect("dir");
     let r = sh(
-        native(),
-        "tr '\\0' ' ' < /proc/1/cmdline; echo\n\
-         cat /proc/1/comm\n\
-         ls /proc/1/fd | tr '\\n' ' '; echo\n\
-         readlink /proc/1/fd/0 || echo no-readlink\n\
-         echo forged > /proc/1/fd/3 || echo no-forgery\n",
+        native().with_workdir(dir.path()),
+        "cp /bin/sh /work/s && chmod 4755 /work/s && stat -c '%a %u' /work/s\n\
+         cp /bin/sh /work/g && chmod 2755 /work/g && stat -c '%a %u' /work/g\n",
     )
     .await;
     assert_eq!(r.status, Status::Ok, "{r:?}");
-    let lines: Vec<&str> = r.stdout.lines().map(str::trim).collect();
-    // Blank command line, init's own name, only the guest's stdio and the report pipe left open,
-    // and none of them reachable through /proc.
+    // Inside, the guest is root of its namespace and its chmod worked...
+    assert_eq!(r.stdout, "4755 0\n2755 0\n", "{r:?}");
+    assert!(r.isolation.iter().any(|l| l == "unprivileged-host-id"));
+    // ... on the host the file is the sandbox's, and the run's end took the bits away.
+    for name in ["s", "g"] {
+        let meta = std::fs::symlink_metadata(dir.path().join(name)).expect("left on the host");
+        assert_ne!(meta.uid(), 0, "{name} is root's");
+        assert!(
+            SANDBOX_IDS.contains(&meta.uid()),
+            "{name}: uid {}",
+            meta.uid()
+        );
+        assert_eq!(meta.gid(), meta.uid(), "{name}");
+        assert_eq!(
+            meta.mode() & 0o7777,
+            0o755,
+            "{name}: mode {:o}",
+            meta.mode()
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_guest_has_no_host_groups_and_one_id_for_its_whole_sandbox() {
+    require_root!();
+    let sb = sandbox(native()).await;
+    let script = "grep -E '^(Uid|Gid|Groups):' /proc/self/status | tr -s '\\t ' ' '\n\
+                  touch /work/mine\n";
+    let r = sb.execute_code(Language::Shell, script).await.expect("run");
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    assert_eq!(r.stdout, "Uid: 0 0 0 0\nGid: 0 0 0 0\nGroups: \n", "{r:?}");
+    let workspace = sb.workspace_path().expect("workspace");
+    let owner = std::fs::metadata(workspace.join("mine"))
+        .expect("mine")
+        .uid();
+    assert!(SANDBOX_IDS.contains(&owner), "uid {owner}");
+    let again = sb
+        .execute_code(Language::Shell, "touch /work/again")
+        .await
+        .expect("run");
+    assert_eq!(again.status, Status::Ok, "{again:?}");
+    let second = std::fs::metadata(workspace.join("again"))
+        .expect("again")
+        .uid();
+    assert_eq!(second, owner, "one id per sandbox");
+    let other = sandbox(native()).await;
+    other
+        .execute_code(Language::Shell, "touch /work/theirs")
+        .await
+        .expect("run");
+    let theirs = other.workspace_path().expect("workspace").join("theirs");
+    assert_ne!(std::fs::metadata(theirs).expect("theirs").uid(), owner);
+}
+
+#[tokio::test]
+async fn files_the_host_wrote_stay_the_guests_to_change_and_delete() {
+    require_root!();
+    let sb = sandbox(native()).await;
+    sb.write_file("notes/host.txt", "from the host\n")
+        .await
+        .expect("write");
+    sb.write_file("old.txt", "old").await.expect("write");
+    let r = sb
+        .execute_code(
+            Language::Shell,
+            "echo appended >> notes/host.txt && rm old.txt && mkdir notes/sub && \
+             mv notes/host.txt notes/sub/moved.txt && cat notes/sub/moved.txt",
+        )
+        .await
+        .expect("run");
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    assert_eq!(r.stdout, "from the host\nappended\n");
+    // The host's file API still works on what the guest made, and the next run on what it wrote.
+    sb.write_file("notes/sub/moved.txt", "rewritten by the host\n")
+        .await
+        .expect("write");
+    let r = sb
+        .execute_code(
+            Language::Shell,
+            "cat notes/sub/moved.txt && rm -r notes && ls -A",
+        )
+        .await
+        .expect("run");
+    assert_eq!(r.stdout, "rewritten by the host\n", "{r:?}");
+    assert!(sb.list_files("").await.expect("list").is_empty());
+}
+
+#[tokio::test]
+async fn files_a_wasm_run_wrote_as_the_engine_stay_the_native_guests_to_change() {
+    require_root!();
+    let sb = sandbox(native().with_backend(Backend::Auto)).await;
+    let wasm = sb
+        .execute_code(
+            Language::Wasm,
+            crate::guests::write_file("wasm.txt", "from wasm\n"),
+        )
+        .await
+        .expect("wasm run");
+    assert_eq!(wasm.status, Status::Ok, "{wasm:?}");
+    let path = sb.workspace_path().expect("workspace").join("wasm.txt");
+    assert_eq!(std::fs::metadata(&path).expect("written").uid(), 0);
+    let r = sb
+        .execute_code(
+            Language::Shell,
+            "echo native >> wasm.txt && cat wasm.txt && mv wasm.txt moved.txt && rm moved.txt",
+        )
+        .await
+        .expect("native run");
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    assert_eq!(r.stdout, "from wasm\nnative\n");
+    assert!(!path.exists());
+}
+
+#[tokio::test]
+async fn mountinfo_shows_no_host_path_but_the_workspaces_own() {
+    require_root!();
+    let sb = sandbox(native()).await;
+    let r = sb
+        .execute_code(Language::Shell, "cat /proc/self/mountinfo")
+        .await
+        .expect("run");
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    let workspace = sb.workspace_path().expect("workspace");
+    let workspace = workspace.to_string_lossy();
+    let mut work_lines = 0;
+    for line in r.stdout.lines() {
+        // Field 4 is the mount's root within its filesystem, field 5 where it is mounted.
+        let fields: Vec<&str> = line.split(' ').collect();
+        let (root, mount_point) = (fields[3], fields[4]);
+        if mount_point == "/work" {
+            // What is left: a bind mount shows its source's path within its filesystem, and
+            // the workspace is a directory of the host's (see README, "The native backend").
+            assert_eq!(root, workspace, "{line}");
+            work_lines += 1;
+        } else {
+            // The sandbox's own filesystems ("/"), the host's system files at their own paths
+            // ("/usr", "/null" of devtmpfs at "/dev/null", "/sys" of procfs at "/proc/sys"),
+            // /dev/null over masked /proc files.
+            assert!(
+                root == "/" || mount_point.ends_with(root) || root == "/null",
+                "{line}"
+            );
+        }
+    }
+    assert_eq!(work_lines, 1, "{}", r.stdout);
+    assert!(!r.stdout.contains("soulbox-native-"), "{}", r.stdout);
+}
+
+#[tokio::test]
+async fn without_landlock_a_run_is_refused_unless_weaker_isolation_is_accepted() {
+    require_root!();
+    let mut without_landlock = native();
+    without_landlock.simulate_kernel_without_landlock = true;
+    let err = sandbox(without_landlock.clone())
+        .await
+        .execute_code(Language::Shell, "echo ran")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, SoulBoxError::IsolationUnavailable { missing } if missing.contains("Landlock")),
+        "{err}"
+    );
+    assert!(err.to_string().contains("allow_weaker_isolation"), "{err}");
+
+    // Accepted: Landlock is gone from the list, and /proc's kernel knobs stay shut without it.
+    let before = host_core_pattern();
+    let r = sh(without_landlock.allow_weaker_isolation(), PROC_ATTACKS).await;
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    assert_eq!(r.stdout, PROC_ATTACKS_EXPECTED, "{r:?}");
+    assert!(
+        r.stderr.contains("core_pattern: Read-only file system"),
+        "{r:?}"
+    );
+    assert!(
+        !r.isolation.iter().any(|l| l.starts_with("landlock")),
+        "{:?}",
+        r.isolation
+    );
+    assert!(r.isolation.iter().any(|l| l == "minimal-root"));
+    assert_eq!(host_core_pattern(), before);
+}
+
+#[tokio::test]
+async fn init_its_command_line_and_its_descriptors_are_out_of_the_guests_sight() {
+    require_root!();
+    // Init is not dumpable, so hidepid=invisible leaves it out of /proc altogether (its copy of
+    // the engine's command line is blanked too, behind that).
+    let r = sh(
+        native(),
+        "test -e /proc/1 || echo init-invisible\n\
+         ls /proc | grep -qx 1 || echo not-listed\n\
+         cat /proc/1/cmdline 2>/dev/null || echo no-cmdline\n\
+         ls /proc/1/fd 2>/dev/null || echo no-descriptors\n\
+         readlink /proc/1/fd/0 2>/dev/null || echo no-readlink\n\
+         (echo forged > /proc/1/fd/3) 2>/dev/null || echo no-forgery\n",
+    )
+    .await;
+    assert_eq!(r.status, Status::Ok, "{r:?}");
     assert_eq!(
-        lines,
-        ["", "soulbox-init", "0 1 2 3", "no-readlink", "no-forgery"],
+        r.stdout,
+        "init-invisible\nnot-listed\nno-cmdline\nno-descriptors\nno-readlink\nno-forgery\n",
         "{r:?}"
     );
 }
