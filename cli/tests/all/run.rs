@@ -184,3 +184,29 @@ fn trap_is_reported_on_stderr_in_plain_mode() {
     assert_eq!(out.status.code(), Some(134));
     assert!(String::from_utf8_lossy(&out.stderr).contains("trap"));
 }
+
+#[test]
+fn limits_too_large_to_be_limits_are_usage_errors() {
+    // Used to panic: a deadline overflowing the clock.
+    assert_usage_error(
+        &[
+            "run",
+            "examples/hello.wat",
+            "--timeout",
+            "18446744073709549568s",
+        ],
+        "timeout",
+    );
+    assert_usage_error(
+        &["run", "examples/hello.wat", "--memory", "2TiB"],
+        "maximum",
+    );
+    assert_usage_error(
+        &["run", "examples/hello.wat", "--max-disk", "99999TiB"],
+        "maximum",
+    );
+    assert_usage_error(
+        &["run", "examples/hello.wat", "--compile-timeout", "100000h"],
+        "maximum",
+    );
+}

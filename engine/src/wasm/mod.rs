@@ -272,6 +272,15 @@ pub(crate) fn wasi_ctx(
     Ok(wasi.build_p1())
 }
 
+/// The instant `timeout` after `start`, never overflowing: `validate` bounds timeouts by
+/// [`MAX_TIMEOUT`](crate::MAX_TIMEOUT), and anything the clock cannot represent ends at once.
+pub(crate) fn deadline_after(start: Instant, timeout: Duration) -> Instant {
+    start
+        .checked_add(timeout)
+        .or_else(|| start.checked_add(crate::MAX_TIMEOUT))
+        .unwrap_or(start)
+}
+
 /// Arms the per-execution limits on `store`: a fresh fuel budget and a wall-clock deadline
 /// reported through `signals`. Returns the fuel handed out.
 pub(crate) fn arm(
@@ -284,7 +293,7 @@ pub(crate) fn arm(
     store
         .set_fuel(initial_fuel)
         .map_err(|e| SoulBoxError::Engine(format!("setting fuel: {e:#}")))?;
-    let deadline = Instant::now() + config.timeout;
+    let deadline = deadline_after(Instant::now(), config.timeout);
     store.set_epoch_deadline(1);
     let pause = interrupt::throttle_pause(config.cpu_quota, crate::engine::EPOCH_TICK);
     store.epoch_deadline_callback(move |_| interrupt::on_epoch_tick(&signals, deadline, pause));
@@ -298,7 +307,11 @@ pub(crate) async fn under_deadline<T>(
     signals: &RunSignals,
     call: impl std::future::Future<Output = wasmtime::Result<T>>,
 ) -> wasmtime::Result<T> {
-    match tokio::time::timeout(config.timeout + BLOCKED_GRACE, call).await {
+    let abandon = deadline_after(
+        deadline_after(Instant::now(), config.timeout),
+        BLOCKED_GRACE,
+    );
+    match tokio::time::timeout_at(abandon.into(), call).await {
         Ok(result) => result,
         Err(_elapsed) => {
             signals.stop(StopReason::Timeout);

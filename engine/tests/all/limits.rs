@@ -197,3 +197,16 @@ async fn cpu_quota_throttles_a_spinning_guest() {
         a.fuel_consumed
     );
 }
+
+#[tokio::test]
+async fn a_timeout_too_large_to_be_a_limit_is_refused_not_a_panic() {
+    let huge = Duration::from_secs(18_446_744_073_709_549_568);
+    let err = crate::engine()
+        .sandbox(tight().with_timeout(huge))
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(&err, soulbox::SoulBoxError::InvalidRequest(m) if m.contains("timeout")),
+        "{err}"
+    );
+}
