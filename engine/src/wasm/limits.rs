@@ -1,9 +1,15 @@
 //! Memory limits: every linear-memory and table growth of a guest passes through
 //! [`MemoryLimiter`], which refuses growth beyond the sandbox's limit and records the peak.
+//! Tables count against the same limit as memories ([`TABLE_ELEMENT_BYTES`] per entry): a
+//! guest cannot hold host memory in tables that it could not hold in linear memory.
 
 use wasmtime::ResourceLimiter;
 
 use crate::engine::MAX_TABLE_ELEMENTS;
+
+/// Host bytes one table entry is counted as: Wasmtime keeps a table element in one pointer
+/// (a `funcref`, an `externref`); the pooling allocator reserves the same per slot.
+pub(crate) const TABLE_ELEMENT_BYTES: usize = 8;
 
 /// Most instances, memories and tables in one store.
 const MAX_INSTANCES: usize = 64;
@@ -38,12 +44,12 @@ impl MemoryLimiter {
         }
     }
 
-    /// Linear memory now, in bytes.
+    /// Linear memory and tables now, in bytes.
     pub(crate) fn current(&self) -> u64 {
         self.current as u64
     }
 
-    /// Highest total of linear memory seen, in bytes.
+    /// Highest total of linear memory and tables seen, in bytes.
     pub(crate) fn peak(&self) -> u64 {
         self.peak as u64
     }
@@ -51,6 +57,21 @@ impl MemoryLimiter {
     /// Whether the guest asked for more than the limit at some point.
     pub(crate) fn limit_hit(&self) -> bool {
         self.hit
+    }
+}
+
+impl MemoryLimiter {
+    /// Counts `growth` more bytes if the total stays within the limit (and `within_maximum`, the
+    /// module's own cap, allows the growth at all).
+    fn grow(&mut self, growth: usize, within_maximum: bool) -> bool {
+        let total = self.current.saturating_add(growth);
+        if total > self.limit || !within_maximum {
+            self.hit |= total > self.limit;
+            return false;
+        }
+        self.current = total;
+        self.peak = self.peak.max(total);
+        true
     }
 }
 
@@ -62,19 +83,12 @@ impl ResourceLimiter for MemoryLimiter {
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         let growth = desired.saturating_sub(current);
-        let total = self.current.saturating_add(growth);
-        if total > self.limit || maximum.is_some_and(|max| desired > max) {
-            self.hit |= total > self.limit;
-            return Ok(false);
-        }
-        self.current = total;
-        self.peak = self.peak.max(total);
-        Ok(true)
+        Ok(self.grow(growth, maximum.is_none_or(|max| desired <= max)))
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
@@ -82,7 +96,10 @@ impl ResourceLimiter for MemoryLimiter {
             self.hit = true;
             return Ok(false);
         }
-        Ok(maximum.is_none_or(|max| desired <= max))
+        let growth = desired
+            .saturating_sub(current)
+            .saturating_mul(TABLE_ELEMENT_BYTES);
+        Ok(self.grow(growth, maximum.is_none_or(|max| desired <= max)))
     }
 
     fn instances(&self) -> usize {
@@ -116,6 +133,19 @@ mod tests {
         let mut l = MemoryLimiter::new(100 * 65536);
         assert!(!l.memory_growing(0, 3 * 65536, Some(2 * 65536))?);
         assert!(!l.limit_hit());
+        Ok(())
+    }
+
+    #[test]
+    fn tables_count_against_the_same_limit_as_memories() -> wasmtime::Result<()> {
+        let mut l = MemoryLimiter::new(1 << 20);
+        assert!(l.memory_growing(0, 65536, None)?);
+        // 100,000 entries = 800,000 bytes: fits beside the 64 KiB of memory.
+        assert!(l.table_growing(0, 100_000, None)?);
+        assert_eq!(l.current(), 65536 + 800_000);
+        assert!(!l.table_growing(100_000, 200_000, None)?);
+        assert!(l.limit_hit());
+        assert_eq!(l.peak(), 65536 + 800_000);
         Ok(())
     }
 }

@@ -199,6 +199,28 @@ async fn cpu_quota_throttles_a_spinning_guest() {
 }
 
 #[tokio::test]
+async fn a_table_bomb_hits_the_memory_limit() {
+    // Four tables of a million entries each: 32 MiB of host memory under a 1 MiB limit.
+    let sb = sandbox(tight().with_memory_limit(MIB)).await;
+    let grow = |t: &str| {
+        format!(
+            "(if (i32.eq (table.grow ${t} (ref.null func) (i32.const 1048576)) (i32.const -1)) (then unreachable))"
+        )
+    };
+    let wat = format!(
+        "(module (table $a 0 funcref) (table $b 0 funcref) (table $c 0 funcref) (table $d 0 funcref)
+           (func (export \"_start\") {} {} {} {}))",
+        grow("a"),
+        grow("b"),
+        grow("c"),
+        grow("d")
+    );
+    let r = sb.execute_code(Language::Wasm, wat).await.expect("run");
+    assert_eq!(r.status, Status::MemoryLimit, "{r:?}");
+    assert!(r.memory_usage <= MIB, "usage {}", r.memory_usage);
+}
+
+#[tokio::test]
 async fn a_timeout_too_large_to_be_a_limit_is_refused_not_a_panic() {
     let huge = Duration::from_secs(18_446_744_073_709_549_568);
     let err = crate::engine()
