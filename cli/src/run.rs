@@ -46,7 +46,7 @@ pub(crate) struct RunArgs {
     /// Language of the code (needed with -c; otherwise taken from the file extension).
     #[arg(short = 'l', long = "lang", value_name = "LANG", value_parser = parse_language)]
     lang: Option<Language>,
-    /// Wall-clock limit (at most 24h).
+    /// Wall-clock limit (at most 24h; for a wasm module it includes compiling it).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
     timeout: Duration,
     /// Memory limit [default: 256MiB, or more when the runtime needs it: 512MiB for python].

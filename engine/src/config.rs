@@ -123,7 +123,8 @@ pub struct SandboxConfig {
     pub memory_limit: u64,
     /// Share of one core the guest may use (1.0 = a whole core). Values below 1.0 throttle.
     pub cpu_quota: f64,
-    /// Wall-clock limit for one execution.
+    /// Wall-clock limit for one execution. For a WebAssembly module it covers compiling the
+    /// module as well as running it.
     pub timeout: Duration,
     /// Instruction budget for one execution (`None`: unlimited, but still counted).
     pub fuel: Option<u64>,

@@ -151,6 +151,30 @@ impl ExecutionResult {
         }
     }
 
+    /// The result of an execution whose module was refused before it ran: `status` names the
+    /// limit (a module declaring more memory than allowed, a compile that took the whole timeout)
+    /// and `error` says what happened.
+    pub(crate) fn refused(
+        status: Status,
+        error: String,
+        isolation: Vec<String>,
+        elapsed: Duration,
+    ) -> Self {
+        Self {
+            status,
+            stdout: String::new(),
+            stderr: String::new(),
+            exit_code: None,
+            execution_time: elapsed,
+            memory_usage: 0,
+            fuel_consumed: 0,
+            artifacts: Vec::new(),
+            error: Some(error),
+            isolation,
+            value: None,
+        }
+    }
+
     /// The result of an execution terminated before its program started (while compiling).
     pub(crate) fn killed_before_run(elapsed: Duration) -> Self {
         Self {

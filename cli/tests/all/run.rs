@@ -210,3 +210,80 @@ fn limits_too_large_to_be_limits_are_usage_errors() {
         "maximum",
     );
 }
+
+/// Runs `soulbox ARGS` (own cache directory, no stdin) and waits at most `limit`; a command still
+/// running then is killed after `unstick` has had a chance to release whatever holds it.
+fn soulbox_within(args: &[&str], limit: Duration, unstick: impl FnOnce()) -> std::process::Output {
+    use std::process::{Command, Stdio};
+    let home = tempfile::tempdir().expect("home");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_soulbox"))
+        .args(args)
+        .current_dir(crate::repo())
+        .env("SOULBOX_HOME", home.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn soulbox");
+    let started = Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if started.elapsed() > limit {
+            unstick();
+            let _ = child.kill();
+            let _ = child.wait_with_output();
+            panic!("`soulbox {args:?}` was still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
+#[test]
+fn compiling_a_big_module_ends_by_the_deadline_and_the_command_exits() {
+    // One function of ~2 MB: seconds of Cranelift, far past a 200 ms timeout.
+    let mut body = vec![1u8, 1, 0x7f];
+    for _ in 0..300_000 {
+        body.extend([0x20, 0, 0x41, 7, 0x6a, 0x21, 0]);
+    }
+    body.push(0x0b);
+    let leb = |mut n: usize| {
+        let mut out = Vec::new();
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return out;
+            }
+            out.push(byte | 0x80);
+        }
+    };
+    let mut code = vec![1];
+    code.extend(leb(body.len()));
+    code.extend(&body);
+    let mut module = b"\0asm\x01\0\0\0".to_vec();
+    module.extend([1, 4, 1, 0x60, 0, 0, 3, 2, 1, 0, 7, 10, 1, 6]);
+    module.extend(b"_start");
+    module.extend([0, 0, 10]);
+    module.extend(leb(code.len()));
+    module.extend(code);
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("big.wasm");
+    std::fs::write(&path, module).expect("write");
+    let started = Instant::now();
+    let out = soulbox_within(
+        &[
+            "run",
+            &path.to_string_lossy(),
+            "--timeout",
+            "200ms",
+            "--json",
+        ],
+        Duration::from_secs(60),
+        || {},
+    );
+    let elapsed = started.elapsed();
+    assert_eq!(out.status.code(), Some(124), "{out:?}");
+    assert_eq!(json(&out)["status"], "timeout");
+    assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+}

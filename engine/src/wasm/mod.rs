@@ -33,6 +33,7 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 pub(crate) use cache::ModuleCache;
 use interrupt::Stopped;
 use limits::MemoryLimiter;
+pub(crate) use limits::declared_memory;
 pub use pool::WarmPoolStats;
 pub(crate) use pool::WarmPools;
 
@@ -130,6 +131,8 @@ pub(crate) struct WasmRun<'a> {
     pub config: &'a SandboxConfig,
     pub events: Option<UnboundedSender<StreamOutput>>,
     pub signals: Arc<RunSignals>,
+    /// When the run must end (the execution's timeout, less what compiling the module took).
+    pub deadline: Instant,
 }
 
 /// The isolation a wasm run has: the wasm wall itself, WASI preview1 (no sockets), and a
@@ -282,35 +285,57 @@ pub(crate) fn deadline_after(start: Instant, timeout: Duration) -> Instant {
 }
 
 /// Arms the per-execution limits on `store`: a fresh fuel budget and a wall-clock deadline
-/// reported through `signals`. Returns the fuel handed out.
+/// (the config's timeout from now) reported through `signals`. Returns the fuel handed out.
 pub(crate) fn arm(
     store: &mut Store<GuestState>,
     config: &SandboxConfig,
     signals: Arc<RunSignals>,
+) -> Result<u64> {
+    arm_until(
+        store,
+        config,
+        signals,
+        deadline_after(Instant::now(), config.timeout),
+    )
+}
+
+/// [`arm`] with the deadline given.
+pub(crate) fn arm_until(
+    store: &mut Store<GuestState>,
+    config: &SandboxConfig,
+    signals: Arc<RunSignals>,
+    deadline: Instant,
 ) -> Result<u64> {
     store.data_mut().disk = disk::DiskBudget::new(config.max_disk_bytes, config.max_disk_entries);
     let initial_fuel = config.fuel.unwrap_or(u64::MAX);
     store
         .set_fuel(initial_fuel)
         .map_err(|e| SoulBoxError::Engine(format!("setting fuel: {e:#}")))?;
-    let deadline = deadline_after(Instant::now(), config.timeout);
     store.set_epoch_deadline(1);
     let pause = interrupt::throttle_pause(config.cpu_quota, crate::engine::EPOCH_TICK);
     store.epoch_deadline_callback(move |_| interrupt::on_epoch_tick(&signals, deadline, pause));
     Ok(initial_fuel)
 }
 
-/// Runs `call` under the execution's wall-clock limit (plus the grace for a guest blocked in a
-/// host call), recording a timeout on `signals` when the call is abandoned.
+/// Runs `call` under the execution's wall-clock limit (the config's timeout from now, plus the
+/// grace for a guest blocked in a host call), recording a timeout on `signals` when the call is
+/// abandoned.
 pub(crate) async fn under_deadline<T>(
     config: &SandboxConfig,
     signals: &RunSignals,
     call: impl std::future::Future<Output = wasmtime::Result<T>>,
 ) -> wasmtime::Result<T> {
-    let abandon = deadline_after(
-        deadline_after(Instant::now(), config.timeout),
-        BLOCKED_GRACE,
-    );
+    let deadline = deadline_after(Instant::now(), config.timeout);
+    until(deadline, signals, call).await
+}
+
+/// [`under_deadline`] with the deadline given.
+pub(crate) async fn until<T>(
+    deadline: Instant,
+    signals: &RunSignals,
+    call: impl std::future::Future<Output = wasmtime::Result<T>>,
+) -> wasmtime::Result<T> {
+    let abandon = deadline_after(deadline, BLOCKED_GRACE);
     match tokio::time::timeout_at(abandon.into(), call).await {
         Ok(result) => result,
         Err(_elapsed) => {
@@ -401,7 +426,7 @@ pub(crate) async fn run(engine: &crate::Engine, mut run: WasmRun<'_>) -> Result<
         Some(d) => warm_guest_store(engine, setup, &d.runtime)?,
         None => (guest_store(engine, setup)?, None),
     };
-    let initial_fuel = arm(&mut guest.store, config, run.signals.clone())?;
+    let initial_fuel = arm_until(&mut guest.store, config, run.signals.clone(), run.deadline)?;
 
     let pre = match (&run.driver, &run.module) {
         (Some(d), _) => d.runtime.pre.clone(),
@@ -434,7 +459,7 @@ pub(crate) async fn run(engine: &crate::Engine, mut run: WasmRun<'_>) -> Result<
             .map_err(|_| wasmtime::Error::new(NotACommand))?;
         start.call_async(&mut *store, ()).await
     };
-    let result = under_deadline(config, &run.signals, call).await;
+    let result = until(run.deadline, &run.signals, call).await;
     if let Err(e) = &result
         && e.is::<NotACommand>()
     {
