@@ -65,8 +65,8 @@ pub(crate) struct RunArgs {
     /// Most bytes kept of stdout and of stderr each.
     #[arg(long, value_name = "SIZE", value_parser = parse_byte_size, default_value = "4MiB")]
     max_output: u64,
-    /// Most bytes the program may write to files (wasm backend); beyond it writes fail with
-    /// ENOSPC and the status is `disk_limit`.
+    /// Most bytes the program may grow its files by (wasm backend; rewrites are free, a sparse
+    /// file costs its size); beyond it writes fail with ENOSPC and the status is `disk_limit`.
     #[arg(long, value_name = "SIZE", value_parser = parse_byte_size, default_value = "1GiB")]
     max_disk: u64,
     /// Which wall to run behind.

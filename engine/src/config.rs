@@ -130,8 +130,10 @@ pub struct SandboxConfig {
     pub fuel: Option<u64>,
     /// Maximum bytes kept per output stream (stdout and stderr each).
     pub max_output_bytes: u64,
-    /// WebAssembly path: bytes one execution (or one session cell) may write to files; a write
-    /// beyond it fails with `ENOSPC` and the status is `disk_limit`. Rewrites count again.
+    /// WebAssembly path: bytes by which one execution (or one session cell) may grow files, on
+    /// any descriptor and by any call (writes, `pwrite` past the end, `truncate` upwards); a
+    /// call beyond it fails with `ENOSPC` and the status is `disk_limit`. Rewriting bytes a file
+    /// already has costs nothing; a sparse file costs its size.
     pub max_disk_bytes: u64,
     /// WebAssembly path: files, directories and links one execution (or cell) may create.
     pub max_disk_entries: u64,

@@ -21,7 +21,7 @@ pub enum Status {
     FuelExhausted,
     /// The guest wrote more than `max_output_bytes` to stdout or stderr.
     OutputLimit,
-    /// The guest tried to write more to files than `max_disk_bytes`, or to create more than
+    /// The guest tried to grow its files by more than `max_disk_bytes`, or to create more than
     /// `max_disk_entries` files and directories (the call failed with `ENOSPC`).
     DiskLimit,
     /// The guest trapped (unreachable, out-of-bounds access, stack overflow, ...).

@@ -18,6 +18,7 @@ mod output;
 mod pool;
 pub(crate) mod preinit;
 pub(crate) mod session;
+mod shadow;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -103,9 +104,9 @@ pub(crate) fn wasi_linker(engine: &wasmtime::Engine) -> Result<Linker<GuestState
 }
 
 /// The linker shared by all guests of an engine: `base` (plain WASI) with the calls that
-/// consume disk wrapped by the disk budget ([`disk`]).
+/// consume disk or could leave the guest's directories shadowed ([`shadow`]).
 pub(crate) fn linker(base: &Linker<GuestState>) -> Result<Linker<GuestState>> {
-    disk::budgeted(base)
+    shadow::linker(base)
 }
 
 /// A directory other than the workspace that a runtime needs (read-only unless stated).
