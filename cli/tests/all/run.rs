@@ -239,6 +239,56 @@ fn soulbox_within(args: &[&str], limit: Duration, unstick: impl FnOnce()) -> std
 }
 
 #[test]
+fn a_fifo_in_the_workdir_does_not_hang_the_command() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = tempfile::tempdir().expect("workdir");
+    let fifo = dir.path().join("pipe");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).expect("path");
+    // SAFETY: a valid NUL-terminated path; mkfifo only creates a file.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let open_pipe = r#"(module
+      (import "wasi_snapshot_preview1" "path_open" (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+      (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+      (memory (export "memory") 1)
+      (data (i32.const 100) "pipe")
+      (func (export "_start")
+        (call $exit (call $open (i32.const 3) (i32.const 1) (i32.const 100) (i32.const 4) (i32.const 0)
+          (i64.const 2) (i64.const 0) (i32.const 0) (i32.const 48)))))"#;
+    let wd = dir.path().to_string_lossy().into_owned();
+    let started = Instant::now();
+    let out = soulbox_within(
+        &[
+            "run",
+            "-l",
+            "wat",
+            "-c",
+            open_pipe,
+            "--workdir",
+            &wd,
+            "--timeout",
+            "1s",
+            "--json",
+        ],
+        Duration::from_secs(30),
+        || {
+            // A reader stuck in open() is released by a writer.
+            let _ = std::fs::File::options()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&fifo);
+        },
+    );
+    let v = json(&out);
+    assert_eq!(v["status"], "error", "{v}");
+    assert_eq!(v["exit_code"], 58, "ENOTSUP: {v}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
 fn compiling_a_big_module_ends_by_the_deadline_and_the_command_exits() {
     // One function of ~2 MB: seconds of Cranelift, far past a 200 ms timeout.
     let mut body = vec![1u8, 1, 0x7f];

@@ -12,6 +12,7 @@
 
 mod cache;
 mod disk;
+mod fs_guard;
 mod interrupt;
 mod limits;
 mod output;
@@ -58,24 +59,31 @@ pub(crate) struct GuestState {
     driver: DriverState,
     /// What the guest may still write to disk (reset by [`arm`] for each execution).
     disk: disk::DiskBudget,
+    /// The host directories behind the guest's directory descriptors (see [`fs_guard`]).
+    dirs: fs_guard::HostDirs,
 }
 
 impl GuestState {
     /// Store data around a WASI context, with `memory_limit` bytes of linear memory allowed.
+    /// Its directory descriptors are unknown to the guards (no path call is allowed to climb
+    /// or open a special file) until [`adopt`](Self::adopt) or [`build_guest`] sets them.
     pub(crate) fn new(wasi: WasiP1Ctx, memory_limit: u64) -> Self {
         Self {
             wasi,
             limiter: MemoryLimiter::new(memory_limit),
             driver: DriverState::default(),
             disk: disk::DiskBudget::new(0, 0),
+            dirs: fs_guard::HostDirs::default(),
         }
     }
 
-    /// Hands a warm instance's store to one execution: its WASI context, its memory limit (the
-    /// memory the instance already has counts), fresh driver state.
-    fn adopt(&mut self, wasi: WasiP1Ctx, memory_limit: u64) {
+    /// Hands a warm instance's store to one execution: its WASI context and the host
+    /// directories behind it, its memory limit (the memory the instance already has counts),
+    /// fresh driver state.
+    fn adopt(&mut self, wasi: WasiP1Ctx, dirs: fs_guard::HostDirs, memory_limit: u64) {
         let current = self.limiter.current();
         self.wasi = wasi;
+        self.dirs = dirs;
         self.limiter = MemoryLimiter::starting_at(memory_limit, current);
         self.driver = DriverState::default();
         self.disk = disk::DiskBudget::new(0, 0);
@@ -195,16 +203,21 @@ fn build_guest(
         &setup.preopens,
         (&stdout, &stderr),
     )?;
+    let dirs = fs_guard::HostDirs::for_preopens(
+        preopen_layout(setup.workspace, &setup.preopens)
+            .into_iter()
+            .map(|(host, _, _)| host),
+    )
+    .map_err(|e| SoulBoxError::io("opening the guest's directories", e))?;
     let (store, instance) = match warm {
         Some(mut warm) => {
-            warm.store.data_mut().adopt(wasi, config.memory_limit);
+            warm.store.data_mut().adopt(wasi, dirs, config.memory_limit);
             (warm.store, Some(warm.instance))
         }
         None => {
-            let mut store = Store::new(
-                &engine.inner().wasm,
-                GuestState::new(wasi, config.memory_limit),
-            );
+            let mut state = GuestState::new(wasi, config.memory_limit);
+            state.dirs = dirs;
+            let mut store = Store::new(&engine.inner().wasm, state);
             store.limiter(|s| &mut s.limiter);
             // Refuelling in slices makes the count visible to the host even when the guest is
             // stopped mid-loop (the VM keeps its live counter in a register between refuels).
@@ -252,28 +265,33 @@ pub(crate) fn wasi_ctx(
             wasi.inherit_stdin();
         }
     }
-    for (guest, perms) in [
-        (GUEST_WORKDIR, FsPerms::ReadWrite),
-        (".", FsPerms::ReadWrite),
-    ] {
-        wasi.preopened_dir(workspace, guest, perms)
-            .map_err(|e| SoulBoxError::Engine(format!("preopening the workspace: {e:#}")))?;
+    for (host, guest, perms) in preopen_layout(workspace, preopens) {
+        wasi.preopened_dir(host, guest, perms).map_err(|e| {
+            SoulBoxError::Engine(format!("preopening {} at {guest}: {e:#}", host.display()))
+        })?;
     }
-    for p in preopens {
+    Ok(wasi.build_p1())
+}
+
+/// The preopened directories of a guest in descriptor order: the workspace at `/work` and as
+/// `.`, then the driver's directories.
+fn preopen_layout<'a>(
+    workspace: &'a Path,
+    preopens: &'a [Preopen],
+) -> Vec<(&'a Path, &'a str, FsPerms)> {
+    let mut layout = vec![
+        (workspace, GUEST_WORKDIR, FsPerms::ReadWrite),
+        (workspace, ".", FsPerms::ReadWrite),
+    ];
+    layout.extend(preopens.iter().map(|p| {
         let perms = if p.writable {
             FsPerms::ReadWrite
         } else {
             FsPerms::ReadOnly
         };
-        wasi.preopened_dir(&p.host, &p.guest, perms).map_err(|e| {
-            SoulBoxError::Engine(format!(
-                "preopening {} at {}: {e:#}",
-                p.host.display(),
-                p.guest
-            ))
-        })?;
-    }
-    Ok(wasi.build_p1())
+        (p.host.as_path(), p.guest.as_str(), perms)
+    }));
+    layout
 }
 
 /// The instant `timeout` after `start`, never overflowing: `validate` bounds timeouts by

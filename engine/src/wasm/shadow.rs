@@ -1,13 +1,18 @@
 //! The WASI calls the engine shadows: each wrapper checks what [`disk`](super::disk) (budget)
-//! requires, then calls WASI's own implementation - the same function `add_to_linker_async`
+//! and [`fs_guard`](super::fs_guard) (special files, escaping links, the directory mirror)
+//! require, then calls WASI's own implementation - the same function `add_to_linker_async`
 //! installs, called with the guest's memory - so within the rules behaviour is exactly WASI's.
 //!
-//! | call | disk budget |
-//! |---|---|
-//! | `fd_write`, `fd_pwrite` | growth of a regular file |
-//! | `fd_filestat_set_size`, `fd_allocate` | growth |
-//! | `path_open` | an entry with `O_CREAT` |
-//! | `path_create_directory`, `path_symlink`, `path_link` | an entry |
+//! | call | disk budget | guard |
+//! |---|---|---|
+//! | `fd_write`, `fd_pwrite` | growth of a regular file | |
+//! | `fd_filestat_set_size`, `fd_allocate` | growth | |
+//! | `path_open` | an entry with `O_CREAT` | no FIFOs/sockets/devices; mirror opened directories |
+//! | `path_create_directory` | an entry | |
+//! | `path_symlink` | an entry | target may not leave the root |
+//! | `path_link` | an entry | a linked symlink may not leave the root |
+//! | `path_rename` | | moved symlinks may not leave the root |
+//! | `fd_close`, `fd_renumber` | | follow the directory mirror |
 
 use wasmtime::{AsContextMut, Caller, Extern, Linker};
 use wasmtime_wasi::p1::WasiP1Ctx;
@@ -17,14 +22,21 @@ use wiggle::GuestMemory;
 
 use super::GuestState;
 use super::disk::growth;
+use super::fs_guard::Target;
 use crate::{Result, SoulBoxError};
 
 const MODULE: &str = "wasi_snapshot_preview1";
 const SUCCESS: i32 = Errno::Success as i32;
 /// Over the disk budget.
 const NOSPC: i32 = Errno::Nospc as i32;
+/// A link that would leave its root.
+const PERM: i32 = Errno::Perm as i32;
+/// A FIFO, socket or device.
+const NOTSUP: i32 = Errno::Notsup as i32;
 /// `oflags` bit of `path_open` that creates the file.
 const OFLAGS_CREAT: i32 = 1;
+/// `lookupflags` bit: follow a final symlink.
+const LOOKUP_FOLLOW: i32 = 1;
 
 /// `base` (plain WASI) with the calls in the table above shadowed.
 pub(crate) fn linker(base: &Linker<GuestState>) -> Result<Linker<GuestState>> {
@@ -129,6 +141,19 @@ fn wrap(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
             opened,
         ): (i32, i32, i32, i32, i32, i64, i64, i32, i32)| {
             Box::new(async move {
+                let path_text = read_str(&mut c, path, path_len);
+                if let Some(path_text) = &path_text {
+                    let follow = dirflags & LOOKUP_FOLLOW != 0;
+                    match c.data().dirs.special_file(fd as u32, path_text, follow) {
+                        Target::Ordinary => {}
+                        Target::Special => return Ok(NOTSUP),
+                        // A directory we could not mirror: its files cannot be checked.
+                        Target::UnknownDir if is_directory(&mut c, fd).await? => {
+                            return Ok(NOTSUP);
+                        }
+                        Target::UnknownDir => {}
+                    }
+                }
                 let entries = u64::from(oflags & OFLAGS_CREAT != 0);
                 if !take_entries(&mut c, entries) {
                     return Ok(NOSPC);
@@ -149,6 +174,13 @@ fn wrap(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
                 );
                 if errno != SUCCESS {
                     c.data_mut().disk.refund(0, entries);
+                } else if let Some(new_fd) = read_u32(&mut c, opened) {
+                    match path_text {
+                        Some(path_text) if is_directory(&mut c, new_fd as i32).await? => {
+                            c.data_mut().dirs.opened(fd as u32, &path_text, new_fd);
+                        }
+                        _ => c.data_mut().dirs.closed(new_fd),
+                    }
                 }
                 Ok(errno)
             })
@@ -174,6 +206,16 @@ fn wrap(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
         |mut c: Caller<'_, GuestState>,
          (target, target_len, fd, link, link_len): (i32, i32, i32, i32, i32)| {
             Box::new(async move {
+                let texts = (
+                    read_str(&mut c, target, target_len),
+                    read_str(&mut c, link, link_len),
+                );
+                // Unreadable strings: WASI reads the same memory and fails the same way.
+                if let (Some(target), Some(link)) = texts
+                    && !c.data().dirs.link_allowed(fd as u32, &link, &target)
+                {
+                    return Ok(PERM);
+                }
                 if !take_entries(&mut c, 1) {
                     return Ok(NOSPC);
                 }
@@ -197,6 +239,17 @@ fn wrap(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
             i32,
         )| {
             Box::new(async move {
+                let texts = (
+                    read_str(&mut c, from, from_len),
+                    read_str(&mut c, to, to_len),
+                );
+                if let (Some(from), Some(to)) = texts {
+                    let follow = from_flags & LOOKUP_FOLLOW != 0;
+                    let dirs = &c.data().dirs;
+                    if !dirs.hard_link_allowed(from_fd as u32, &from, follow, to_fd as u32, &to) {
+                        return Ok(PERM);
+                    }
+                }
                 if !take_entries(&mut c, 1) {
                     return Ok(NOSPC);
                 }
@@ -205,6 +258,57 @@ fn wrap(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
                     path_link(from_fd, from_flags, from, from_len, to_fd, to, to_len)
                 );
                 refund_entry_unless(&mut c, errno);
+                Ok(errno)
+            })
+        },
+    )?;
+    linker.func_wrap_async(
+        MODULE,
+        "path_rename",
+        |mut c: Caller<'_, GuestState>,
+         (from_fd, from, from_len, to_fd, to, to_len): (i32, i32, i32, i32, i32, i32)| {
+            Box::new(async move {
+                let texts = (
+                    read_str(&mut c, from, from_len),
+                    read_str(&mut c, to, to_len),
+                );
+                if let (Some(from), Some(to)) = texts
+                    && !c
+                        .data()
+                        .dirs
+                        .rename_allowed(from_fd as u32, &from, to_fd as u32, &to)
+                {
+                    return Ok(PERM);
+                }
+                Ok(wasi!(
+                    c,
+                    path_rename(from_fd, from, from_len, to_fd, to, to_len)
+                ))
+            })
+        },
+    )?;
+    linker.func_wrap_async(
+        MODULE,
+        "fd_close",
+        |mut c: Caller<'_, GuestState>, (fd,): (i32,)| {
+            Box::new(async move {
+                let errno = wasi!(c, fd_close(fd));
+                if errno == SUCCESS {
+                    c.data_mut().dirs.closed(fd as u32);
+                }
+                Ok(errno)
+            })
+        },
+    )?;
+    linker.func_wrap_async(
+        MODULE,
+        "fd_renumber",
+        |mut c: Caller<'_, GuestState>, (from, to): (i32, i32)| {
+            Box::new(async move {
+                let errno = wasi!(c, fd_renumber(from, to));
+                if errno == SUCCESS {
+                    c.data_mut().dirs.renumbered(from as u32, to as u32);
+                }
                 Ok(errno)
             })
         },
@@ -342,6 +446,15 @@ fn refund_entry_unless(c: &mut Caller<'_, GuestState>, errno: i32) {
     }
 }
 
+/// Whether `fd` is an open directory.
+async fn is_directory(c: &mut Caller<'_, GuestState>, fd: i32) -> wasmtime::Result<bool> {
+    let (mut memory, ctx) = guest_memory(c)?;
+    let stat = ctx
+        .fd_fdstat_get(&mut memory, types::Fd::from(fd as u32))
+        .await;
+    Ok(stat.is_ok_and(|s| s.fs_filetype == types::Filetype::Directory))
+}
+
 /// Total length of the `iovs_len` iovecs at `iovs` in guest memory (0 if they cannot be read:
 /// WASI's own implementation then reports the fault).
 fn requested(caller: &mut Caller<'_, GuestState>, iovs: i32, iovs_len: i32) -> u64 {
@@ -372,4 +485,13 @@ fn read_u32(caller: &mut Caller<'_, GuestState>, at: i32) -> Option<u32> {
     let at = usize::try_from(at as u32).ok()?;
     let bytes = memory.data(&*caller).get(at..at.checked_add(4)?)?;
     Some(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+}
+
+/// The UTF-8 string of `len` bytes at `at` in guest memory, as WASI would read it.
+fn read_str(caller: &mut Caller<'_, GuestState>, at: i32, len: i32) -> Option<String> {
+    let memory = caller.get_export("memory")?.into_memory()?;
+    let start = usize::try_from(at as u32).ok()?;
+    let len = usize::try_from(len as u32).ok()?;
+    let bytes = memory.data(&*caller).get(start..start.checked_add(len)?)?;
+    std::str::from_utf8(bytes).ok().map(str::to_owned)
 }
