@@ -54,14 +54,22 @@ fn main() -> ExitCode {
             return ExitCode::from(run::EXIT_ENGINE);
         }
     };
-    match cli.command {
+    let code = match cli.command {
         Command::Run(args) => runtime.block_on(run::run(args)),
         Command::Repl(args) => runtime.block_on(repl::repl(args)),
         Command::Bench(args) => runtime.block_on(bench::bench(args)),
         Command::Toolchains(args) => toolchains::run(args),
         Command::Runtimes(args) => runtime.block_on(runtimes::runtimes(args)),
-    }
+    };
+    // Work abandoned at a deadline may still hold a blocking thread (a guest's module compile
+    // that lost the race finishes in the background): the result is out, so do not wait for it
+    // (dropping the runtime would, indefinitely).
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
+    code
 }
+
+/// How long the command waits, once it has its result, for background work to wind down.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Help and version go to stdout with status 0; anything else is one line on stderr, status 2.
 fn usage_error(err: clap::Error) -> ExitCode {

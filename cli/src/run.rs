@@ -46,7 +46,7 @@ pub(crate) struct RunArgs {
     /// Language of the code (needed with -c; otherwise taken from the file extension).
     #[arg(short = 'l', long = "lang", value_name = "LANG", value_parser = parse_language)]
     lang: Option<Language>,
-    /// Wall-clock limit.
+    /// Wall-clock limit (at most 24h; for a wasm module it includes compiling it).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
     timeout: Duration,
     /// Memory limit [default: 256MiB, or more when the runtime needs it: 512MiB for python].
@@ -65,8 +65,8 @@ pub(crate) struct RunArgs {
     /// Most bytes kept of stdout and of stderr each.
     #[arg(long, value_name = "SIZE", value_parser = parse_byte_size, default_value = "4MiB")]
     max_output: u64,
-    /// Most bytes the program may write to files (wasm backend); beyond it writes fail with
-    /// ENOSPC and the status is `disk_limit`.
+    /// Most bytes the program may grow its files by (wasm backend; rewrites are free, a sparse
+    /// file costs its size); beyond it writes fail with ENOSPC and the status is `disk_limit`.
     #[arg(long, value_name = "SIZE", value_parser = parse_byte_size, default_value = "1GiB")]
     max_disk: u64,
     /// Which wall to run behind.

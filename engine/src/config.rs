@@ -123,14 +123,17 @@ pub struct SandboxConfig {
     pub memory_limit: u64,
     /// Share of one core the guest may use (1.0 = a whole core). Values below 1.0 throttle.
     pub cpu_quota: f64,
-    /// Wall-clock limit for one execution.
+    /// Wall-clock limit for one execution. For a WebAssembly module it covers compiling the
+    /// module as well as running it.
     pub timeout: Duration,
     /// Instruction budget for one execution (`None`: unlimited, but still counted).
     pub fuel: Option<u64>,
     /// Maximum bytes kept per output stream (stdout and stderr each).
     pub max_output_bytes: u64,
-    /// WebAssembly path: bytes one execution (or one session cell) may write to files; a write
-    /// beyond it fails with `ENOSPC` and the status is `disk_limit`. Rewrites count again.
+    /// WebAssembly path: bytes by which one execution (or one session cell) may grow files, on
+    /// any descriptor and by any call (writes, `pwrite` past the end, `truncate` upwards); a
+    /// call beyond it fails with `ENOSPC` and the status is `disk_limit`. Rewriting bytes a file
+    /// already has costs nothing; a sparse file costs its size.
     pub max_disk_bytes: u64,
     /// WebAssembly path: files, directories and links one execution (or cell) may create.
     pub max_disk_entries: u64,
@@ -288,7 +291,10 @@ impl SandboxConfig {
         self
     }
 
-    /// Checks the values for ones that cannot work, with a message saying which and why.
+    /// Checks the values for ones that cannot work, with a message saying which and why. Every
+    /// limit has an upper bound as well (see [`MAX_TIMEOUT`] and its neighbours): a limit too
+    /// large to be a limit is refused here rather than overflowing a deadline or an allocation
+    /// later.
     pub fn validate(&self) -> Result<(), String> {
         if self.memory_limit < 64 * 1024 {
             return Err(format!(
@@ -296,27 +302,59 @@ impl SandboxConfig {
                 self.memory_limit
             ));
         }
+        at_most("memory_limit", self.memory_limit, MAX_MEMORY_LIMIT)?;
         if self.timeout.is_zero() {
             return Err("timeout must be greater than zero".into());
         }
+        duration_at_most("timeout", self.timeout)?;
         if !(self.cpu_quota.is_finite() && self.cpu_quota > 0.0) {
             return Err(format!(
                 "cpu_quota must be a positive number, got {}",
                 self.cpu_quota
             ));
         }
+        if self.cpu_quota > MAX_CPU_QUOTA {
+            return Err(format!(
+                "cpu_quota {} is above the maximum of {MAX_CPU_QUOTA} cores",
+                self.cpu_quota
+            ));
+        }
+        at_most("max_output_bytes", self.max_output_bytes, MAX_OUTPUT_BYTES)?;
+        at_most("max_disk_bytes", self.max_disk_bytes, MAX_DISK_BYTES)?;
+        at_most("max_disk_entries", self.max_disk_entries, MAX_DISK_ENTRIES)?;
+        at_most(
+            "max_artifacts",
+            u64::try_from(self.max_artifacts).unwrap_or(u64::MAX),
+            MAX_ARTIFACTS,
+        )?;
+        at_most(
+            "max_artifact_bytes",
+            self.max_artifact_bytes,
+            MAX_ARTIFACT_BYTES,
+        )?;
         if self.compile.timeout.is_zero() {
             return Err("compile timeout must be greater than zero".into());
         }
+        duration_at_most("compile timeout", self.compile.timeout)?;
         if self.compile.memory_limit < 64 * MIB {
             return Err(format!(
                 "compile memory limit {} bytes is too small for a compiler (at least 64 MiB)",
                 self.compile.memory_limit
             ));
         }
+        at_most(
+            "compile memory limit",
+            self.compile.memory_limit,
+            MAX_MEMORY_LIMIT,
+        )?;
         if self.max_processes == 0 {
             return Err("max_processes must be at least 1 (the program itself)".into());
         }
+        at_most(
+            "max_processes",
+            u64::from(self.max_processes),
+            MAX_PROCESSES,
+        )?;
         for key in self.env.keys() {
             if key.is_empty() || key.contains('=') || key.contains('\0') {
                 return Err(format!("invalid environment variable name `{key}`"));
@@ -324,6 +362,46 @@ impl SandboxConfig {
         }
         Ok(())
     }
+}
+
+/// Longest wall-clock limit of one execution or one compilation (a day): far beyond any real
+/// run, and small enough that no deadline computed from it can overflow.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+/// Largest memory limit (1 TiB), for guests and for the compiler.
+pub const MAX_MEMORY_LIMIT: u64 = 1 << 40;
+/// Largest `cpu_quota`, in cores.
+pub const MAX_CPU_QUOTA: f64 = 1024.0;
+/// Largest `max_output_bytes` (1 GiB): output is kept in host memory.
+pub const MAX_OUTPUT_BYTES: u64 = 1 << 30;
+/// Largest `max_disk_bytes` (16 TiB).
+pub const MAX_DISK_BYTES: u64 = 1 << 44;
+/// Largest `max_disk_entries`.
+pub const MAX_DISK_ENTRIES: u64 = 1 << 32;
+/// Largest `max_artifacts`.
+pub const MAX_ARTIFACTS: u64 = 1 << 20;
+/// Largest `max_artifact_bytes` (1 GiB): attached artifacts are kept in host memory.
+pub const MAX_ARTIFACT_BYTES: u64 = 1 << 30;
+/// Largest `max_processes` (the kernel's own ceiling on pids).
+pub const MAX_PROCESSES: u64 = 1 << 22;
+
+fn at_most(what: &str, value: u64, max: u64) -> Result<(), String> {
+    if value > max {
+        return Err(format!(
+            "{what} {value} is above the maximum of {max}; use a smaller value"
+        ));
+    }
+    Ok(())
+}
+
+fn duration_at_most(what: &str, value: Duration) -> Result<(), String> {
+    if value > MAX_TIMEOUT {
+        return Err(format!(
+            "{what} {}s is above the maximum of {}s (24h); use a shorter one",
+            value.as_secs(),
+            MAX_TIMEOUT.as_secs()
+        ));
+    }
+    Ok(())
 }
 
 /// Parses a byte size: plain bytes (`1048576`), binary units (`64K`, `64KiB`, `256M`, `256MiB`,
@@ -457,5 +535,36 @@ mod tests {
                 .validate()
                 .is_err()
         );
+    }
+
+    #[test]
+    fn validation_bounds_every_limit_from_above() {
+        let huge = Duration::from_secs(18_446_744_073_709_549_568);
+        let err = SandboxConfig::default()
+            .with_timeout(huge)
+            .validate()
+            .expect_err("huge timeout");
+        assert!(err.contains("timeout") && err.contains("maximum"), "{err}");
+        assert!(
+            SandboxConfig::default()
+                .with_timeout(MAX_TIMEOUT)
+                .validate()
+                .is_ok()
+        );
+        let mut compile = SandboxConfig::default();
+        compile.compile.timeout = MAX_TIMEOUT + Duration::from_nanos(1);
+        assert!(compile.validate().is_err());
+        let over = [
+            SandboxConfig::default().with_memory_limit(MAX_MEMORY_LIMIT + 1),
+            SandboxConfig::default().with_cpu_quota(MAX_CPU_QUOTA * 2.0),
+            SandboxConfig::default().with_max_output_bytes(u64::MAX),
+            SandboxConfig::default().with_max_disk_bytes(u64::MAX),
+            SandboxConfig::default().with_max_disk_entries(u64::MAX),
+            SandboxConfig::default().with_artifact_bytes(u64::MAX),
+            SandboxConfig::default().with_max_processes(u32::MAX),
+        ];
+        for config in over {
+            assert!(config.validate().is_err(), "{config:?}");
+        }
     }
 }

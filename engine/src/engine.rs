@@ -48,6 +48,10 @@ pub struct EngineConfig {
     pub warm_pool: usize,
     /// Most linear memory (bytes) all idle warm instances together may have mapped.
     pub warm_pool_memory: u64,
+    /// Most bytes of compiled modules kept on disk (`<home>/modules`). Beyond it the least
+    /// recently used entries are deleted, guests' modules before runtimes and images (the
+    /// Python image alone is about 400 MB).
+    pub module_cache_bytes: u64,
 }
 
 impl Default for EngineConfig {
@@ -62,6 +66,7 @@ impl Default for EngineConfig {
             preinit: true,
             warm_pool: 2,
             warm_pool_memory: 1 << 30,
+            module_cache_bytes: 2 << 30,
         }
     }
 }
@@ -109,6 +114,12 @@ impl EngineConfig {
     /// Sets [`preinit`](Self::preinit).
     pub fn with_preinit(mut self, preinit: bool) -> Self {
         self.preinit = preinit;
+        self
+    }
+
+    /// Sets [`module_cache_bytes`](Self::module_cache_bytes).
+    pub fn with_module_cache_bytes(mut self, bytes: u64) -> Self {
+        self.module_cache_bytes = bytes;
         self
     }
 }
@@ -187,7 +198,7 @@ impl Engine {
                 .map_err(|e| SoulBoxError::Engine(format!("configuring wasmtime: {e:#}")))?,
         };
         let linker = crate::wasm::linker(&crate::wasm::wasi_linker(&wasm)?)?;
-        let modules = ModuleCache::new(&wasm, Some(home.join("modules")));
+        let modules = ModuleCache::new(&wasm, Some(&home), config.module_cache_bytes)?;
         let toolchains = config
             .toolchains
             .unwrap_or_else(|| default_toolchains_dir(&home));

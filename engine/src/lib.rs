@@ -86,7 +86,9 @@ mod wasm;
 mod workspace;
 
 pub use config::{
-    Backend, CompileConfig, CompileProfile, MIB, SandboxConfig, parse_byte_size, parse_duration,
+    Backend, CompileConfig, CompileProfile, MAX_ARTIFACT_BYTES, MAX_ARTIFACTS, MAX_CPU_QUOTA,
+    MAX_DISK_BYTES, MAX_DISK_ENTRIES, MAX_MEMORY_LIMIT, MAX_OUTPUT_BYTES, MAX_PROCESSES,
+    MAX_TIMEOUT, MIB, SandboxConfig, parse_byte_size, parse_duration,
 };
 pub use engine::{Engine, EngineConfig, default_home};
 pub use error::{Result, SoulBoxError};

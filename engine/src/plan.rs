@@ -2,23 +2,40 @@
 //! server, bindings) goes through here, so "what runs this language" is decided in one place.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use soulbox_runtimes::{Invocation, RunInput};
 use wasmtime::Module;
 
 use crate::runtime::{self, PreparedRuntime};
 
-use crate::{Backend, Engine, ExecutionRequest, Language, Result, SandboxConfig, SoulBoxError};
+use crate::{
+    Backend, Engine, ExecutionRequest, Language, Result, SandboxConfig, SoulBoxError, Status,
+};
 
 /// What the backend will run.
 pub(crate) enum Plan {
-    /// A WASI command module, with the argv it gets.
-    Wasm { module: Module, argv: Vec<String> },
+    /// A WASI command module, with the argv it gets; `spent` is the part of the execution's
+    /// timeout that compiling it took (the run gets the rest).
+    Wasm {
+        module: Module,
+        argv: Vec<String>,
+        spent: Duration,
+    },
     /// A module the compile step built from Rust/C/C++ source; runs exactly like `Wasm`, and the
     /// result also lists the compile step's isolation.
     Compiled {
         module: Module,
         argv: Vec<String>,
+        spent: Duration,
+        isolation: Vec<String>,
+    },
+    /// The module was refused before it ran: it asks for more memory than the limit
+    /// (`memory_limit`, refused before compiling), or compiling it took the whole timeout
+    /// (`timeout`). A guest breaking a limit, so a result rather than an error.
+    Refused {
+        status: Status,
+        error: String,
         isolation: Vec<String>,
     },
     /// The source did not compile: nothing runs; the result is `compile_error` with the
@@ -70,11 +87,16 @@ pub(crate) async fn plan(
                 return Err(SoulBoxError::InvalidRequest("the module is empty".into()));
             }
             let bytes: Arc<[u8]> = Arc::from(request.code.as_slice());
-            let module = engine
-                .inner()
-                .modules
-                .get(&engine.inner().wasm, bytes)
-                .await?;
+            let (module, spent) = match user_module(engine, config, bytes).await? {
+                UserModule::Ready { module, spent } => (module, spent),
+                UserModule::Refused { status, error } => {
+                    return Ok(Plan::Refused {
+                        status,
+                        error,
+                        isolation: crate::wasm::isolation(),
+                    });
+                }
+            };
             let program = request
                 .file_name
                 .clone()
@@ -82,7 +104,11 @@ pub(crate) async fn plan(
             let argv = std::iter::once(program)
                 .chain(request.args.iter().cloned())
                 .collect();
-            Ok(Plan::Wasm { module, argv })
+            Ok(Plan::Wasm {
+                module,
+                argv,
+                spent,
+            })
         }
         Language::Rust | Language::C | Language::Cpp => {
             crate::compile::plan(engine, config, request).await
@@ -91,6 +117,74 @@ pub(crate) async fn plan(
             language: other,
             backend: "wasm",
             reason: not_yet_reason(other).into(),
+        }),
+    }
+}
+
+/// A guest-supplied module (raw wasm or WAT, or what the compile step built from source), made
+/// ready under the execution's limits.
+pub(crate) enum UserModule {
+    /// Compiled (or found in the cache) in `spent` of the execution's timeout.
+    Ready { module: Module, spent: Duration },
+    /// Refused before running, with the status and why.
+    Refused { status: Status, error: String },
+}
+
+/// Compiles a guest-supplied module as part of its execution: the text format is turned into
+/// binary and the module's declared memory checked against the memory limit first (a module
+/// whose initial memory or data segments exceed it is refused before compiling: compiling builds
+/// that memory image on the host), and everything - text parsing, checking, Cranelift - races
+/// the execution's timeout on blocking threads. A compile that loses ends the execution with
+/// `timeout`; it finishes in the background (Cranelift cannot be interrupted) and its result is
+/// cached, but nothing waits for it.
+pub(crate) async fn user_module(
+    engine: &Engine,
+    config: &SandboxConfig,
+    bytes: Arc<[u8]>,
+) -> Result<UserModule> {
+    let started = Instant::now();
+    let memory_limit = config.memory_limit;
+    let prepare = async {
+        let checked = tokio::task::spawn_blocking(move || {
+            let binary: Arc<[u8]> = if bytes.starts_with(b"\0asm") {
+                bytes
+            } else {
+                Arc::from(
+                    wat::parse_bytes(&bytes)
+                        .map_err(|e| SoulBoxError::InvalidModule(format!("{e}")))?
+                        .as_ref(),
+                )
+            };
+            let refusal = crate::wasm::declared_memory(&binary, memory_limit)
+                .map_err(SoulBoxError::InvalidModule)?;
+            Ok::<_, SoulBoxError>((binary, refusal))
+        })
+        .await
+        .map_err(|e| SoulBoxError::Engine(format!("module check task failed: {e}")))??;
+        match checked {
+            (_, Some(error)) => Ok(UserModule::Refused {
+                status: Status::MemoryLimit,
+                error,
+            }),
+            (binary, None) => {
+                let inner = engine.inner();
+                let module = inner.modules.get(&inner.wasm, binary).await?;
+                Ok(UserModule::Ready {
+                    module,
+                    spent: started.elapsed(),
+                })
+            }
+        }
+    };
+    match tokio::time::timeout(config.timeout, prepare).await {
+        Ok(ready) => ready,
+        Err(_elapsed) => Ok(UserModule::Refused {
+            status: Status::Timeout,
+            error: format!(
+                "compiling the module took longer than the timeout of {:?} (the timeout covers \
+                 compiling a module as well as running it)",
+                config.timeout
+            ),
         }),
     }
 }

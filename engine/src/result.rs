@@ -21,7 +21,7 @@ pub enum Status {
     FuelExhausted,
     /// The guest wrote more than `max_output_bytes` to stdout or stderr.
     OutputLimit,
-    /// The guest tried to write more to files than `max_disk_bytes`, or to create more than
+    /// The guest tried to grow its files by more than `max_disk_bytes`, or to create more than
     /// `max_disk_entries` files and directories (the call failed with `ENOSPC`).
     DiskLimit,
     /// The guest trapped (unreachable, out-of-bounds access, stack overflow, ...).
@@ -146,6 +146,30 @@ impl ExecutionResult {
             fuel_consumed: 0,
             artifacts: Vec::new(),
             error: Some(reason),
+            isolation,
+            value: None,
+        }
+    }
+
+    /// The result of an execution whose module was refused before it ran: `status` names the
+    /// limit (a module declaring more memory than allowed, a compile that took the whole timeout)
+    /// and `error` says what happened.
+    pub(crate) fn refused(
+        status: Status,
+        error: String,
+        isolation: Vec<String>,
+        elapsed: Duration,
+    ) -> Self {
+        Self {
+            status,
+            stdout: String::new(),
+            stderr: String::new(),
+            exit_code: None,
+            execution_time: elapsed,
+            memory_usage: 0,
+            fuel_consumed: 0,
+            artifacts: Vec::new(),
+            error: Some(error),
             isolation,
             value: None,
         }

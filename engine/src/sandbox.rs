@@ -286,6 +286,19 @@ impl Sandbox {
         };
         // Compiled languages: a failed compile ends here; a module runs like any other.
         let (plan, compile_isolation) = match plan {
+            Plan::Refused {
+                status,
+                error,
+                isolation,
+            } => {
+                *lock(&self.inner.running) = None;
+                return Ok(ExecutionResult::refused(
+                    status,
+                    error,
+                    isolation,
+                    started.elapsed(),
+                ));
+            }
             Plan::CompileFailed {
                 diagnostics,
                 reason,
@@ -306,8 +319,16 @@ impl Sandbox {
             Plan::Compiled {
                 module,
                 argv,
+                spent,
                 isolation,
-            } => (Plan::Wasm { module, argv }, isolation),
+            } => (
+                Plan::Wasm {
+                    module,
+                    argv,
+                    spent,
+                },
+                isolation,
+            ),
             other => (other, Vec::new()),
         };
         let snapshot = Snapshot::take(workspace.dir())
@@ -320,7 +341,11 @@ impl Sandbox {
         env.extend(request.env.iter().cloned());
         // Both wasm plans take the same runner; only what goes in differs.
         let wasm_input = match plan {
-            Plan::Wasm { module, argv } => Ok((Some(module), None, argv)),
+            Plan::Wasm {
+                module,
+                argv,
+                spent,
+            } => Ok((Some(module), None, argv, spent)),
             Plan::Interpreter {
                 runtime,
                 invocation,
@@ -331,11 +356,12 @@ impl Sandbox {
                     invocation,
                 }),
                 Vec::new(),
+                std::time::Duration::ZERO,
             )),
             other => Err(other),
         };
         let outcome = match wasm_input {
-            Ok((module, driver, argv)) => {
+            Ok((module, driver, argv, spent)) => {
                 wasm::run(
                     &self.inner.engine,
                     WasmRun {
@@ -349,6 +375,11 @@ impl Sandbox {
                         config,
                         events,
                         signals,
+                        // Compiling a guest's module took part of its timeout; the run gets the rest.
+                        deadline: wasm::deadline_after(
+                            Instant::now(),
+                            config.timeout.saturating_sub(spent),
+                        ),
                     },
                 )
                 .await

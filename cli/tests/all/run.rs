@@ -184,3 +184,156 @@ fn trap_is_reported_on_stderr_in_plain_mode() {
     assert_eq!(out.status.code(), Some(134));
     assert!(String::from_utf8_lossy(&out.stderr).contains("trap"));
 }
+
+#[test]
+fn limits_too_large_to_be_limits_are_usage_errors() {
+    // Used to panic: a deadline overflowing the clock.
+    assert_usage_error(
+        &[
+            "run",
+            "examples/hello.wat",
+            "--timeout",
+            "18446744073709549568s",
+        ],
+        "timeout",
+    );
+    assert_usage_error(
+        &["run", "examples/hello.wat", "--memory", "2TiB"],
+        "maximum",
+    );
+    assert_usage_error(
+        &["run", "examples/hello.wat", "--max-disk", "99999TiB"],
+        "maximum",
+    );
+    assert_usage_error(
+        &["run", "examples/hello.wat", "--compile-timeout", "100000h"],
+        "maximum",
+    );
+}
+
+/// Runs `soulbox ARGS` (own cache directory, no stdin) and waits at most `limit`; a command still
+/// running then is killed after `unstick` has had a chance to release whatever holds it.
+fn soulbox_within(args: &[&str], limit: Duration, unstick: impl FnOnce()) -> std::process::Output {
+    use std::process::{Command, Stdio};
+    let home = tempfile::tempdir().expect("home");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_soulbox"))
+        .args(args)
+        .current_dir(crate::repo())
+        .env("SOULBOX_HOME", home.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn soulbox");
+    let started = Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if started.elapsed() > limit {
+            unstick();
+            let _ = child.kill();
+            let _ = child.wait_with_output();
+            panic!("`soulbox {args:?}` was still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
+#[test]
+fn a_fifo_in_the_workdir_does_not_hang_the_command() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = tempfile::tempdir().expect("workdir");
+    let fifo = dir.path().join("pipe");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).expect("path");
+    // SAFETY: a valid NUL-terminated path; mkfifo only creates a file.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let open_pipe = r#"(module
+      (import "wasi_snapshot_preview1" "path_open" (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+      (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+      (memory (export "memory") 1)
+      (data (i32.const 100) "pipe")
+      (func (export "_start")
+        (call $exit (call $open (i32.const 3) (i32.const 1) (i32.const 100) (i32.const 4) (i32.const 0)
+          (i64.const 2) (i64.const 0) (i32.const 0) (i32.const 48)))))"#;
+    let wd = dir.path().to_string_lossy().into_owned();
+    let started = Instant::now();
+    let out = soulbox_within(
+        &[
+            "run",
+            "-l",
+            "wat",
+            "-c",
+            open_pipe,
+            "--workdir",
+            &wd,
+            "--timeout",
+            "1s",
+            "--json",
+        ],
+        Duration::from_secs(30),
+        || {
+            // A reader stuck in open() is released by a writer.
+            let _ = std::fs::File::options()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&fifo);
+        },
+    );
+    let v = json(&out);
+    assert_eq!(v["status"], "error", "{v}");
+    assert_eq!(v["exit_code"], 58, "ENOTSUP: {v}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn compiling_a_big_module_ends_by_the_deadline_and_the_command_exits() {
+    // One function of ~2 MB: seconds of Cranelift, far past a 200 ms timeout.
+    let mut body = vec![1u8, 1, 0x7f];
+    for _ in 0..300_000 {
+        body.extend([0x20, 0, 0x41, 7, 0x6a, 0x21, 0]);
+    }
+    body.push(0x0b);
+    let leb = |mut n: usize| {
+        let mut out = Vec::new();
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return out;
+            }
+            out.push(byte | 0x80);
+        }
+    };
+    let mut code = vec![1];
+    code.extend(leb(body.len()));
+    code.extend(&body);
+    let mut module = b"\0asm\x01\0\0\0".to_vec();
+    module.extend([1, 4, 1, 0x60, 0, 0, 3, 2, 1, 0, 7, 10, 1, 6]);
+    module.extend(b"_start");
+    module.extend([0, 0, 10]);
+    module.extend(leb(code.len()));
+    module.extend(code);
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("big.wasm");
+    std::fs::write(&path, module).expect("write");
+    let started = Instant::now();
+    let out = soulbox_within(
+        &[
+            "run",
+            &path.to_string_lossy(),
+            "--timeout",
+            "200ms",
+            "--json",
+        ],
+        Duration::from_secs(60),
+        || {},
+    );
+    let elapsed = started.elapsed();
+    assert_eq!(out.status.code(), Some(124), "{out:?}");
+    assert_eq!(json(&out)["status"], "timeout");
+    assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+}

@@ -349,11 +349,16 @@ pub(crate) async fn plan(
     match outcome {
         CompileOutcome::Module { wasm, .. } => {
             let bytes: Arc<[u8]> = Arc::from(wasm);
-            let module = engine
-                .inner()
-                .modules
-                .get(&engine.inner().wasm, bytes)
-                .await?;
+            let (module, spent) = match crate::plan::user_module(engine, config, bytes).await? {
+                crate::plan::UserModule::Ready { module, spent } => (module, spent),
+                crate::plan::UserModule::Refused { status, error } => {
+                    return Ok(Plan::Refused {
+                        status,
+                        error,
+                        isolation,
+                    });
+                }
+            };
             let source = source_file_name(request.language, request.file_name.as_deref())?;
             let program = source
                 .rsplit_once('.')
@@ -365,6 +370,7 @@ pub(crate) async fn plan(
             Ok(Plan::Compiled {
                 module,
                 argv,
+                spent,
                 isolation,
             })
         }

@@ -12,12 +12,14 @@
 
 mod cache;
 mod disk;
+mod fs_guard;
 mod interrupt;
 mod limits;
 mod output;
 mod pool;
 pub(crate) mod preinit;
 pub(crate) mod session;
+mod shadow;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -33,6 +35,7 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 pub(crate) use cache::ModuleCache;
 use interrupt::Stopped;
 use limits::MemoryLimiter;
+pub(crate) use limits::declared_memory;
 pub use pool::WarmPoolStats;
 pub(crate) use pool::WarmPools;
 
@@ -56,24 +59,31 @@ pub(crate) struct GuestState {
     driver: DriverState,
     /// What the guest may still write to disk (reset by [`arm`] for each execution).
     disk: disk::DiskBudget,
+    /// The host directories behind the guest's directory descriptors (see [`fs_guard`]).
+    dirs: fs_guard::HostDirs,
 }
 
 impl GuestState {
     /// Store data around a WASI context, with `memory_limit` bytes of linear memory allowed.
+    /// Its directory descriptors are unknown to the guards (no path call is allowed to climb
+    /// or open a special file) until [`adopt`](Self::adopt) or [`build_guest`] sets them.
     pub(crate) fn new(wasi: WasiP1Ctx, memory_limit: u64) -> Self {
         Self {
             wasi,
             limiter: MemoryLimiter::new(memory_limit),
             driver: DriverState::default(),
             disk: disk::DiskBudget::new(0, 0),
+            dirs: fs_guard::HostDirs::default(),
         }
     }
 
-    /// Hands a warm instance's store to one execution: its WASI context, its memory limit (the
-    /// memory the instance already has counts), fresh driver state.
-    fn adopt(&mut self, wasi: WasiP1Ctx, memory_limit: u64) {
+    /// Hands a warm instance's store to one execution: its WASI context and the host
+    /// directories behind it, its memory limit (the memory the instance already has counts),
+    /// fresh driver state.
+    fn adopt(&mut self, wasi: WasiP1Ctx, dirs: fs_guard::HostDirs, memory_limit: u64) {
         let current = self.limiter.current();
         self.wasi = wasi;
+        self.dirs = dirs;
         self.limiter = MemoryLimiter::starting_at(memory_limit, current);
         self.driver = DriverState::default();
         self.disk = disk::DiskBudget::new(0, 0);
@@ -102,9 +112,9 @@ pub(crate) fn wasi_linker(engine: &wasmtime::Engine) -> Result<Linker<GuestState
 }
 
 /// The linker shared by all guests of an engine: `base` (plain WASI) with the calls that
-/// consume disk wrapped by the disk budget ([`disk`]).
+/// consume disk or could leave the guest's directories shadowed ([`shadow`]).
 pub(crate) fn linker(base: &Linker<GuestState>) -> Result<Linker<GuestState>> {
-    disk::budgeted(base)
+    shadow::linker(base)
 }
 
 /// A directory other than the workspace that a runtime needs (read-only unless stated).
@@ -130,6 +140,8 @@ pub(crate) struct WasmRun<'a> {
     pub config: &'a SandboxConfig,
     pub events: Option<UnboundedSender<StreamOutput>>,
     pub signals: Arc<RunSignals>,
+    /// When the run must end (the execution's timeout, less what compiling the module took).
+    pub deadline: Instant,
 }
 
 /// The isolation a wasm run has: the wasm wall itself, WASI preview1 (no sockets), and a
@@ -191,16 +203,21 @@ fn build_guest(
         &setup.preopens,
         (&stdout, &stderr),
     )?;
+    let dirs = fs_guard::HostDirs::for_preopens(
+        preopen_layout(setup.workspace, &setup.preopens)
+            .into_iter()
+            .map(|(host, _, _)| host),
+    )
+    .map_err(|e| SoulBoxError::io("opening the guest's directories", e))?;
     let (store, instance) = match warm {
         Some(mut warm) => {
-            warm.store.data_mut().adopt(wasi, config.memory_limit);
+            warm.store.data_mut().adopt(wasi, dirs, config.memory_limit);
             (warm.store, Some(warm.instance))
         }
         None => {
-            let mut store = Store::new(
-                &engine.inner().wasm,
-                GuestState::new(wasi, config.memory_limit),
-            );
+            let mut state = GuestState::new(wasi, config.memory_limit);
+            state.dirs = dirs;
+            let mut store = Store::new(&engine.inner().wasm, state);
             store.limiter(|s| &mut s.limiter);
             // Refuelling in slices makes the count visible to the host even when the guest is
             // stopped mid-loop (the VM keeps its live counter in a register between refuels).
@@ -248,57 +265,97 @@ pub(crate) fn wasi_ctx(
             wasi.inherit_stdin();
         }
     }
-    for (guest, perms) in [
-        (GUEST_WORKDIR, FsPerms::ReadWrite),
-        (".", FsPerms::ReadWrite),
-    ] {
-        wasi.preopened_dir(workspace, guest, perms)
-            .map_err(|e| SoulBoxError::Engine(format!("preopening the workspace: {e:#}")))?;
-    }
-    for p in preopens {
-        let perms = if p.writable {
-            FsPerms::ReadWrite
-        } else {
-            FsPerms::ReadOnly
-        };
-        wasi.preopened_dir(&p.host, &p.guest, perms).map_err(|e| {
-            SoulBoxError::Engine(format!(
-                "preopening {} at {}: {e:#}",
-                p.host.display(),
-                p.guest
-            ))
+    for (host, guest, perms) in preopen_layout(workspace, preopens) {
+        wasi.preopened_dir(host, guest, perms).map_err(|e| {
+            SoulBoxError::Engine(format!("preopening {} at {guest}: {e:#}", host.display()))
         })?;
     }
     Ok(wasi.build_p1())
 }
 
+/// The preopened directories of a guest in descriptor order: the workspace at `/work` and as
+/// `.`, then the driver's directories.
+fn preopen_layout<'a>(
+    workspace: &'a Path,
+    preopens: &'a [Preopen],
+) -> Vec<(&'a Path, &'a str, FsPerms)> {
+    let mut layout = vec![
+        (workspace, GUEST_WORKDIR, FsPerms::ReadWrite),
+        (workspace, ".", FsPerms::ReadWrite),
+    ];
+    layout.extend(preopens.iter().map(|p| {
+        let perms = if p.writable {
+            FsPerms::ReadWrite
+        } else {
+            FsPerms::ReadOnly
+        };
+        (p.host.as_path(), p.guest.as_str(), perms)
+    }));
+    layout
+}
+
+/// The instant `timeout` after `start`, never overflowing: `validate` bounds timeouts by
+/// [`MAX_TIMEOUT`](crate::MAX_TIMEOUT), and anything the clock cannot represent ends at once.
+pub(crate) fn deadline_after(start: Instant, timeout: Duration) -> Instant {
+    start
+        .checked_add(timeout)
+        .or_else(|| start.checked_add(crate::MAX_TIMEOUT))
+        .unwrap_or(start)
+}
+
 /// Arms the per-execution limits on `store`: a fresh fuel budget and a wall-clock deadline
-/// reported through `signals`. Returns the fuel handed out.
+/// (the config's timeout from now) reported through `signals`. Returns the fuel handed out.
 pub(crate) fn arm(
     store: &mut Store<GuestState>,
     config: &SandboxConfig,
     signals: Arc<RunSignals>,
+) -> Result<u64> {
+    arm_until(
+        store,
+        config,
+        signals,
+        deadline_after(Instant::now(), config.timeout),
+    )
+}
+
+/// [`arm`] with the deadline given.
+pub(crate) fn arm_until(
+    store: &mut Store<GuestState>,
+    config: &SandboxConfig,
+    signals: Arc<RunSignals>,
+    deadline: Instant,
 ) -> Result<u64> {
     store.data_mut().disk = disk::DiskBudget::new(config.max_disk_bytes, config.max_disk_entries);
     let initial_fuel = config.fuel.unwrap_or(u64::MAX);
     store
         .set_fuel(initial_fuel)
         .map_err(|e| SoulBoxError::Engine(format!("setting fuel: {e:#}")))?;
-    let deadline = Instant::now() + config.timeout;
     store.set_epoch_deadline(1);
     let pause = interrupt::throttle_pause(config.cpu_quota, crate::engine::EPOCH_TICK);
     store.epoch_deadline_callback(move |_| interrupt::on_epoch_tick(&signals, deadline, pause));
     Ok(initial_fuel)
 }
 
-/// Runs `call` under the execution's wall-clock limit (plus the grace for a guest blocked in a
-/// host call), recording a timeout on `signals` when the call is abandoned.
+/// Runs `call` under the execution's wall-clock limit (the config's timeout from now, plus the
+/// grace for a guest blocked in a host call), recording a timeout on `signals` when the call is
+/// abandoned.
 pub(crate) async fn under_deadline<T>(
     config: &SandboxConfig,
     signals: &RunSignals,
     call: impl std::future::Future<Output = wasmtime::Result<T>>,
 ) -> wasmtime::Result<T> {
-    match tokio::time::timeout(config.timeout + BLOCKED_GRACE, call).await {
+    let deadline = deadline_after(Instant::now(), config.timeout);
+    until(deadline, signals, call).await
+}
+
+/// [`under_deadline`] with the deadline given.
+pub(crate) async fn until<T>(
+    deadline: Instant,
+    signals: &RunSignals,
+    call: impl std::future::Future<Output = wasmtime::Result<T>>,
+) -> wasmtime::Result<T> {
+    let abandon = deadline_after(deadline, BLOCKED_GRACE);
+    match tokio::time::timeout_at(abandon.into(), call).await {
         Ok(result) => result,
         Err(_elapsed) => {
             signals.stop(StopReason::Timeout);
@@ -388,7 +445,7 @@ pub(crate) async fn run(engine: &crate::Engine, mut run: WasmRun<'_>) -> Result<
         Some(d) => warm_guest_store(engine, setup, &d.runtime)?,
         None => (guest_store(engine, setup)?, None),
     };
-    let initial_fuel = arm(&mut guest.store, config, run.signals.clone())?;
+    let initial_fuel = arm_until(&mut guest.store, config, run.signals.clone(), run.deadline)?;
 
     let pre = match (&run.driver, &run.module) {
         (Some(d), _) => d.runtime.pre.clone(),
@@ -421,7 +478,7 @@ pub(crate) async fn run(engine: &crate::Engine, mut run: WasmRun<'_>) -> Result<
             .map_err(|_| wasmtime::Error::new(NotACommand))?;
         start.call_async(&mut *store, ()).await
     };
-    let result = under_deadline(config, &run.signals, call).await;
+    let result = until(run.deadline, &run.signals, call).await;
     if let Err(e) = &result
         && e.is::<NotACommand>()
     {

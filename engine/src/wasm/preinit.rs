@@ -10,7 +10,7 @@
 //! 3. the driver boots it ([`Driver::preinitialise`]): `_initialize`, the helper module, the
 //!    preloaded packages (Python); `_initialize` and `ruby-init` (Ruby);
 //! 4. Wizer snapshots linear memory and globals into data segments of a new module, which the
-//!    engine compiles and caches like any module: `$SOULBOX_HOME/modules/<key>-<engine>.cwasm`,
+//!    engine compiles and caches like any module: `$SOULBOX_HOME/modules/<key>-<engine>-<format>.cwasm`,
 //!    mmapped and checked on load, with `<key>` derived from the runtime's sha256, the boot
 //!    recipe, the directory layout and the Wizer version (change any and a new image is made).
 //!

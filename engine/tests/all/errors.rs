@@ -1,6 +1,8 @@
 //! Bad input is a clear error, never a panic.
 
-use soulbox::{Language, SandboxConfig, SoulBoxError};
+use std::time::Duration;
+
+use soulbox::{Language, SandboxConfig, SoulBoxError, Status};
 
 use crate::{engine, guests, sandbox, tight};
 
@@ -96,4 +98,151 @@ async fn corrupt_cache_entries_are_rebuilt() {
         }
         std::fs::write(path, bytes).expect("write");
     }
+}
+
+/// The compiled-module entries (`.cwasm`) under `home`.
+fn cache_entries(home: &std::path::Path) -> std::collections::BTreeSet<std::path::PathBuf> {
+    std::fs::read_dir(home.join("modules"))
+        .expect("cache dir")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .collect()
+}
+
+fn cache_entries_or_none(home: &std::path::Path) -> std::collections::BTreeSet<std::path::PathBuf> {
+    if home.join("modules").exists() {
+        cache_entries(home)
+    } else {
+        Default::default()
+    }
+}
+
+/// Runs `wat` on a fresh engine over `home` (fresh: it knows only what is on disk).
+async fn run_on(home: &std::path::Path, cache_bytes: u64, wat: &str) -> soulbox::ExecutionResult {
+    let engine = soulbox::Engine::new(
+        soulbox::EngineConfig::default()
+            .with_home(home)
+            .with_module_cache_bytes(cache_bytes),
+    )
+    .expect("engine");
+    let sb = engine.sandbox(tight()).await.expect("sandbox");
+    sb.execute_code(Language::Wasm, wat).await.expect("run")
+}
+
+/// The entry a run of `wat` adds to `home`.
+async fn entry_of(home: &std::path::Path, wat: &str) -> std::path::PathBuf {
+    let before = cache_entries_or_none(home);
+    let r = run_on(home, u64::MAX, wat).await;
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    let after = cache_entries(home);
+    let mut new = after.difference(&before);
+    let entry = new.next().expect("a new entry").clone();
+    assert!(new.next().is_none());
+    entry
+}
+
+#[tokio::test]
+async fn a_tampered_cache_entry_is_compiled_again_not_loaded() {
+    let home = tempfile::tempdir().expect("home");
+    let wat = guests::print("authentic");
+    let entry = entry_of(home.path(), &wat).await;
+    let original = std::fs::read(&entry).expect("read");
+    // Flip a byte, keep the length, and redo the old integrity check (length + xxh3) the way
+    // anyone who can write the directory could.
+    let mut bytes = original.clone();
+    let n = bytes.len();
+    bytes[n / 2] ^= 0x01;
+    std::fs::write(&entry, &bytes).expect("write");
+    let xxh3 = format!("{} {:016x}", n, xxhash_rust::xxh3::xxh3_64(&bytes));
+    std::fs::write(entry.with_extension("check"), xxh3).expect("check");
+    let r = run_on(home.path(), u64::MAX, &wat).await;
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (Status::Ok, "authentic"),
+        "{r:?}"
+    );
+    assert_eq!(
+        std::fs::read(&entry).expect("read"),
+        original,
+        "the entry was compiled again and rewritten"
+    );
+}
+
+#[tokio::test]
+async fn a_planted_cache_entry_never_runs() {
+    let victim = tempfile::tempdir().expect("victim home");
+    let attacker = tempfile::tempdir().expect("attacker home");
+    let good = guests::print("good");
+    let evil = guests::print("evil");
+    let good_entry = entry_of(victim.path(), &good).await;
+    // Native code for `evil` with a sidecar that is valid - under the attacker's own install
+    // key - planted under the name of `good`'s entry.
+    let evil_entry = entry_of(attacker.path(), &evil).await;
+    std::fs::copy(&evil_entry, &good_entry).expect("plant");
+    std::fs::copy(
+        evil_entry.with_extension("check"),
+        good_entry.with_extension("check"),
+    )
+    .expect("plant check");
+    let r = run_on(victim.path(), u64::MAX, &good).await;
+    assert_eq!((r.status, r.stdout.as_str()), (Status::Ok, "good"), "{r:?}");
+    // The victim's own entry for another module, renamed onto `good`'s name, fails too: the
+    // name is part of what is authenticated.
+    let other = entry_of(victim.path(), &evil).await;
+    std::fs::rename(&other, &good_entry).expect("swap");
+    std::fs::rename(
+        other.with_extension("check"),
+        good_entry.with_extension("check"),
+    )
+    .expect("swap check");
+    let r = run_on(victim.path(), u64::MAX, &good).await;
+    assert_eq!((r.status, r.stdout.as_str()), (Status::Ok, "good"), "{r:?}");
+}
+
+#[tokio::test]
+async fn the_module_cache_is_bounded_and_evicts_the_least_recently_used() {
+    let home = tempfile::tempdir().expect("home");
+    let module = |i: u32| guests::print(&format!("module-{i}"));
+    let first = entry_of(home.path(), &module(1)).await;
+    let entry_bytes: u64 = ["cwasm", "check", "lock"]
+        .iter()
+        .filter_map(|ext| std::fs::metadata(first.with_extension(ext)).ok())
+        .map(|m| m.len())
+        .sum();
+    let key_bytes = 32;
+    // Room for two entries and a half.
+    let bound = key_bytes + entry_bytes * 5 / 2;
+    let mut entries = vec![first];
+    for i in 2..=3 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let before = cache_entries(home.path());
+        assert_eq!(
+            run_on(home.path(), bound, &module(i)).await.status,
+            Status::Ok
+        );
+        let after = cache_entries(home.path());
+        entries.push(after.difference(&before).next().expect("new").clone());
+    }
+    let present = |i: usize| entries[i].exists();
+    assert!(
+        !present(0) && present(1) && present(2),
+        "the oldest was evicted"
+    );
+    // Using module 2 makes module 3 the least recently used.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        run_on(home.path(), bound, &module(2)).await.stdout,
+        "module-2"
+    );
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        run_on(home.path(), bound, &module(4)).await.status,
+        Status::Ok
+    );
+    assert!(
+        present(1) && !present(2),
+        "the least recently used was evicted"
+    );
+    assert_eq!(cache_entries(home.path()).len(), 2);
 }

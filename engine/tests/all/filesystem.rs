@@ -145,3 +145,147 @@ async fn caller_supplied_workspace_is_kept() {
     );
     assert!(dir.path().join("input.txt").exists());
 }
+
+/// WASI `ENOTSUP`: what opening a FIFO, socket or device gets.
+const ENOTSUP: i32 = 58;
+
+#[tokio::test]
+async fn links_pointing_out_of_the_workspace_are_refused_and_nothing_is_left() {
+    let dir = tempfile::tempdir().expect("workdir");
+    let sb = sandbox(tight().with_workdir(dir.path())).await;
+    let strings = [
+        "../../../etc/passwd", // s0
+        "x",                   // s1
+        "/etc/passwd",         // s2
+        "y",                   // s3
+        "sub",                 // s4
+        "../target",           // s5
+        "sub/fine",            // s6
+        "fine",                // s7
+        "fine2",               // s8
+        "a",                   // s9
+        "a/b",                 // s10
+        "../../t",             // s11
+        "a/b/l",               // s12
+        "b",                   // s13
+        "../../x",             // s14
+        "x2",                  // s15
+        "../z",                // s16
+        "z",                   // s17
+        "..",                  // s18
+        "up",                  // s19
+        "sub/../../x",         // s20
+        "sub/../a/../..",      // s21
+        "../w",                // s22
+        "w",                   // s23
+    ];
+    let body = "
+        ;; straight out: relative and absolute
+        (call $expect (i32.const 1) (call $path_symlink {s0} (i32.const 3) {s1}) (i32.const 63))
+        (call $expect (i32.const 2) (call $path_symlink {s2} (i32.const 3) {s3}) (i32.const 63))
+        (call $expect (i32.const 3) (call $path_symlink {s18} (i32.const 3) {s19}) (i32.const 63))
+        (call $expect (i32.const 4) (call $path_symlink {s20} (i32.const 3) {s1}) (i32.const 63))
+        (call $expect (i32.const 5) (call $path_symlink {s21} (i32.const 3) {s1}) (i32.const 63))
+        ;; climbing within the workspace is fine
+        (call $expect (i32.const 6) (call $path_create_directory (i32.const 3) {s4}) (i32.const 0))
+        (call $expect (i32.const 7) (call $path_symlink {s5} (i32.const 3) {s6}) (i32.const 0))
+        ;; ... until the link itself moves up, by rename or hard link
+        (call $expect (i32.const 8) (call $path_rename (i32.const 3) {s6} (i32.const 3) {s7}) (i32.const 63))
+        (call $expect (i32.const 9) (call $path_link (i32.const 3) (i32.const 0) {s6} (i32.const 3) {s8}) (i32.const 63))
+        ;; ... or the directory holding it does
+        (call $expect (i32.const 10) (call $path_create_directory (i32.const 3) {s9}) (i32.const 0))
+        (call $expect (i32.const 11) (call $path_create_directory (i32.const 3) {s10}) (i32.const 0))
+        (call $expect (i32.const 12) (call $path_symlink {s11} (i32.const 3) {s12}) (i32.const 0))
+        (call $expect (i32.const 13) (call $path_rename (i32.const 3) {s10} (i32.const 3) {s13}) (i32.const 63))
+        ;; a directory descriptor the guest opened counts its own depth
+        (call $expect (i32.const 14)
+          (call $path_open (i32.const 3) (i32.const 0) {s4} (i32.const 2) (i64.const 0) (i64.const 0x1fffffff) (i32.const 0) (i32.const 16))
+          (i32.const 0))
+        (local.set $fd (call $fd))
+        (call $expect (i32.const 15) (call $path_symlink {s14} (local.get $fd) {s15}) (i32.const 63))
+        (call $expect (i32.const 16) (call $path_symlink {s16} (local.get $fd) {s17}) (i32.const 0))
+        ;; and keeps it when renumbered (onto the `.` preopen, which was the root)
+        (call $expect (i32.const 17) (call $fd_renumber (local.get $fd) (i32.const 4)) (i32.const 0))
+        (call $expect (i32.const 18) (call $path_symlink {s14} (i32.const 4) {s15}) (i32.const 63))
+        (call $expect (i32.const 19) (call $path_symlink {s22} (i32.const 4) {s23}) (i32.const 0))
+    ";
+    let r = sb
+        .execute_code(Language::Wasm, guests::fs_script(&strings, body))
+        .await
+        .expect("run");
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    let root = dir.path();
+    for gone in ["x", "y", "up", "fine", "fine2", "b", "sub/x2"] {
+        assert!(
+            std::fs::symlink_metadata(root.join(gone)).is_err(),
+            "{gone} was left in the workdir"
+        );
+    }
+    let target = |p: &str| std::fs::read_link(root.join(p)).expect(p);
+    assert_eq!(target("sub/fine"), std::path::Path::new("../target"));
+    assert_eq!(target("a/b/l"), std::path::Path::new("../../t"));
+    assert_eq!(target("sub/z"), std::path::Path::new("../z"));
+    assert_eq!(target("sub/w"), std::path::Path::new("../w"));
+}
+
+/// Makes a FIFO at `path` (as a native run or the caller could have).
+fn mkfifo(path: &std::path::Path) {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).expect("path");
+    // SAFETY: a valid NUL-terminated path; mkfifo only creates a file.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+}
+
+/// Opens the writing end without blocking: a reader stuck in `open` is released (so a
+/// regression fails the test instead of hanging the test binary).
+fn release(path: &std::path::Path) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::File::options()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opening_a_fifo_in_the_workspace_is_refused_at_once() {
+    let dir = tempfile::tempdir().expect("workdir");
+    let fifo = dir.path().join("pipe");
+    mkfifo(&fifo);
+    std::fs::create_dir(dir.path().join("sub")).expect("mkdir");
+    mkfifo(&dir.path().join("sub/pipe"));
+    std::os::unix::fs::symlink("pipe", dir.path().join("to-pipe")).expect("symlink");
+    let sb = sandbox(
+        tight()
+            .with_timeout(std::time::Duration::from_secs(2))
+            .with_workdir(dir.path()),
+    )
+    .await;
+    let body = "
+        (call $expect (i32.const 1) (call $open {s0} (i32.const 0) (i32.const 0)) (i32.const 58))
+        (call $expect (i32.const 2) (call $open {s1} (i32.const 0) (i32.const 0)) (i32.const 58))
+        ;; for writing, and under a directory the guest opened itself
+        (call $expect (i32.const 3)
+          (call $path_open (i32.const 3) (i32.const 1) {s2} (i32.const 2) (i64.const 0) (i64.const 0x1fffffff) (i32.const 0) (i32.const 16))
+          (i32.const 0))
+        (call $expect (i32.const 4)
+          (call $path_open (call $fd) (i32.const 1) {s0} (i32.const 0) (i64.const 64) (i64.const 0) (i32.const 0) (i32.const 20))
+          (i32.const 58))
+        (call $proc_exit (call $open {s0} (i32.const 0) (i32.const 0)))
+    ";
+    let guest = guests::fs_script(&["pipe", "to-pipe", "sub"], body);
+    let started = std::time::Instant::now();
+    let outcome = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        sb.execute_code(Language::Wasm, guest),
+    )
+    .await;
+    release(&fifo);
+    release(&dir.path().join("sub/pipe"));
+    let r = outcome.expect("the run must not hang").expect("run");
+    assert_eq!(r.status, Status::Error, "{r:?}");
+    assert_eq!(r.exit_code, Some(ENOTSUP), "{r:?}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
