@@ -110,6 +110,11 @@ impl GuestFile {
         self.len
     }
 
+    /// The open file (positioned at its start until read).
+    pub(crate) fn file(&mut self) -> &mut File {
+        &mut self.file
+    }
+
     /// Reads the whole file, at most `max` bytes: a file that grew past `max` since it was
     /// opened is [`GuestFileError::TooLarge`].
     pub(crate) fn read_all(mut self, max: u64) -> Result<Vec<u8>, GuestFileError> {
@@ -206,6 +211,12 @@ pub(crate) fn open_subdir(dir: &Dir, name: &OsStr) -> std::io::Result<Dir> {
     Ok(Dir::from_std_file(File::from(fd)))
 }
 
+/// Opens the directory entry `name` of `dir` (one component) as a regular file for reading,
+/// as [`open_regular`] does.
+pub(crate) fn open_entry(dir: &Dir, name: &OsStr, max: u64) -> Result<GuestFile, GuestFileError> {
+    open_regular(dir, Path::new(name), max)
+}
+
 /// The parent directory of `path` (opened without following links) and `path`'s last name.
 pub(crate) fn open_parent<'p>(
     dir: &Dir,
@@ -278,6 +289,39 @@ pub(crate) fn create_file(dir: &Dir, name: &OsStr) -> Result<File, GuestFileErro
     let file = File::from(fd);
     file.set_len(0).map_err(GuestFileError::Io)?;
     Ok(file)
+}
+
+/// Deepest nesting [`copy_tree`] copies.
+const MAX_COPY_DEPTH: usize = 64;
+
+/// Copies the regular files and directories under `from` into `to` (both guest-writable):
+/// links are neither followed nor copied, FIFOs, sockets and devices are skipped, files are
+/// opened `O_NONBLOCK` and streamed, and nothing is written through a link found in `to`.
+pub(crate) fn copy_tree(from: &Dir, to: &Dir) -> std::io::Result<()> {
+    copy_dir(from, to, 0)
+}
+
+fn copy_dir(from: &Dir, to: &Dir, depth: usize) -> std::io::Result<()> {
+    if depth > MAX_COPY_DEPTH {
+        return Err(std::io::Error::other(format!(
+            "the directory tree is nested more than {MAX_COPY_DEPTH} deep"
+        )));
+    }
+    for entry in from.entries()? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            let source = open_subdir(from, &name)?;
+            let target = create_dir_all(to, Path::new(&name))?;
+            copy_dir(&source, &target, depth + 1)?;
+        } else if kind.is_file() {
+            let mut source = open_entry(from, &name, u64::MAX)?;
+            let mut target = create_file(to, &name)?;
+            std::io::copy(source.file(), &mut target)?;
+        }
+    }
+    Ok(())
 }
 
 /// Whether the symbolic link `name` in `parent`, found at `path` (relative to `root`), leads
@@ -524,6 +568,30 @@ mod tests {
             Err(GuestFileError::NotRegular { .. })
         ));
         assert!(write_file(&dir, Path::new("../x"), b"x").is_err());
+        assert_eq!(std::fs::read_dir(outside.path())?.count(), 0);
+        Ok(())
+    }
+
+    #[test]
+    fn copies_take_regular_files_and_directories_only() -> std::io::Result<()> {
+        let (from_tmp, from) = setup();
+        let (to_tmp, to) = setup();
+        let outside = tempfile::tempdir()?;
+        std::fs::create_dir_all(from_tmp.path().join("a/b"))?;
+        std::fs::write(from_tmp.path().join("a/b/f.txt"), "copied")?;
+        std::os::unix::fs::symlink("/etc/passwd", from_tmp.path().join("a/link"))?;
+        mkfifo(&from_tmp.path().join("a/fifo"));
+        // A link waiting in the target where a directory of the source goes.
+        std::os::unix::fs::symlink(outside.path(), to_tmp.path().join("a"))?;
+        assert!(
+            copy_tree(&from, &to).is_err(),
+            "a link in the target is not written through"
+        );
+        std::fs::remove_file(to_tmp.path().join("a"))?;
+        copy_tree(&from, &to)?;
+        assert_eq!(std::fs::read(to_tmp.path().join("a/b/f.txt"))?, b"copied");
+        assert!(std::fs::symlink_metadata(to_tmp.path().join("a/link")).is_err());
+        assert!(std::fs::symlink_metadata(to_tmp.path().join("a/fifo")).is_err());
         assert_eq!(std::fs::read_dir(outside.path())?.count(), 0);
         Ok(())
     }
