@@ -213,10 +213,14 @@ async fn interactive(session: &Session) -> bool {
             return false;
         }
     };
-    let home = soulbox::default_home();
-    let history = home.join(format!("repl-history-{}", session.language()));
+    // The engine has created and checked the home; without one there is simply no history.
+    let history = soulbox::default_home()
+        .ok()
+        .map(|home| home.join(format!("repl-history-{}", session.language())));
     // No history yet is normal; a history that cannot be read is not worth stopping for.
-    let _ = editor.load_history(&history);
+    if let Some(history) = &history {
+        let _ = editor.load_history(history);
+    }
     let mut cell = String::new();
     loop {
         let prompt = if cell.is_empty() { ">>> " } else { "... " };
@@ -249,8 +253,8 @@ async fn interactive(session: &Session) -> bool {
             }
         }
     }
-    if std::fs::create_dir_all(&home).is_ok() {
-        let _ = editor.save_history(&history);
+    if let Some(history) = &history {
+        let _ = editor.save_history(history);
     }
     all_ok
 }

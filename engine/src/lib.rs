@@ -88,7 +88,7 @@ mod workspace;
 pub use config::{
     Backend, CompileConfig, CompileProfile, MIB, SandboxConfig, parse_byte_size, parse_duration,
 };
-pub use engine::{Engine, EngineConfig, default_home};
+pub use engine::{Engine, EngineConfig, check_home, default_home};
 pub use error::{Result, SoulBoxError};
 pub use language::{ACCEPTED_LANGUAGES, Language};
 pub use request::{ExecutionRequest, Stdin};

@@ -136,6 +136,7 @@ pub fn install(home: &Path, runtime: &'static Runtime, progress: Progress) -> Re
             detail: "this runtime is built from sources by the engine; run `soulbox runtimes install` for it".into(),
         });
     }
+    crate::home::prepare(home)?;
     let root = runtimes_dir(home);
     std::fs::create_dir_all(&root)
         .map_err(|e| RuntimeError::io(format!("creating {}", root.display()), e))?;
@@ -220,6 +221,7 @@ pub fn install_built(
     wasm: &[u8],
     inputs: &str,
 ) -> Result<Installed> {
+    crate::home::prepare(home)?;
     let root = runtimes_dir(home);
     std::fs::create_dir_all(&root)
         .map_err(|e| RuntimeError::io(format!("creating {}", root.display()), e))?;
@@ -667,6 +669,7 @@ pub fn ensure_sources(
             registry: runtime.package.registry,
         });
     }
+    crate::home::prepare(home)?;
     let parent = home.join("sources");
     std::fs::create_dir_all(&parent)
         .map_err(|e| RuntimeError::io(format!("creating {}", parent.display()), e))?;

@@ -15,7 +15,7 @@ use soulbox::{
 
 /// The toolchains everyone shares (installed once by setup.sh).
 fn toolchains() -> PathBuf {
-    soulbox::toolchains::default_toolchains_dir(&soulbox::default_home())
+    soulbox::toolchains::default_toolchains_dir(&soulbox::default_home().expect("SOULBOX_HOME"))
 }
 
 /// An engine with its own empty caches and the real toolchains.
