@@ -6,7 +6,10 @@
 //! empty line closes it. Otherwise (a pipe or file): cells are separated by lines containing only
 //! `%%`. Each cell's output is printed as it runs, then its final expression's value, if any. A
 //! cell containing only `%reset` starts a fresh interpreter; `%save FILE` writes the session to a
-//! snapshot file. `--save FILE` writes it when the input ends, `--restore FILE` starts from one.
+//! snapshot file. These meta-commands act on a terminal only: piped cells are often the
+//! untrusted code itself, and `%save` writes a file (whose workspace part the cells control)
+//! anywhere the user can write, so from a pipe they are refused unless `--meta-commands` is
+//! given. `--save FILE` writes the session when the input ends, `--restore FILE` starts from one.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -27,7 +30,8 @@ use crate::run::EXIT_ENGINE;
 Cells: on a terminal, one line, or more while a bracket is open or a block is open (a line ending
 in `:`, or a Ruby `def`/`class`/`do`/... line) until an empty line; history in
 $SOULBOX_HOME/repl-history-LANG. Otherwise cells are separated by lines containing only `%%`.
-`%reset` starts a fresh interpreter; `%save FILE` writes a snapshot of the session.
+`%reset` starts a fresh interpreter; `%save FILE` writes a snapshot of the session. These act on
+a terminal; from a pipe (where the cells may be untrusted code) only with --meta-commands.
 Pause and resume across processes: `--save FILE` writes the session to FILE when the input ends;
 `soulbox repl --restore FILE` continues it (variables, imports, workspace files).
 Exit status: 0 when every cell ran without an error; 1 when a cell raised or the session was
@@ -61,6 +65,11 @@ pub(crate) struct ReplArgs {
     /// its workspace files are written into the working directory.
     #[arg(long, value_name = "FILE")]
     restore: Option<PathBuf>,
+    /// Obey `%save FILE` and `%reset` cells in piped input too. Off by default: piped cells may
+    /// be untrusted code, and `%save` writes a file wherever you can. On a terminal they always
+    /// work.
+    #[arg(long)]
+    meta_commands: bool,
 }
 
 pub(crate) async fn repl(args: ReplArgs) -> ExitCode {
@@ -117,7 +126,7 @@ pub(crate) async fn repl(args: ReplArgs) -> ExitCode {
     let ok = if std::io::stdin().is_terminal() {
         interactive(&session).await
     } else {
-        piped(&session).await
+        piped(&session, args.meta_commands).await
     };
     let saved = match &args.save {
         Some(path) => save(&session, path).await,
@@ -150,9 +159,9 @@ async fn save(session: &Session, path: &Path) -> bool {
     }
 }
 
-/// Cells separated by `%%` lines, each run as soon as it is complete. Stops at a poisoned
-/// session. Returns whether every cell succeeded.
-async fn piped(session: &Session) -> bool {
+/// Cells separated by `%%` lines, each run as soon as it is complete; meta-commands only with
+/// `meta_commands`. Stops at a poisoned session. Returns whether every cell succeeded.
+async fn piped(session: &Session, meta_commands: bool) -> bool {
     let mut all_ok = true;
     let mut cell = String::new();
     let mut lines = std::io::stdin().lock().lines();
@@ -174,7 +183,7 @@ async fn piped(session: &Session) -> bool {
             _ => {}
         }
         if !cell.trim().is_empty() {
-            match run_cell(session, &cell).await {
+            match run_cell(session, &cell, meta_commands).await {
                 CellEnd::Ok => {}
                 CellEnd::Failed => all_ok = false,
                 CellEnd::Fatal => return false,
@@ -213,10 +222,14 @@ async fn interactive(session: &Session) -> bool {
             return false;
         }
     };
-    let home = soulbox::default_home();
-    let history = home.join(format!("repl-history-{}", session.language()));
+    // The engine has created and checked the home; without one there is simply no history.
+    let history = soulbox::default_home()
+        .ok()
+        .map(|home| home.join(format!("repl-history-{}", session.language())));
     // No history yet is normal; a history that cannot be read is not worth stopping for.
-    let _ = editor.load_history(&history);
+    if let Some(history) = &history {
+        let _ = editor.load_history(history);
+    }
     let mut cell = String::new();
     loop {
         let prompt = if cell.is_empty() { ">>> " } else { "... " };
@@ -233,7 +246,7 @@ async fn interactive(session: &Session) -> bool {
                     continue;
                 }
                 let _ = editor.add_history_entry(cell.trim_end());
-                if run_cell(session, &cell).await != CellEnd::Ok {
+                if run_cell(session, &cell, true).await != CellEnd::Ok {
                     all_ok = false;
                 }
                 cell.clear();
@@ -249,8 +262,8 @@ async fn interactive(session: &Session) -> bool {
             }
         }
     }
-    if std::fs::create_dir_all(&home).is_ok() {
-        let _ = editor.save_history(&history);
+    if let Some(history) = &history {
+        let _ = editor.save_history(history);
     }
     all_ok
 }
@@ -371,8 +384,30 @@ enum CellEnd {
     Fatal,
 }
 
-/// Runs one cell, streaming its output, then prints its value or what went wrong.
-async fn run_cell(session: &Session, cell: &str) -> CellEnd {
+/// The meta-command a cell is, if it is one (`%save FILE`, `%reset`).
+fn meta_command(cell: &str) -> Option<&'static str> {
+    let cell = cell.trim();
+    if cell.starts_with("%save ") || cell == "%save" {
+        Some("%save")
+    } else if cell == "%reset" {
+        Some("%reset")
+    } else {
+        None
+    }
+}
+
+/// Runs one cell, streaming its output, then prints its value or what went wrong. A
+/// meta-command is obeyed only with `meta_commands`; otherwise it is refused (a failed cell).
+async fn run_cell(session: &Session, cell: &str, meta_commands: bool) -> CellEnd {
+    if let Some(command) = meta_command(cell)
+        && !meta_commands
+    {
+        eprintln!(
+            "soulbox: `{command}` is ignored in piped input (the cells may be untrusted code); \
+             pass --meta-commands to allow it, or use --save FILE"
+        );
+        return CellEnd::Failed;
+    }
     if let Some(path) = cell.trim().strip_prefix("%save ") {
         return if save(session, Path::new(path.trim())).await {
             CellEnd::Ok
@@ -524,6 +559,16 @@ mod tests {
             cells(&["def sq(n)", "  n * n", "end", "", "sq(3)"], rb),
             vec!["def sq(n)\n  n * n\nend\n\n", "sq(3)\n"]
         );
+    }
+
+    #[test]
+    fn meta_commands_are_recognised_whole_cells_only() {
+        assert_eq!(meta_command("%save /tmp/x\n"), Some("%save"));
+        assert_eq!(meta_command("  %reset \n"), Some("%reset"));
+        assert_eq!(meta_command("%save"), Some("%save"));
+        assert_eq!(meta_command("x = 1\n"), None);
+        assert_eq!(meta_command("%saved = 1"), None);
+        assert_eq!(meta_command("%resetting"), None);
     }
 
     #[test]

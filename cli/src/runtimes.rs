@@ -57,7 +57,18 @@ fn size(home: &std::path::Path, runtime: &'static Runtime) -> u64 {
 }
 
 pub(crate) async fn runtimes(args: RuntimesArgs) -> ExitCode {
-    let home = soulbox::default_home();
+    // The same home an engine would use, refused on the same grounds (owned by someone else,
+    // writable by others) before anything is listed, verified or installed.
+    let home = match soulbox::default_home().and_then(|home| {
+        soulbox::check_home(&home)?;
+        Ok(home)
+    }) {
+        Ok(home) => home,
+        Err(e) => {
+            eprintln!("soulbox: {e}");
+            return ExitCode::from(EXIT_ENGINE);
+        }
+    };
     match args.command {
         RuntimesCommand::List => {
             println!(

@@ -30,9 +30,19 @@ enum Action {
 }
 
 pub(crate) fn run(args: ToolchainsArgs) -> ExitCode {
-    let dir = args
-        .dir
-        .unwrap_or_else(|| toolchains::default_toolchains_dir(&soulbox::default_home()));
+    let dir = match args.dir {
+        Some(dir) => dir,
+        None => match soulbox::default_home().and_then(|home| {
+            soulbox::check_home(&home)?;
+            Ok(toolchains::default_toolchains_dir(&home))
+        }) {
+            Ok(dir) => dir,
+            Err(e) => {
+                eprintln!("soulbox: {e}");
+                return ExitCode::from(crate::run::EXIT_ENGINE);
+            }
+        },
+    };
     match args.action {
         Action::List => list(&dir),
         Action::Install { offline } => install(&dir, offline),

@@ -43,7 +43,9 @@ fn median(mut samples: Vec<Duration>) -> f64 {
 }
 
 fn engine(home: &std::path::Path) -> Engine {
-    let toolchains = soulbox::toolchains::default_toolchains_dir(&soulbox::default_home());
+    let toolchains = soulbox::toolchains::default_toolchains_dir(
+        &soulbox::default_home().expect("a SoulBox home (set SOULBOX_HOME)"),
+    );
     Engine::new(
         EngineConfig::default()
             .with_home(home)

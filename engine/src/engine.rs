@@ -20,7 +20,9 @@ pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     /// Cache directory (compiled modules, runtimes). Default: `$SOULBOX_HOME`, else
-    /// `$XDG_CACHE_HOME/soulbox`, else `~/.cache/soulbox`.
+    /// `$XDG_CACHE_HOME/soulbox`, else `~/.cache/soulbox` (see [`default_home`]). It must be
+    /// owned by the current user and not writable by group or others ([`check_home`]); a
+    /// missing one is created with mode 0700.
     pub home: Option<PathBuf>,
     /// Directory of the compile toolchains (WASI sysroot, Rust guest crates). Default:
     /// `$SOULBOX_TOOLCHAINS`, else `<home>/toolchains`.
@@ -124,18 +126,20 @@ impl EngineConfig {
     }
 }
 
-/// The directory SoulBox keeps its caches in, as resolved from the environment.
-pub fn default_home() -> PathBuf {
-    if let Some(home) = std::env::var_os("SOULBOX_HOME").filter(|v| !v.is_empty()) {
-        return PathBuf::from(home);
-    }
-    if let Some(cache) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
-        return PathBuf::from(cache).join("soulbox");
-    }
-    match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
-        Some(home) => PathBuf::from(home).join(".cache").join("soulbox"),
-        None => std::env::temp_dir().join("soulbox"),
-    }
+/// The directory SoulBox keeps its caches in, as resolved from the environment:
+/// `$SOULBOX_HOME`, else `$XDG_CACHE_HOME/soulbox`, else `$HOME/.cache/soulbox`. An error when
+/// none of them is set (there is no shared fallback another user could prepare). Engines
+/// check the directory when they start ([`check_home`]).
+pub fn default_home() -> Result<PathBuf> {
+    Ok(soulbox_runtimes::home::resolve()?)
+}
+
+/// Makes sure `dir` can be SoulBox's home: creates it with mode 0700 if it is missing;
+/// otherwise it must be a directory owned by the current user and not writable by group or
+/// others (runtimes and compiled code are loaded from it), else it is refused with what to do.
+/// [`Engine::new`] calls this for its home.
+pub fn check_home(dir: &Path) -> Result<()> {
+    Ok(soulbox_runtimes::home::prepare(dir)?)
 }
 
 /// The shared engine. Create sandboxes with [`Engine::sandbox`].
@@ -186,7 +190,11 @@ impl Engine {
     /// Builds an engine: configures Wasmtime (fuel, epochs, stack sizes), the WASI linker, the
     /// module cache and the epoch ticker thread.
     pub fn new(config: EngineConfig) -> Result<Self> {
-        let home = config.home.clone().unwrap_or_else(default_home);
+        let home = match config.home.clone() {
+            Some(home) => home,
+            None => default_home()?,
+        };
+        check_home(&home)?;
         let pooled = config
             .pooling
             .then(|| wasmtime::Engine::new(&wasm_config(Some(&config))).ok())

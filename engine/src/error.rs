@@ -53,6 +53,16 @@ pub enum SoulBoxError {
     #[error("no such file in the workspace: `{0}`")]
     FileNotFound(String),
 
+    /// A workspace path that cannot be read or written by the host: a symbolic link (links made
+    /// in a sandbox are never followed), a FIFO, socket or device, or a file over the size limit.
+    #[error("cannot use `{path}` in the workspace: {reason}")]
+    UnusableFile {
+        /// The path as given.
+        path: String,
+        /// What it is, or why it was refused.
+        reason: String,
+    },
+
     /// The sandbox is not in a state that allows the operation: paused (call `resume()`), or
     /// terminated (create a new sandbox).
     #[error("sandbox is {state}: {action} is not possible; {}", state_hint(*state))]

@@ -90,7 +90,7 @@ pub use config::{
     MAX_DISK_BYTES, MAX_DISK_ENTRIES, MAX_MEMORY_LIMIT, MAX_OUTPUT_BYTES, MAX_PROCESSES,
     MAX_TIMEOUT, MIB, SandboxConfig, parse_byte_size, parse_duration,
 };
-pub use engine::{Engine, EngineConfig, default_home};
+pub use engine::{Engine, EngineConfig, check_home, default_home};
 pub use error::{Result, SoulBoxError};
 pub use language::{ACCEPTED_LANGUAGES, Language};
 pub use request::{ExecutionRequest, Stdin};

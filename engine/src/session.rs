@@ -282,7 +282,7 @@ impl Session {
     pub(crate) async fn restore(sandbox: Sandbox, path: &Path) -> Result<Session> {
         // Refuse before reading a large file into a sandbox that cannot run code.
         sandbox.check_running("restore a session")?;
-        let bytes = snapshot::read_file(path).await?;
+        let bytes = snapshot::read_file(path, sandbox.config().memory_limit).await?;
         let header = snapshot::read_header(&bytes, path)?;
         let mismatch =
             |what: &'static str, found: &str, expected: &str| SoulBoxError::SnapshotMismatch {
@@ -361,14 +361,15 @@ impl Session {
                 &format!("a memory limit of {limit} bytes"),
             ));
         }
-        let payload = snapshot::read_payload(&bytes, &header, path)?;
-        // Everything is checked: from here on, files are written.
+        let mut payload = snapshot::read_payload(&bytes, &header, path)?;
+        let workspace_files = std::mem::take(&mut payload.workspace);
         let signals = Arc::new(RunSignals::default());
         let (turn, workspace) = sandbox.begin("restore a session", signals.clone()).await?;
         let restored = async {
-            snapshot::restore_tree(workspace.dir(), &payload.workspace)
-                .map_err(|e| SoulBoxError::io("restoring the workspace files", e))?;
-            LiveGuest::restore(
+            // The interpreter first, in a fresh instance and private root of its own: loading the
+            // memories and globals is the last check of the file (names and sizes must fit the
+            // module). Only a session that loaded writes into the sandbox's shared workspace.
+            let live = LiveGuest::restore(
                 sandbox.engine(),
                 runtime.clone(),
                 sandbox.config(),
@@ -377,7 +378,10 @@ impl Session {
                 signals,
                 payload,
             )
-            .await
+            .await?;
+            snapshot::restore_tree(workspace.dir(), &workspace_files)
+                .map_err(|e| SoulBoxError::io("restoring the workspace files", e))?;
+            Ok::<_, SoulBoxError>(live)
         }
         .await;
         sandbox.end();

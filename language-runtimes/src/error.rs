@@ -81,6 +81,16 @@ pub enum RuntimeError {
         detail: String,
     },
 
+    /// SoulBox's home directory cannot be determined, or is not safe to use (owned by another
+    /// user, writable by others).
+    #[error("{}{reason}", match path { Some(p) => format!("the SoulBox home {} is refused: ", p.display()), None => "cannot determine the SoulBox home directory: ".to_owned() })]
+    Home {
+        /// The directory, when one was found.
+        path: Option<PathBuf>,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+
     /// The runtime's module does not have the exports or imports its driver expects.
     #[error("runtime {runtime}: {detail}")]
     Driver {

@@ -32,6 +32,7 @@
 pub mod catalogue;
 mod driver;
 mod error;
+pub mod home;
 pub mod install;
 mod progress;
 

@@ -10,7 +10,9 @@ fn soulbox_env(args: &[&str], stdin: &[u8], env: &[(&str, &Path)]) -> Output {
     use std::io::Write;
     static HOME: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
     let home = HOME.get_or_init(|| tempfile::tempdir().expect("home"));
-    let toolchains = soulbox::toolchains::default_toolchains_dir(&soulbox::default_home());
+    let toolchains = soulbox::toolchains::default_toolchains_dir(
+        &soulbox::default_home().expect("SOULBOX_HOME"),
+    );
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_soulbox"));
     cmd.args(args)
         .current_dir(crate::repo())

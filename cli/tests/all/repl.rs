@@ -138,7 +138,7 @@ fn ruby_saves_with_the_save_command_and_restores() {
     let dir = tempfile::tempdir().unwrap();
     let snap = dir.path().join("rb.snap");
     let out = repl(
-        &["-l", "ruby"],
+        &["-l", "ruby", "--meta-commands"],
         &format!(
             "total = 40\ndef inc(n) = n + 1\n%%\n%save {}\n%%\ntotal = 0\n",
             snap.display()
@@ -148,4 +148,67 @@ fn ruby_saves_with_the_save_command_and_restores() {
     let out = repl(&["--restore", snap.to_str().unwrap()], "inc(total + 1)\n");
     assert!(out.status.success(), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "42\n");
+}
+
+/// Piped cells are often the untrusted code itself: a `%save PATH` among them would write a
+/// snapshot (whose workspace part the cells control) wherever the user can write. From a pipe
+/// the meta-commands are refused unless `--meta-commands` says the input is trusted.
+#[test]
+fn piped_cells_cannot_save_or_reset_without_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("pwn");
+    let input = format!(
+        "x = 1\n%%\n%save {}\n%%\n%reset\n%%\n'x' in globals()\n",
+        target.display()
+    );
+    let out = repl(&["-l", "python"], &input);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(!target.exists(), "a piped cell wrote a host file");
+    assert!(
+        stderr.contains("`%save` is ignored") && stderr.contains("--meta-commands"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("`%reset` is ignored"), "{stderr}");
+    // `%reset` was not obeyed either: x survived.
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "True\n");
+
+    // The printf form of the attack (`printf 'x=1\n%%\n%%save /tmp/pwn\n'`: one `%` per line).
+    let out = repl(
+        &["-l", "python"],
+        &format!("x=1\n%\n%save {}\n", target.display()),
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(!target.exists());
+
+    // Trusted input may ask for them.
+    let out = repl(&["-l", "python", "--meta-commands"], &input);
+    assert!(out.status.success(), "{out:?}");
+    assert!(target.exists(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "False\n", "{out:?}");
+}
+
+/// `--restore` of a device or a FIFO is a prompt, clear refusal (exit 125), not a read of
+/// `/dev/zero` into memory or a wait on the FIFO.
+#[test]
+fn restoring_from_a_device_or_a_fifo_fails_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("snap.fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    for (path, needle) in [
+        ("/dev/zero", "a device"),
+        (fifo.to_str().unwrap(), "a FIFO"),
+    ] {
+        let started = std::time::Instant::now();
+        let out = repl(&["--restore", path], "1\n");
+        assert_eq!(out.status.code(), Some(125), "{path}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(needle), "{path}: {stderr}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{path}"
+        );
+    }
 }

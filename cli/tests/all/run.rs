@@ -336,4 +336,81 @@ fn compiling_a_big_module_ends_by_the_deadline_and_the_command_exits() {
     assert_eq!(out.status.code(), Some(124), "{out:?}");
     assert_eq!(json(&out)["status"], "timeout");
     assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+/// Runs `soulbox ARGS` with exactly the environment `env` (nothing inherited).
+fn with_env(args: &[&str], env: &[(&str, &std::path::Path)]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_soulbox"));
+    cmd.args(args)
+        .current_dir(crate::repo())
+        .env_clear()
+        .stdin(std::process::Stdio::null());
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    cmd.output().expect("run soulbox")
+}
+
+/// No home at all (HOME unset, no SOULBOX_HOME or XDG_CACHE_HOME): a clear error, and nothing
+/// made in a shared fallback such as `/tmp/soulbox`. A home others may write, or that another
+/// user owns, is refused by `run` and by `runtimes` alike, with what to do.
+#[test]
+fn an_unset_or_unsafe_home_is_refused_with_what_to_do() {
+    use std::os::unix::fs::PermissionsExt;
+    let hello = ["run", "examples/hello.wat", "--json"];
+    let fallback = std::env::temp_dir().join("soulbox");
+    let existed = fallback.exists();
+    let out = with_env(&hello, &[]);
+    assert_eq!(out.status.code(), Some(125), "{out:?}");
+    let v = json(&out);
+    assert!(v["status"].is_null());
+    let error = v["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("cannot determine the SoulBox home") && error.contains("SOULBOX_HOME"),
+        "{error}"
+    );
+    assert_eq!(
+        fallback.exists(),
+        existed,
+        "nothing made in {}",
+        fallback.display()
+    );
+
+    let base = tempfile::tempdir().unwrap();
+    let home = base.path().join("shared");
+    std::fs::create_dir(&home).unwrap();
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o777)).unwrap();
+    for args in [&hello[..], &["runtimes", "list"]] {
+        let out = with_env(args, &[("SOULBOX_HOME", &home)]);
+        assert_eq!(out.status.code(), Some(125), "{args:?}: {out:?}");
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(all.contains("chmod go-w"), "{args:?}: {all}");
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::os::unix::fs::chown(&home, Some(65534), Some(65534)).unwrap();
+        let out = with_env(&hello, &[("SOULBOX_HOME", &home)]);
+        assert_eq!(out.status.code(), Some(125), "{out:?}");
+        assert!(
+            json(&out)["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("owned by uid 65534"),
+            "{out:?}"
+        );
+    }
+    // With HOME alone, the default under it is used, created private.
+    let user = base.path().join("user");
+    std::fs::create_dir(&user).unwrap();
+    let out = with_env(&hello, &[("HOME", &user)]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let made = user.join(".cache/soulbox");
+    assert!(made.is_dir());
+    assert_eq!(
+        std::fs::metadata(&made).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
 }

@@ -24,7 +24,7 @@ pub(crate) const SCRATCH: &str = "/work";
 /// Most bytes of compiler output kept (the rest is drained and dropped).
 const MAX_DIAGNOSTICS: usize = 256 * 1024;
 /// Largest file the compiler may write.
-const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
+pub(crate) const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 /// Unprivileged uid/gid the compiler runs as inside its user namespace.
 const SANDBOX_ID: &str = "65534";
 

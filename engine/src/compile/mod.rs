@@ -34,6 +34,10 @@ use isolate::{Ending, Isolated};
 
 /// The module the compiler writes, inside the scratch directory.
 const OUTPUT: &str = "/work/.soulbox-out.wasm";
+/// Its name in the scratch directory.
+const OUTPUT_NAME: &str = ".soulbox-out.wasm";
+/// Largest module read back: what the compiler may write at all (its `RLIMIT_FSIZE`).
+const MAX_OUTPUT_BYTES: u64 = isolate::MAX_FILE_BYTES;
 /// Temporary directory of the compiler, inside the scratch directory.
 const TMP: &str = "/work/.tmp";
 /// Longest source file name kept for diagnostics.
@@ -65,8 +69,6 @@ pub(crate) enum CompileOutcome {
     Module {
         /// The module bytes.
         wasm: Vec<u8>,
-        /// Whether it came from the compile cache.
-        cached: bool,
     },
     /// The source did not compile (or the compiler broke a limit); nothing is run.
     Failed {
@@ -74,8 +76,6 @@ pub(crate) enum CompileOutcome {
         diagnostics: String,
         /// Why, in words.
         reason: String,
-        /// Whether the diagnostics came from the compile cache.
-        cached: bool,
     },
 }
 
@@ -136,27 +136,22 @@ impl Compiler {
         })
         .await?;
         let diagnostics = String::from_utf8_lossy(&finished.output).into_owned();
-        let output = scratch.path().join(".soulbox-out.wasm");
         match finished.ending {
             Ending::Exited(0) => {
-                let wasm = std::fs::read(&output)
+                let wasm = read_output(scratch.path(), OUTPUT_NAME)
                     .map_err(|e| SoulBoxError::io("reading the module the compiler wrote", e))?;
                 self.cache.put(&key, &Cached::Module(wasm.clone()));
-                Ok(CompileOutcome::Module {
-                    wasm,
-                    cached: false,
-                })
+                Ok(CompileOutcome::Module { wasm })
             }
             // Both rustc and clang exit 1 for errors in the source: deterministic, so cached.
             Ending::Exited(1) if !ran_out_of_memory(&diagnostics) => {
                 self.cache
                     .put(&key, &Cached::Diagnostics(diagnostics.clone()));
-                Ok(failed(diagnostics, &recipe, false))
+                Ok(failed(diagnostics, &recipe))
             }
             Ending::TimedOut => Ok(CompileOutcome::Failed {
                 diagnostics,
                 reason: format!("compilation timed out after {:?}", settings.timeout),
-                cached: false,
             }),
             Ending::Exited(code) if ran_out_of_memory(&diagnostics) => Ok(CompileOutcome::Failed {
                 diagnostics,
@@ -164,12 +159,10 @@ impl Compiler {
                     "the compiler ran out of memory (limit {} bytes, exit code {code})",
                     settings.memory_limit
                 ),
-                cached: false,
             }),
             Ending::Exited(code) => Ok(CompileOutcome::Failed {
                 diagnostics,
                 reason: format!("the compiler crashed (exit code {code})"),
-                cached: false,
             }),
             Ending::Signaled(signal) => Ok(CompileOutcome::Failed {
                 diagnostics,
@@ -177,7 +170,6 @@ impl Compiler {
                     "the compiler was killed by signal {signal}; it may have exceeded its memory limit of {} bytes or its CPU time",
                     settings.memory_limit
                 ),
-                cached: false,
             }),
         }
     }
@@ -220,10 +212,10 @@ fn prepare(
     let key = cache_key(language, source_name, code, &recipe);
     match cache.get(&key) {
         Some(Cached::Module(wasm)) => {
-            return Ok(Step::Done(CompileOutcome::Module { wasm, cached: true }));
+            return Ok(Step::Done(CompileOutcome::Module { wasm }));
         }
         Some(Cached::Diagnostics(diagnostics)) => {
-            return Ok(Step::Done(failed(diagnostics, &recipe, true)));
+            return Ok(Step::Done(failed(diagnostics, &recipe)));
         }
         None => {}
     }
@@ -231,8 +223,11 @@ fn prepare(
         .prefix("soulbox-compile-")
         .tempdir()
         .map_err(|e| SoulBoxError::io("creating the compile scratch directory", e))?;
-    std::fs::write(scratch.path().join(source_name), code)
-        .and_then(|()| std::fs::create_dir(scratch.path().join(".tmp")))
+    write_input(scratch.path(), source_name, code)
+        .and_then(|()| {
+            cap_std::fs::Dir::open_ambient_dir(scratch.path(), cap_std::ambient_authority())?
+                .create_dir(".tmp")
+        })
         .map_err(|e| SoulBoxError::io("writing the source for the compiler", e))?;
     Ok(Step::Compile(Prepared {
         bwrap,
@@ -240,6 +235,27 @@ fn prepare(
         key,
         scratch,
     }))
+}
+
+/// Writes `bytes` as the new file `name` in the fresh scratch directory `scratch` (nothing may
+/// exist there yet: `O_CREAT | O_EXCL`, which also refuses a link of that name).
+pub(crate) fn write_input(scratch: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = cap_std::fs::Dir::open_ambient_dir(scratch, cap_std::ambient_authority())?;
+    dir.open_with(
+        name,
+        cap_std::fs::OpenOptions::new().write(true).create_new(true),
+    )?
+    .write_all(bytes)
+}
+
+/// Reads the file `name` a compiler wrote into its scratch directory, which the compiler
+/// could fill with anything: no link followed, `O_NONBLOCK`, a regular file of at most the
+/// compiler's largest-file limit.
+pub(crate) fn read_output(scratch: &Path, name: &str) -> std::io::Result<Vec<u8>> {
+    let dir = cap_std::fs::Dir::open_ambient_dir(scratch, cap_std::ambient_authority())?;
+    crate::workspace::guest_fs::read_regular(&dir, Path::new(name), MAX_OUTPUT_BYTES)
+        .map_err(std::io::Error::from)
 }
 
 /// rustc and clang announce an allocation failure before they abort.
@@ -253,7 +269,7 @@ fn ran_out_of_memory(diagnostics: &str) -> bool {
     .any(|m| diagnostics.contains(m))
 }
 
-fn failed(mut diagnostics: String, recipe: &Recipe, cached: bool) -> CompileOutcome {
+fn failed(mut diagnostics: String, recipe: &Recipe) -> CompileOutcome {
     if recipe.missing_crates_hint {
         let names = toolchain::guest_crate_names();
         if names
@@ -270,7 +286,6 @@ fn failed(mut diagnostics: String, recipe: &Recipe, cached: bool) -> CompileOutc
     CompileOutcome::Failed {
         diagnostics,
         reason: "compilation failed".into(),
-        cached,
     }
 }
 
@@ -339,15 +354,11 @@ pub(crate) async fn plan(
             &config.compile,
         )
         .await?;
-    let mut isolation: Vec<String> = isolate::ISOLATION.iter().map(|s| (*s).to_owned()).collect();
-    let cached = match &outcome {
-        CompileOutcome::Module { cached, .. } | CompileOutcome::Failed { cached, .. } => *cached,
-    };
-    if cached {
-        isolation.push("compile:cache-hit".into());
-    }
+    // The same list whether or not the compiler ran: a cache hit would tell one tenant that
+    // another compiled the same source.
+    let isolation: Vec<String> = isolate::ISOLATION.iter().map(|s| (*s).to_owned()).collect();
     match outcome {
-        CompileOutcome::Module { wasm, .. } => {
+        CompileOutcome::Module { wasm } => {
             let bytes: Arc<[u8]> = Arc::from(wasm);
             let (module, spent) = match crate::plan::user_module(engine, config, bytes).await? {
                 crate::plan::UserModule::Ready { module, spent } => (module, spent),

@@ -26,6 +26,8 @@ const SYSROOT: &str = "/toolchain/wasi-sysroot";
 const SOURCES: &str = "/src";
 /// The module the compiler writes, inside the scratch directory.
 const OUTPUT: &str = "/work/runtime.wasm";
+/// Its name in the scratch directory.
+const OUTPUT_NAME: &str = "runtime.wasm";
 /// A build compiles a large interpreter at -O2 (about 15 s on an idle core): generous, since
 /// the machine may be busy.
 const BUILD_TIMEOUT: Duration = Duration::from_secs(900);
@@ -85,7 +87,7 @@ pub(crate) async fn ensure_built(
         .prefix("soulbox-runtime-build-")
         .tempdir()
         .map_err(|e| SoulBoxError::io("creating the runtime build directory", e))?;
-    std::fs::write(scratch.path().join(build.glue_name), build.glue)
+    super::write_input(scratch.path(), build.glue_name, build.glue.as_bytes())
         .map_err(|e| SoulBoxError::io("writing the runtime's glue source", e))?;
     let args = arguments(build, &clang.root);
     let program = clang.root.join("bin/clang").to_string_lossy().into_owned();
@@ -133,7 +135,7 @@ pub(crate) async fn ensure_built(
         }
         Ending::TimedOut => return Err(failed(format!("it took longer than {BUILD_TIMEOUT:?}"))),
     }
-    let wasm = std::fs::read(scratch.path().join("runtime.wasm"))
+    let wasm = super::read_output(scratch.path(), OUTPUT_NAME)
         .map_err(|e| SoulBoxError::io("reading the built runtime", e))?;
     step.finish("built");
     let inputs = format!(

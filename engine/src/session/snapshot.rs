@@ -22,7 +22,12 @@
 //! version, the header, the engine and runtime identity, the memory sizes against the
 //! sandbox's limit, the checksum, and then the whole payload (every length, page index and
 //! path) - a path must be relative, `/`-separated, without `.`/`..`/empty components, NUL or
-//! backslash. Restoring writes through cap-std directories only.
+//! backslash. Restoring writes through cap-std directories only, following no symlink.
+//!
+//! The file itself is opened `O_NONBLOCK` and must be a regular file no larger than the
+//! restoring sandbox could use ([`max_file_bytes`]) before a byte is read, so `/dev/zero` or a
+//! FIFO given as a snapshot is refused at once. The trees a snapshot holds are capped at
+//! [`MAX_TREE_BYTES`] when it is written, so every file this build writes is one it can read.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -32,6 +37,7 @@ use serde::{Deserialize, Serialize};
 use soulbox_runtimes::DriverState;
 use xxhash_rust::xxh3::Xxh3;
 
+use crate::workspace::guest_fs;
 use crate::{Result, SoulBoxError};
 
 /// First bytes of every snapshot file.
@@ -47,6 +53,21 @@ const END_OF_PAGES: u32 = u32::MAX;
 /// Deepest directory nesting written or accepted.
 const MAX_DEPTH: usize = 64;
 const CHECKSUM_LEN: usize = 16;
+/// Most bytes the two file trees (private root and workspace: paths, lengths and contents) may
+/// take in a snapshot.
+pub(crate) const MAX_TREE_BYTES: u64 = 4 << 30;
+/// Room for the preamble, header, page indices, globals and driver state on top of the memory
+/// and the trees (a handle table alone may take 80 MiB).
+const MAX_OTHER_BYTES: u64 = 256 << 20;
+
+/// The largest snapshot file a sandbox with `memory_limit` can restore: its memory (which the
+/// header must fit in anyway), the trees and the rest.
+pub(crate) fn max_file_bytes(memory_limit: u64) -> u64 {
+    memory_limit
+        .saturating_add(memory_limit / PAGE as u64 * 4)
+        .saturating_add(MAX_TREE_BYTES)
+        .saturating_add(MAX_OTHER_BYTES)
+}
 
 /// What a snapshot was made by and of; checked before anything else is read.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -252,11 +273,12 @@ pub(crate) fn write(
         }
         out.len(captured.driver.len()).map_err(io)?;
         out.put(&captured.driver).map_err(io)?;
+        let trees_start = out.written;
         if let Some(private) = private {
-            write_tree(&mut out, private, "", 0).map_err(io)?;
+            write_tree(&mut out, private, "", 0, trees_start).map_err(io)?;
         }
         out.u8(2).map_err(io)?;
-        info.workspace_files = write_tree(&mut out, workspace, "", 0).map_err(io)?;
+        info.workspace_files = write_tree(&mut out, workspace, "", 0, trees_start).map_err(io)?;
         out.u8(2).map_err(io)?;
         let checksum = out.hash.digest128().to_le_bytes();
         out.w.write_all(&checksum).map_err(io)?;
@@ -269,12 +291,14 @@ pub(crate) fn write(
 }
 
 /// Writes the regular files and directories under `dir` (symlinks and anything else skipped,
-/// never followed); returns the number of files.
+/// never followed or opened); returns the number of files. The trees together (everything
+/// written since `trees_start`) may take at most [`MAX_TREE_BYTES`].
 fn write_tree<W: Write>(
     out: &mut Out<W>,
     dir: &Dir,
     prefix: &str,
     depth: usize,
+    trees_start: u64,
 ) -> std::io::Result<u64> {
     if depth > MAX_DEPTH {
         return Err(std::io::Error::other(format!(
@@ -295,7 +319,7 @@ fn write_tree<W: Write>(
     let mut files = 0;
     for (name, entry) in entries {
         let path = if prefix.is_empty() {
-            name
+            name.clone()
         } else {
             format!("{prefix}/{name}")
         };
@@ -303,14 +327,34 @@ fn write_tree<W: Write>(
         if kind.is_dir() {
             out.u8(0)?;
             out.str(&path)?;
-            let sub = entry.open_dir()?;
-            files += write_tree(out, &sub, &path, depth + 1)?;
+            // Refused, not followed, if it became a link since it was listed.
+            let sub = guest_fs::open_subdir(dir, name.as_ref())?;
+            files += write_tree(out, &sub, &path, depth + 1, trees_start)?;
         } else if kind.is_file() {
-            let mut file = entry.open()?;
-            let len = file.metadata()?.len();
+            let room = MAX_TREE_BYTES.saturating_sub(out.written - trees_start);
+            let too_big = || {
+                std::io::Error::new(
+                    std::io::ErrorKind::FileTooLarge,
+                    format!(
+                        "the files to snapshot take more than {} GiB (at `{path}`); a snapshot holds at most that",
+                        MAX_TREE_BYTES >> 30
+                    ),
+                )
+            };
+            // O_NONBLOCK, no link followed, a regular file by its descriptor.
+            let mut opened =
+                guest_fs::open_entry(dir, name.as_ref(), room).map_err(|e| match e {
+                    guest_fs::GuestFileError::TooLarge { .. } => too_big(),
+                    other => other.into(),
+                })?;
+            let len = opened.len();
+            if len.saturating_add(path.len() as u64 + 13) > room {
+                return Err(too_big());
+            }
             out.u8(1)?;
             out.str(&path)?;
             out.u64(len)?;
+            let file = opened.file();
             let mut left = len;
             let mut buf = vec![0u8; 1 << 16];
             while left > 0 {
@@ -564,25 +608,29 @@ pub(crate) fn check_path(path: &str) -> std::result::Result<(), &'static str> {
     Ok(())
 }
 
-/// Writes `entries` under `dir` (directories created, files overwritten). Paths were checked by
-/// [`check_path`]; cap-std additionally refuses anything resolving outside `dir`.
+/// Writes `entries` under `dir` (directories created, regular files overwritten). Paths were
+/// checked by [`check_path`]; [`guest_fs`] additionally follows no symlink on the way (a link,
+/// FIFO or device where an entry goes is an error) and refuses anything leading outside `dir`.
 pub(crate) fn restore_tree(dir: &Dir, entries: &[TreeEntry<'_>]) -> std::io::Result<()> {
     for entry in entries {
         match entry {
             TreeEntry::Dir(path) => {
                 check_path(path).map_err(std::io::Error::other)?;
-                dir.create_dir_all(path)?;
+                guest_fs::create_dir_all(dir, Path::new(path)).map_err(|e| with_path(path, e))?;
             }
             TreeEntry::File(path, bytes) => {
                 check_path(path).map_err(std::io::Error::other)?;
-                if let Some((parent, _)) = path.rsplit_once('/') {
-                    dir.create_dir_all(parent)?;
-                }
-                dir.write(path, bytes)?;
+                guest_fs::write_file(dir, Path::new(path), bytes)
+                    .map_err(|e| with_path(path, e))?;
             }
         }
     }
     Ok(())
+}
+
+fn with_path(path: &str, e: guest_fs::GuestFileError) -> std::io::Error {
+    let e = std::io::Error::from(e);
+    std::io::Error::new(e.kind(), format!("`{path}`: {e}"))
 }
 
 /// Opens a host directory as a capability.
@@ -591,11 +639,63 @@ pub(crate) fn open_dir(path: &Path) -> Result<Dir> {
         .map_err(|e| SoulBoxError::io(format!("opening {}", path.display()), e))
 }
 
-/// Reads a whole snapshot file.
-pub(crate) async fn read_file(path: &Path) -> Result<Vec<u8>> {
-    tokio::fs::read(path)
+/// Reads a whole snapshot file for a sandbox with `memory_limit`: opened `O_NONBLOCK`, it must
+/// be a regular file of at most [`max_file_bytes`] before anything is read, and the read stops
+/// there (a FIFO, `/dev/zero` or a file still growing is refused, not waited on).
+pub(crate) async fn read_file(path: &Path, memory_limit: u64) -> Result<Vec<u8>> {
+    let owned = path.to_path_buf();
+    tokio::task::spawn_blocking(move || read_file_blocking(&owned, memory_limit))
         .await
-        .map_err(|e| SoulBoxError::io(format!("reading the snapshot {}", path.display()), e))
+        .map_err(|e| SoulBoxError::Engine(format!("reading the snapshot failed: {e}")))?
+}
+
+fn read_file_blocking(path: &Path, memory_limit: u64) -> Result<Vec<u8>> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let io =
+        |e: std::io::Error| SoulBoxError::io(format!("reading the snapshot {}", path.display()), e);
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    let kind = meta.file_type();
+    if !kind.is_file() {
+        let what = if kind.is_dir() {
+            "a directory"
+        } else if kind.is_fifo() {
+            "a FIFO"
+        } else if kind.is_char_device() || kind.is_block_device() {
+            "a device"
+        } else if kind.is_socket() {
+            "a socket"
+        } else {
+            "not a regular file"
+        };
+        return Err(corrupt(path, format!("it is {what}, not a snapshot file")));
+    }
+    let max = max_file_bytes(memory_limit);
+    let too_large = |size: u64| {
+        corrupt(
+            path,
+            format!(
+                "it is {size} bytes, more than a snapshot this sandbox can restore ({max} bytes: \
+                 its memory limit of {memory_limit} bytes plus {} GiB of files)",
+                MAX_TREE_BYTES >> 30
+            ),
+        )
+    };
+    if meta.len() > max {
+        return Err(too_large(meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(max.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > max {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
 }
 
 #[cfg(test)]

@@ -405,19 +405,10 @@ fn clear_nonzero(bytes: &mut [u8]) {
     }
 }
 
-/// Copies the directory tree `from` into `to` (files and directories; symlinks are skipped, the
-/// guest cannot make them outside its preopens anyway).
+/// Copies the session's private directory `from` (which the guest could write) into the fork's
+/// fresh one `to`, through the workspace's audited helpers: no link followed or copied, FIFOs
+/// and devices skipped, files opened `O_NONBLOCK`.
 fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let kind = entry.file_type()?;
-        let target = to.join(entry.file_name());
-        if kind.is_dir() {
-            std::fs::create_dir_all(&target)?;
-            copy_tree(&entry.path(), &target)?;
-        } else if kind.is_file() {
-            std::fs::copy(entry.path(), &target)?;
-        }
-    }
-    Ok(())
+    let open = |p: &Path| cap_std::fs::Dir::open_ambient_dir(p, cap_std::ambient_authority());
+    crate::workspace::guest_fs::copy_tree(&open(from)?, &open(to)?)
 }

@@ -1,11 +1,13 @@
 //! The sandbox's workspace: one host directory that the guest sees as `/work`, and nothing else.
 //!
-//! Every host-side access goes through a [`cap_std::fs::Dir`] opened on that directory, so a path
-//! can never reach outside it: `..`, absolute paths and symlinks pointing out are refused by
-//! cap-std itself, not by string checks. The guest side is preopened through WASI, which also
-//! resolves with cap-std.
+//! Every host-side access goes through a [`cap_std::fs::Dir`] opened on that directory and the
+//! audited helpers of [`guest_fs`]: a path can never reach outside it, no symbolic link the
+//! guest may have made is ever followed (not even one pointing inside), files are opened
+//! `O_NONBLOCK` and must be regular files, and reads are capped. The guest side is preopened
+//! through WASI, which resolves with cap-std.
 
 mod artifacts;
+pub(crate) mod guest_fs;
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +18,9 @@ use serde::{Deserialize, Serialize};
 pub(crate) use artifacts::Snapshot;
 
 use crate::{Result, SoulBoxError};
+
+/// Largest file [`Workspace::read_file`] hands out (1 GiB): the bytes are held in memory.
+pub(crate) const MAX_READ_BYTES: u64 = 1 << 30;
 
 /// The path at which guests see the workspace.
 pub const GUEST_WORKDIR: &str = "/work";
@@ -82,63 +87,50 @@ impl Workspace {
 
     pub(crate) fn write_file(&self, path: &str, data: &[u8]) -> Result<()> {
         let rel = relative_path(path)?;
-        if let Some(parent) = rel.parent().filter(|p| !p.as_os_str().is_empty()) {
-            self.dir
-                .create_dir_all(parent)
-                .map_err(|e| path_io(path, "creating parent directories", e))?;
-        }
-        self.dir
-            .write(&rel, data)
-            .map_err(|e| path_io(path, "writing", e))
+        guest_fs::write_file(&self.dir, &rel, data).map_err(|e| file_error(path, "writing", e))
     }
 
+    /// The bytes of a regular file (at most [`MAX_READ_BYTES`]); a link, FIFO, socket or device
+    /// is refused without being followed or opened for reading.
     pub(crate) fn read_file(&self, path: &str) -> Result<Vec<u8>> {
         let rel = relative_path(path)?;
-        self.dir.read(&rel).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => SoulBoxError::FileNotFound(path.to_owned()),
-            _ => path_io(path, "reading", e),
-        })
+        guest_fs::read_regular(&self.dir, &rel, MAX_READ_BYTES)
+            .map_err(|e| file_error(path, "reading", e))
     }
 
     pub(crate) fn remove_file(&self, path: &str) -> Result<()> {
         let rel = relative_path(path)?;
-        let meta = self
-            .dir
-            .symlink_metadata(&rel)
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => SoulBoxError::FileNotFound(path.to_owned()),
-                _ => path_io(path, "inspecting", e),
-            })?;
+        let (parent, name) =
+            guest_fs::open_parent(&self.dir, &rel).map_err(|e| file_error(path, "removing", e))?;
+        // The entry itself (a link is removed, never followed).
+        let meta = parent.symlink_metadata(name).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => SoulBoxError::FileNotFound(path.to_owned()),
+            _ => path_io(path, "inspecting", e),
+        })?;
         let removed = if meta.is_dir() {
-            self.dir.remove_dir_all(&rel)
+            parent.remove_dir_all(name)
         } else {
-            self.dir.remove_file(&rel)
+            parent.remove_file(name)
         };
         removed.map_err(|e| path_io(path, "removing", e))
     }
 
     /// Lists files under `path` (`""` or `"/work"` for the root), recursively, without following
-    /// symlinks, at most `limit` entries.
+    /// symlinks, at most `limit` entries. Only regular files and directories are listed.
     pub(crate) fn list_files(&self, path: &str, limit: usize) -> Result<Vec<FileInfo>> {
         let rel = relative_path_or_root(path)?;
         let mut out = Vec::new();
-        let start = if rel.as_os_str().is_empty() {
-            self.dir
-                .try_clone()
-                .map_err(|e| path_io(path, "opening", e))?
-        } else {
-            self.dir.open_dir(&rel).map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => SoulBoxError::FileNotFound(path.to_owned()),
-                _ => path_io(path, "opening", e),
-            })?
-        };
+        let start =
+            guest_fs::open_dir(&self.dir, &rel).map_err(|e| file_error(path, "listing", e))?;
         let prefix = rel.to_string_lossy().replace('\\', "/");
         artifacts::walk(&start, &prefix, limit, &mut |info| {
-            out.push(FileInfo {
-                path: info.path.clone(),
-                size: info.size,
-                is_dir: info.is_dir,
-            });
+            if let Some(is_dir) = info.kind.listed() {
+                out.push(FileInfo {
+                    path: info.path.clone(),
+                    size: info.size,
+                    is_dir,
+                });
+            }
         })
         .map_err(|e| path_io(path, "listing", e))?;
         out.sort_by(|a, b| a.path.cmp(&b.path));
@@ -153,6 +145,26 @@ fn open_dir(path: &Path) -> Result<Dir> {
 
 fn path_io(path: &str, action: &str, e: std::io::Error) -> SoulBoxError {
     SoulBoxError::io(format!("{action} `{path}` in the workspace"), e)
+}
+
+/// A [`guest_fs`] refusal as the caller's error: a missing file, a file that is not what the
+/// host will touch, or plain I/O.
+fn file_error(path: &str, action: &str, e: guest_fs::GuestFileError) -> SoulBoxError {
+    use guest_fs::GuestFileError as E;
+    match e {
+        E::NotFound => SoulBoxError::FileNotFound(path.to_owned()),
+        E::Escapes => SoulBoxError::InvalidPath {
+            path: path.to_owned(),
+            reason: "leads outside the workspace",
+        },
+        E::Io(e) => path_io(path, action, e),
+        refused @ (E::Symlink | E::NotRegular { .. } | E::NotADirectory | E::TooLarge { .. }) => {
+            SoulBoxError::UnusableFile {
+                path: path.to_owned(),
+                reason: refused.to_string(),
+            }
+        }
+    }
 }
 
 /// Turns a caller's path (`data.csv`, `out/plot.png`, `/work/data.csv`) into a path relative to

@@ -15,7 +15,7 @@ use soulbox::{
 
 /// The toolchains everyone shares (installed once by setup.sh).
 fn toolchains() -> PathBuf {
-    soulbox::toolchains::default_toolchains_dir(&soulbox::default_home())
+    soulbox::toolchains::default_toolchains_dir(&soulbox::default_home().expect("SOULBOX_HOME"))
 }
 
 /// An engine with its own empty caches and the real toolchains.
@@ -319,30 +319,75 @@ async fn compiled_programs_get_the_same_wasm_limits() {
     assert_eq!(hog.status, Status::MemoryLimit, "{hog:#?}");
 }
 
+/// The entries of an engine's compile cache with `ext`, and whether each was used (read or
+/// written) in the last minute.
+fn cache_entries(home: &std::path::Path, ext: &str) -> Vec<(PathBuf, bool)> {
+    let dir = home.join("compile-cache");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let recent = std::time::SystemTime::now() - Duration::from_secs(60);
+    let mut found: Vec<(PathBuf, bool)> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == ext))
+        .map(|p| {
+            let used = std::fs::metadata(&p)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t > recent);
+            (p, used)
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// Marks every cache entry as last used an hour ago, so the next hit shows.
+fn age_cache(home: &std::path::Path) {
+    let old = std::time::SystemTime::now() - Duration::from_secs(3600);
+    for ext in ["wasm", "diag"] {
+        for (path, _) in cache_entries(home, ext) {
+            std::fs::File::options()
+                .append(true)
+                .open(&path)
+                .and_then(|f| f.set_modified(old))
+                .expect("age a cache entry");
+        }
+    }
+}
+
 #[tokio::test]
 async fn the_second_run_is_a_cache_hit_and_survives_a_restart() {
     let (engine, home) = fresh_engine();
     let code = "#include <stdio.h>\nint main(void) { puts(\"cached\"); return 0; }\n";
-    let first = engine
-        .sandbox(config())
-        .await
-        .expect("sandbox")
-        .execute_code(Language::C, code)
-        .await
-        .expect("run");
-    let second = engine
-        .sandbox(config())
-        .await
-        .expect("sandbox")
-        .execute_code(Language::C, code)
-        .await
-        .expect("run");
-    let hit = |r: &ExecutionResult| r.isolation.iter().any(|i| i == "compile:cache-hit");
+    let run = |engine: Engine, code: &'static str| async move {
+        engine
+            .sandbox(config())
+            .await
+            .expect("sandbox")
+            .execute_code(Language::C, code)
+            .await
+            .expect("run")
+    };
+    let first = run(engine.clone(), code).await;
     assert_eq!(first.stdout, "cached\n");
+    assert_eq!(cache_entries(home.path(), "wasm").len(), 1);
+    age_cache(home.path());
+    let second = run(engine.clone(), code).await;
     assert_eq!(second.stdout, "cached\n");
-    assert!(!hit(&first), "{:?}", first.isolation);
-    assert!(hit(&second), "{:?}", second.isolation);
-    // Another profile is other flags: a miss.
+    // A hit: the one entry was read (its age refreshed), nothing new compiled ...
+    let entries = cache_entries(home.path(), "wasm");
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert!(entries[0].1, "the entry was used: {entries:?}");
+    // ... and the result does not say so: whether another tenant compiled the same source is
+    // not for this one to learn.
+    assert_eq!(first.isolation, second.isolation);
+    assert!(
+        second.isolation.iter().all(|i| !i.contains("cache")),
+        "{:?}",
+        second.isolation
+    );
+    // Another profile is other flags: a miss, a second entry.
     let release = engine
         .sandbox(config().with_compile_profile(CompileProfile::Release))
         .await
@@ -350,33 +395,40 @@ async fn the_second_run_is_a_cache_hit_and_survives_a_restart() {
         .execute_code(Language::C, code)
         .await
         .expect("run");
-    assert!(!hit(&release));
+    assert_eq!(release.stdout, "cached\n");
+    assert_eq!(cache_entries(home.path(), "wasm").len(), 2);
     // A new engine on the same home (a restart) finds it on disk.
     drop(engine);
+    age_cache(home.path());
     let restarted = Engine::new(
         EngineConfig::default()
             .with_home(home.path())
             .with_toolchains(toolchains()),
     )
     .expect("engine");
-    let third = restarted
-        .sandbox(config())
-        .await
-        .expect("sandbox")
-        .execute_code(Language::C, code)
-        .await
-        .expect("run");
-    assert!(hit(&third), "{:?}", third.isolation);
+    let third = run(restarted.clone(), code).await;
     assert_eq!(third.stdout, "cached\n");
+    let used: Vec<bool> = cache_entries(home.path(), "wasm")
+        .into_iter()
+        .map(|(_, used)| used)
+        .collect();
+    assert_eq!(used.iter().filter(|u| **u).count(), 1, "{used:?}");
     // Compile errors are cached too, with the same diagnostics.
     let bad = "int main(void) { return nope; }";
     let sb = restarted.sandbox(config()).await.expect("sandbox");
     let e1 = sb.execute_code(Language::C, bad).await.expect("run");
+    age_cache(home.path());
     let e2 = sb.execute_code(Language::C, bad).await.expect("run");
     assert_eq!(e1.status, Status::CompileError);
     assert_eq!(e2.status, Status::CompileError);
     assert_eq!(e1.stderr, e2.stderr);
-    assert!(hit(&e2) && !hit(&e1));
+    assert_eq!(e1.isolation, e2.isolation);
+    let diags = cache_entries(home.path(), "diag");
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    assert!(
+        diags[0].1,
+        "the diagnostics were read from the cache: {diags:?}"
+    );
 }
 
 #[tokio::test]

@@ -245,4 +245,44 @@ async fn the_module_cache_is_bounded_and_evicts_the_least_recently_used() {
         "the least recently used was evicted"
     );
     assert_eq!(cache_entries(home.path()).len(), 2);
+/// The home holds runtimes and compiled code the engine loads and runs: one that another user
+/// owns, or that group or others may write, is refused when an engine starts, with what to do;
+/// a missing one is created private.
+#[tokio::test]
+async fn an_unsafe_home_is_refused_when_the_engine_starts() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let base = tempfile::tempdir().expect("dir");
+    let home = base.path().join("home");
+    std::fs::create_dir(&home).expect("mkdir");
+    let start = |home: &std::path::Path| {
+        soulbox::Engine::new(soulbox::EngineConfig::default().with_home(home))
+            .map(drop)
+            .map_err(|e| e.to_string())
+    };
+    for mode in [0o770, 0o777, 0o1777, 0o702] {
+        std::fs::set_permissions(&home, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        let err = start(&home).expect_err("a writable home must be refused");
+        assert!(
+            err.contains("refused") && err.contains("chmod go-w"),
+            "{mode:o}: {err}"
+        );
+        assert!(!home.join("modules").exists(), "nothing was made in it");
+    }
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        std::os::unix::fs::chown(&home, Some(65534), Some(65534)).expect("chown");
+        let err = start(&home).expect_err("a home owned by another user must be refused");
+        assert!(err.contains("owned by uid 65534"), "{err}");
+        std::os::unix::fs::chown(&home, Some(0), Some(0)).expect("chown back");
+    } else {
+        eprintln!("skipped the ownership case: it needs root to chown");
+    }
+    start(&home).expect("an owned, private home is fine");
+    let fresh = base.path().join("new/soulbox");
+    start(&fresh).expect("a missing home is created");
+    assert_eq!(
+        std::fs::metadata(&fresh).expect("made").mode() & 0o777,
+        0o700
+    );
 }

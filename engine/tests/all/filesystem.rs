@@ -288,4 +288,79 @@ async fn opening_a_fifo_in_the_workspace_is_refused_at_once() {
         "{:?}",
         started.elapsed()
     );
+/// `read_file`, `write_file`, `list_files` and `remove_file` on what a guest may have left in
+/// the workspace: links are never followed (not even inward), FIFOs are neither read nor waited
+/// on, files over the read cap are refused before a byte is read.
+#[tokio::test]
+async fn host_file_access_follows_no_link_and_waits_on_no_fifo() {
+    let sb = sandbox(tight()).await;
+    let ws = sb.workspace_path().expect("workspace");
+    let (_secret_dir, secret_path, secret) = crate::host_secret();
+    let outside = tempfile::tempdir().expect("outside");
+    std::fs::create_dir(ws.join("sub")).expect("mkdir");
+    std::fs::write(ws.join("sub/real.txt"), "real").expect("write");
+    std::os::unix::fs::symlink(&secret_path, ws.join("abs-link")).expect("symlink");
+    std::os::unix::fs::symlink(crate::climbing(&secret_path), ws.join("climb-link"))
+        .expect("symlink");
+    std::os::unix::fs::symlink("sub/real.txt", ws.join("inner-link")).expect("symlink");
+    std::os::unix::fs::symlink(outside.path(), ws.join("dir-link")).expect("symlink");
+    crate::mkfifo(&ws.join("fifo"));
+    let huge = std::fs::File::create(ws.join("huge.bin")).expect("create");
+    huge.set_len((1 << 30) + 1).expect("sparse 1 GiB + 1");
+
+    let quick = std::time::Duration::from_secs(5);
+    for (path, needle) in [
+        ("abs-link", "symbolic link"),
+        ("climb-link", "symbolic link"),
+        ("inner-link", "symbolic link"),
+        ("dir-link/x", "symbolic link"),
+        ("fifo", "FIFO"),
+        ("huge.bin", "larger than"),
+    ] {
+        let read = tokio::time::timeout(quick, sb.read_file(path))
+            .await
+            .unwrap_or_else(|_| panic!("read_file({path}) hung"));
+        match read {
+            Err(SoulBoxError::UnusableFile { reason, .. }) => {
+                assert!(reason.contains(needle), "{path}: {reason}")
+            }
+            other => panic!("{path}: {other:?}"),
+        }
+    }
+    assert_eq!(sb.read_file("sub/real.txt").await.expect("read"), b"real");
+
+    // Writing through a link is refused and the target stays as it was.
+    for path in ["abs-link", "climb-link", "dir-link/new.txt", "fifo"] {
+        let write = tokio::time::timeout(quick, sb.write_file(path, b"overwritten"))
+            .await
+            .unwrap_or_else(|_| panic!("write_file({path}) hung"));
+        assert!(write.is_err(), "{path}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(&secret_path).expect("secret"),
+        secret
+    );
+    assert_eq!(
+        std::fs::read_dir(outside.path()).expect("outside").count(),
+        0
+    );
+
+    // Listed: regular files and directories only.
+    let listed: Vec<String> = sb
+        .list_files("")
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|f| f.path)
+        .collect();
+    assert_eq!(listed, ["huge.bin", "sub", "sub/real.txt"]);
+    let listed = sb.list_files("dir-link").await;
+    assert!(
+        matches!(&listed, Err(SoulBoxError::UnusableFile { reason, .. }) if reason.contains("symbolic link")),
+        "{listed:?}"
+    );
+    // Removing a link removes the link, never what it points at.
+    sb.remove_file("abs-link").await.expect("remove the link");
+    sb.remove_file("dir-link").await.expect("remove the link");
+    assert!(secret_path.exists() && outside.path().exists());
 }

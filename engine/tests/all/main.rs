@@ -82,3 +82,39 @@ pub fn tight() -> SandboxConfig {
 pub async fn sandbox(config: SandboxConfig) -> Sandbox {
     engine().sandbox(config).await.expect("sandbox")
 }
+
+/// Makes a FIFO at `path` (as a guest or another local user could leave one).
+pub fn mkfifo(path: &std::path::Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("path without NUL");
+    // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
+    let made = unsafe { libc::mkfifo(c.as_ptr(), 0o666) };
+    assert_eq!(made, 0, "mkfifo {}", path.display());
+}
+
+/// A host file only root may read, holding a unique secret: (its directory, its path, the secret).
+pub fn host_secret() -> (tempfile::TempDir, std::path::PathBuf, String) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("secret dir");
+    let path = dir.path().join("secret.txt");
+    let secret = format!(
+        "SOULBOX-HOST-SECRET-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    );
+    std::fs::write(&path, &secret).expect("write the secret");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    (dir, path, secret)
+}
+
+/// `path` (absolute, on the host) as a relative symlink target that climbs out of any directory
+/// a guest sees: `../../...` then the path.
+pub fn climbing(path: &std::path::Path) -> String {
+    format!(
+        "{}{}",
+        "../".repeat(40),
+        path.to_string_lossy().trim_start_matches('/')
+    )
+}

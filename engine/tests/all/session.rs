@@ -296,3 +296,101 @@ async fn a_fork_diverges_from_its_parent() {
     tight.terminate().await;
     sandbox.terminate().await;
 }
+
+/// No output of any cell may show `secret`.
+fn assert_no_secret(r: &soulbox::ExecutionResult, secret: &str) {
+    assert!(
+        !r.stdout.contains(secret)
+            && !r.stderr.contains(secret)
+            && !r.value.as_deref().unwrap_or("").contains(secret),
+        "the host secret leaked: {r:?}"
+    );
+}
+
+/// The exploit of the old file channel: a cell plants symbolic links where the host used to
+/// read the value (`/.soulbox/value`, pointing at a root-only host file) and test the error mark
+/// (`/.soulbox/error`, pointing at a host file that exists). The report now travels through
+/// guest memory: no value appears, the cell is `ok`, and whether a host path exists shows
+/// nowhere.
+#[tokio::test]
+async fn python_links_where_the_value_was_read_leak_nothing() {
+    let (_dir, secret_path, secret) = crate::host_secret();
+    let sandbox = runtime_sandbox(config()).await;
+    let session = sandbox.session(Language::Python).await.unwrap();
+    let plant = |error_target: &str| {
+        format!(
+            "import os\nos.makedirs('/.soulbox', exist_ok=True)\n\
+             for name, target in (('value', {secret:?}), ('error', {error_target:?})):\n    \
+                 p = '/.soulbox/' + name\n    \
+                 if os.path.lexists(p):\n        os.remove(p)\n    \
+                 os.symlink(target, p)\n\
+             planted = sorted(os.listdir('/.soulbox'))\n",
+            secret = crate::climbing(&secret_path),
+        )
+    };
+    // The error mark points at a host file that exists, then at one that does not: the same
+    // answer both times (no existence oracle), and the value never shows the secret.
+    for error_target in [
+        crate::climbing(&secret_path),
+        crate::climbing(&secret_path.with_extension("missing")),
+    ] {
+        let r = session.execute(plant(&error_target)).await.unwrap();
+        assert_eq!((r.status, r.value.as_deref()), (Status::Ok, None), "{r:?}");
+        assert_no_secret(&r, &secret);
+        let r = session.execute("planted").await.unwrap();
+        assert_eq!(
+            (r.status, r.value.as_deref()),
+            (Status::Ok, Some("['error', 'value']")),
+            "the links were really planted: {r:?}"
+        );
+        let r = session.execute("x = 1").await.unwrap();
+        assert_eq!((r.status, r.value.as_deref()), (Status::Ok, None), "{r:?}");
+        assert_no_secret(&r, &secret);
+    }
+    let r = session.execute("1 + 1").await.unwrap();
+    assert_eq!((r.status, r.value.as_deref()), (Status::Ok, Some("2")));
+    sandbox.terminate().await;
+}
+
+/// The exploit of the old Ruby channel: a cell replaces the files the host wrote and read in the
+/// session's code directory (`/code/cell.rb`, `/code/value`, `/code/error`) with links to host
+/// paths, climbing out with `../`. The next cell must neither write the host file nor show the
+/// secret, and must end as it should.
+#[tokio::test]
+async fn ruby_links_in_the_code_directory_touch_nothing_on_the_host() {
+    let (dir, secret_path, secret) = crate::host_secret();
+    let target = dir.path().join("written-by-the-engine");
+    let sandbox = runtime_sandbox(config()).await;
+    let session = sandbox.session(Language::Ruby).await.unwrap();
+    let plant = format!(
+        "planted = []\n\
+         {{ 'cell.rb' => {write:?}, 'value' => {read:?}, 'error' => {read:?} }}.each do |name, to|\n  \
+           path = \"/code/#{{name}}\"\n  \
+           begin\n    File.delete(path) if File.symlink?(path) || File.exist?(path)\n  \
+           rescue SystemCallError\n  end\n  \
+           begin\n    File.symlink(to, path)\n    planted << name\n  \
+           rescue SystemCallError => e\n    planted << \"#{{name}}: #{{e.class}}\"\n  end\n\
+         end\n\
+         nil\n",
+        write = crate::climbing(&target),
+        read = crate::climbing(&secret_path),
+    );
+    let r = session.execute(&plant).await.unwrap();
+    assert_eq!((r.status, r.value.as_deref()), (Status::Ok, None), "{r:?}");
+    let r = session.execute("x = 41\nnil").await.unwrap();
+    assert_eq!((r.status, r.value.as_deref()), (Status::Ok, None), "{r:?}");
+    assert_no_secret(&r, &secret);
+    let r = session.execute("x + 1").await.unwrap();
+    assert_eq!(
+        (r.status, r.value.as_deref()),
+        (Status::Ok, Some("42")),
+        "{r:?}"
+    );
+    assert_no_secret(&r, &secret);
+    // The code directory is read-only to the guest now: nothing could be planted.
+    let r = session.execute("planted.grep(/: /).size").await.unwrap();
+    assert_eq!(r.value.as_deref(), Some("3"), "{r:?}");
+    assert!(!target.exists(), "the engine wrote a cell into a host file");
+    assert_eq!(std::fs::read_to_string(&secret_path).unwrap(), secret);
+    sandbox.terminate().await;
+}

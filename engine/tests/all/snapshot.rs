@@ -470,3 +470,86 @@ async fn a_javascript_session_snapshots_and_restores_in_a_new_engine() {
     assert_eq!(value(&session, "total + 1").await.as_deref(), Some("56"));
     sandbox.terminate().await;
 }
+
+/// A snapshot path that is a device, a FIFO or far larger than the sandbox could restore is
+/// refused at once, before anything is read (the old code read `/dev/zero` until it held 4 GB,
+/// and waited forever on a FIFO).
+#[tokio::test]
+async fn devices_fifos_and_oversized_files_are_refused_before_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("snap.fifo");
+    crate::mkfifo(&fifo);
+    let huge = dir.path().join("huge.snap");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(64 << 30)
+        .unwrap();
+    let sandbox = runtime_sandbox(config()).await;
+    for (path, needle) in [
+        (Path::new("/dev/zero"), "a device"),
+        (fifo.as_path(), "a FIFO"),
+        (dir.path(), "a directory"),
+        (
+            huge.as_path(),
+            "more than a snapshot this sandbox can restore",
+        ),
+    ] {
+        let started = std::time::Instant::now();
+        let err = tokio::time::timeout(Duration::from_secs(10), sandbox.restore_session(path))
+            .await
+            .unwrap_or_else(|_| panic!("restoring from {} hung", path.display()))
+            .unwrap_err();
+        assert!(
+            matches!(&err, SoulBoxError::SnapshotCorrupt { reason, .. } if reason.contains(needle)),
+            "{}: {err}",
+            path.display()
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{}",
+            path.display()
+        );
+    }
+    assert!(sandbox.list_files("").await.unwrap().is_empty());
+    sandbox.terminate().await;
+}
+
+/// A file whose checksum is right but whose memory is named differently from the module's: the
+/// restore fails when the memory is loaded, and that is before any workspace file is written.
+#[tokio::test]
+async fn a_bad_memory_name_with_a_valid_checksum_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = python_snapshot(dir.path()).await;
+    let mut bytes = std::fs::read(&path).unwrap();
+    // Payload: right after the header, u32 memory count, then the first name (u32 length + text).
+    let header_end = 16 + u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
+    let name_at = header_end + 8;
+    assert_eq!(&bytes[name_at - 4..name_at], &6u32.to_le_bytes());
+    assert_eq!(&bytes[name_at..name_at + 6], b"memory");
+    bytes[name_at..name_at + 6].copy_from_slice(b"memorz");
+    reseal(&mut bytes);
+    let forged = dir.path().join("forged.snap");
+    std::fs::write(&forged, &bytes).unwrap();
+
+    let outer = tempfile::tempdir().unwrap();
+    let workspace = outer.path().join("ws");
+    std::fs::create_dir(&workspace).unwrap();
+    let victim = runtime_sandbox(config().with_workdir(&workspace)).await;
+    let err = victim.restore_session(&forged).await.unwrap_err();
+    assert!(
+        matches!(&err, SoulBoxError::SessionStart(why) if why.contains("memorz")),
+        "{err}"
+    );
+    assert!(
+        std::fs::read_dir(&workspace).unwrap().next().is_none(),
+        "the workspace was written before the file was fully checked"
+    );
+    // The untouched file still restores, files and all.
+    let session = victim.restore_session(&path).await.unwrap();
+    assert_eq!(value(&session, "double(x)").await.as_deref(), Some("82"));
+    assert_eq!(
+        std::fs::read(workspace.join("data/deep/notes.txt")).unwrap(),
+        b"kept"
+    );
+    victim.terminate().await;
+}

@@ -49,6 +49,63 @@ pub trait DriverHost: Send + 'static {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct DriverState {
     pub(crate) handles: HandleTable,
+    /// Only while a session cell runs: the cell's report, handed over through guest memory.
+    /// Empty between cells, so neither copied meaningfully nor encoded.
+    pub(crate) report: CellReport,
+}
+
+/// A cell's report to the host (Python's `__soulbox__.cell` sends it through `host.call`): how
+/// it ended and its value, copied out of guest memory while the cell runs. Nothing the guest
+/// can write on disk is involved.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct CellReport {
+    /// Set while a cell runs: the most bytes a report may have (longer ones are cut).
+    armed: Option<usize>,
+    /// The last report received while armed.
+    frame: Option<Vec<u8>>,
+}
+
+impl CellReport {
+    /// Accepts reports of at most `max` bytes until [`take`](Self::take).
+    pub(crate) fn arm(&mut self, max: usize) {
+        self.armed = Some(max);
+        self.frame = None;
+    }
+
+    /// The cap of an armed report, or `None` when no cell runs.
+    pub(crate) fn cap(&self) -> Option<usize> {
+        self.armed
+    }
+
+    /// Keeps `frame` (already cut to [`cap`](Self::cap)) as the cell's report.
+    pub(crate) fn receive(&mut self, frame: Vec<u8>) {
+        self.frame = Some(frame);
+    }
+
+    /// Disarms and returns the last report.
+    pub(crate) fn take(&mut self) -> Option<Vec<u8>> {
+        self.armed = None;
+        self.frame.take()
+    }
+}
+
+/// Reads a cell report `frame`: `N` (no value), `E` (uncaught exception, already reported on
+/// stderr) or `V` + the value's text (cut to `max_value` bytes, lossy UTF-8). No report or an
+/// unknown one means the helper did not finish: a failed cell.
+pub(crate) fn parse_report(frame: Option<&[u8]>, max_value: usize) -> CellEnd {
+    match frame.and_then(<[u8]>::split_first) {
+        Some((b'N', _)) => CellEnd::default(),
+        Some((b'V', text)) => CellEnd {
+            failed: false,
+            value: Some(
+                String::from_utf8_lossy(text.get(..max_value).unwrap_or(text)).into_owned(),
+            ),
+        },
+        _ => CellEnd {
+            failed: true,
+            value: None,
+        },
+    }
 }
 
 /// Version byte at the start of [`DriverState::encode`]'s output.
@@ -83,7 +140,10 @@ impl DriverState {
                 input.len()
             ));
         }
-        Ok(Self { handles })
+        Ok(Self {
+            handles,
+            report: CellReport::default(),
+        })
     }
 }
 
@@ -390,13 +450,32 @@ fn c_stack_explanation(trap: Trap, language: &str) -> Option<String> {
     })
 }
 
-/// Up to `max` bytes of the file at `path` as text (lossy), if it exists.
-pub(crate) fn read_capped(path: &std::path::Path, max: usize) -> Option<String> {
-    use std::io::Read;
-    let file = std::fs::File::open(path).ok()?;
-    let mut bytes = Vec::new();
-    file.take(u64::try_from(max).unwrap_or(u64::MAX))
-        .read_to_end(&mut bytes)
-        .ok()?;
-    Some(String::from_utf8_lossy(&bytes).into_owned())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_are_read_strictly() {
+        let end = |f: &[u8]| parse_report(Some(f), 5);
+        assert_eq!(end(b"N"), CellEnd::default());
+        assert_eq!(
+            end(b"V'abc'"),
+            CellEnd {
+                failed: false,
+                value: Some("'abc'".into())
+            }
+        );
+        assert_eq!(end(b"V1234567").value.as_deref(), Some("12345"));
+        assert!(end(b"E").failed);
+        assert!(end(b"").failed);
+        assert!(end(b"X").failed);
+        assert!(parse_report(None, 5).failed);
+        let mut report = CellReport::default();
+        assert_eq!(report.cap(), None);
+        report.arm(3);
+        assert_eq!(report.cap(), Some(3));
+        report.receive(b"N".to_vec());
+        assert_eq!(report.take().as_deref(), Some(&b"N"[..]));
+        assert_eq!((report.cap(), report.take()), (None, None));
+    }
 }

@@ -54,22 +54,24 @@ $stdout.flush
 $stderr.flush
 "##;
 
-/// Session helper: each cell's source is written by the host to `/code/cell.rb` (the session's
-/// private, writable directory) and run by `__soulbox_cell` in `TOPLEVEL_BINDING`, so local
-/// variables, methods and requires persist like in irb. The final value's `inspect` (unless
-/// `nil`) goes to `/code/value`; an uncaught exception (or a failing `exit`) is printed on stderr
-/// and marked by `/code/error`; the interpreter lives on either way.
+/// Session helper: the host evaluates `__soulbox_cell("<hex of the source>", max)` with
+/// `rb-eval-string-protect`; the helper runs the source in `TOPLEVEL_BINDING`, so local
+/// variables, methods and requires persist like in irb. An uncaught exception (or a failing
+/// `exit`) is printed on stderr; the interpreter lives on either way. The helper's return value
+/// is the cell's report, a String the host reads out of guest memory (`rstring-ptr`): `N` (no
+/// value), `E` (failed) or `V` + the hex of the final value's `inspect` (at most `max` bytes).
+/// Nothing goes through a file: the session's code directory is read-only to the guest.
 const SESSION_PRELUDE: &str = r##"
 $__soulbox_n = 0
-def __soulbox_cell
+def __soulbox_cell(hex, max)
   $__soulbox_n += 1
-  ["/code/value", "/code/error"].each { |f| File.delete(f) if File.exist?(f) }
-  src = File.read("/code/cell.rb", encoding: "UTF-8")
+  src = [hex].pack("H*").force_encoding(Encoding::UTF_8)
+  report = "N"
   begin
     value = TOPLEVEL_BINDING.eval(src, "cell#{$__soulbox_n}", 1)
-    File.write("/code/value", value.inspect) unless value.nil?
+    report = "V" + value.inspect.to_s.b.byteslice(0, max).unpack1("H*") unless value.nil?
   rescue SystemExit => e
-    File.write("/code/error", "") unless e.success?
+    report = "E" unless e.success?
   rescue Exception => e
     bt = e.backtrace
     e.set_backtrace(bt.reject { |l| l.start_with?("eval:", "-e:") || l.include?("__soulbox_cell") }) if bt
@@ -79,11 +81,11 @@ def __soulbox_cell
       "#{e.message} (#{e.class})\n"
     end
     $stderr.write(text)
-    File.write("/code/error", "")
+    report = "E"
   ensure
     ($stdout.flush; $stderr.flush) rescue nil
   end
-  nil
+  report
 end
 "##;
 
@@ -276,7 +278,7 @@ impl<T: DriverHost> Driver<T> for RubyDriver {
         check_args(self.runtime, input.args)?;
         let scratch = Scratch::take(&CODE_LAYOUT)
             .map_err(|e| RuntimeError::io("making the per-run code directory for ruby", e))?;
-        std::fs::write(scratch.path().join("main.rb"), code)
+        write_new(scratch.path(), "main.rb", code.as_bytes())
             .map_err(|e| RuntimeError::io("writing the program for ruby", e))?;
         let mut invocation = Invocation::new(vec!["ruby".into()]);
         invocation.env.push(("LANG".into(), "C.UTF-8".into()));
@@ -354,21 +356,6 @@ impl<T: DriverHost> Driver<T> for RubyDriver {
         true
     }
 
-    fn prepare_session(&self) -> Result<Invocation> {
-        let mut invocation = <Self as Driver<T>>::prepare(
-            self,
-            &RunInput {
-                code: b"",
-                args: &[],
-            },
-        )?;
-        // The session's own directory: the helper writes each cell's value and error mark there.
-        for dir in &mut invocation.dirs {
-            dir.writable = true;
-        }
-        Ok(invocation)
-    }
-
     fn supports_fork(&self) -> bool {
         // Checked on the pinned module: three mutable globals, none exported - the shadow-stack
         // pointer (unwound between calls) and asyncify's state and data pointer (state back to
@@ -396,23 +383,29 @@ impl<T: DriverHost> Driver<T> for RubyDriver {
         &'a self,
         store: &'a mut Store<T>,
         instance: Instance,
-        invocation: &'a Invocation,
+        _invocation: &'a Invocation,
         code: &'a [u8],
         max_value: usize,
     ) -> CellFuture<'a> {
         Box::pin(async move {
-            let dir = invocation
-                .scratch
-                .as_ref()
-                .map(|d| d.path().to_path_buf())
-                .ok_or_else(|| wasmtime::Error::msg("the ruby session has no private directory"))?;
             let code = code_text(self.runtime, code)?;
-            std::fs::write(dir.join("cell.rb"), code)
-                .map_err(|e| wasmtime::Error::msg(format!("writing the cell for ruby: {e}")))?;
-            let state = eval(self.runtime, store, instance, "__soulbox_cell").await?;
-            let value = super::read_capped(&dir.join("value"), max_value);
-            let failed = state != 0 || dir.join("error").exists();
-            Ok(CellEnd { failed, value })
+            let call = format!(
+                "__soulbox_cell(\"{}\", {max_value})",
+                super::hex(code.as_bytes())
+            );
+            let (handle, state) = eval_value(self.runtime, store, instance, &call).await?;
+            if state != 0 {
+                // The helper itself raised: the handle names no lent value; only forget it.
+                store.data_mut().driver_state().handles.remove(handle);
+                return Ok(CellEnd {
+                    failed: true,
+                    value: None,
+                });
+            }
+            // `V` and two hex digits per byte of the value.
+            let max_report = max_value.saturating_mul(2).saturating_add(1);
+            let report = take_string(self.runtime, store, instance, handle, max_report).await?;
+            Ok(read_report(&report, max_value))
         })
     }
 
@@ -482,6 +475,17 @@ async fn eval<T: DriverHost>(
     instance: Instance,
     code: &str,
 ) -> wasmtime::Result<i32> {
+    Ok(eval_value(runtime, store, instance, code).await?.1)
+}
+
+/// `rb-eval-string-protect(code)`: the handle of the value (lent to the host when `state` is 0)
+/// and the Ruby `state` (0 = no exception).
+async fn eval_value<T: DriverHost>(
+    runtime: &'static Runtime,
+    store: &mut Store<T>,
+    instance: Instance,
+    code: &str,
+) -> wasmtime::Result<(i32, i32)> {
     let memory = instance
         .get_memory(&mut *store, "memory")
         .ok_or_else(|| export_error(runtime, "memory"))?;
@@ -498,9 +502,113 @@ async fn eval<T: DriverHost>(
     let ret = eval
         .call_async(&mut *store, (text, guest_len(code.len())?))
         .await?;
-    let mut state = [0u8; 4];
-    memory.read(&*store, usize::try_from(ret)? + 4, &mut state)?;
-    Ok(i32::from_le_bytes(state))
+    let mut tuple = [0u8; 8];
+    memory.read(&*store, usize::try_from(ret)?, &mut tuple)?;
+    let [h0, h1, h2, h3, s0, s1, s2, s3] = tuple;
+    Ok((
+        i32::from_le_bytes([h0, h1, h2, h3]),
+        i32::from_le_bytes([s0, s1, s2, s3]),
+    ))
+}
+
+/// The bytes (at most `max`) of the Ruby String lent as `handle`, read out of guest memory with
+/// `rstring-ptr`; then releases everything: the copy `rstring-ptr` made
+/// (`cabi_post_rstring-ptr`) and the value (the handle leaves the table and
+/// `canonical_abi_drop_rb-abi-value` unpins it, so it can be collected).
+async fn take_string<T: DriverHost>(
+    runtime: &'static Runtime,
+    store: &mut Store<T>,
+    instance: Instance,
+    handle: i32,
+    max: usize,
+) -> wasmtime::Result<Vec<u8>> {
+    let memory = instance
+        .get_memory(&mut *store, "memory")
+        .ok_or_else(|| export_error(runtime, "memory"))?;
+    let rstring = instance
+        .get_typed_func::<i32, i32>(
+            &mut *store,
+            "rstring-ptr: func(value: handle<rb-abi-value>) -> string",
+        )
+        .map_err(|_| export_error(runtime, "rstring-ptr"))?;
+    let post = instance
+        .get_typed_func::<i32, ()>(&mut *store, "cabi_post_rstring-ptr")
+        .map_err(|_| export_error(runtime, "cabi_post_rstring-ptr"))?;
+    let drop_value = instance
+        .get_typed_func::<i32, ()>(&mut *store, "canonical_abi_drop_rb-abi-value")
+        .map_err(|_| export_error(runtime, "canonical_abi_drop_rb-abi-value"))?;
+    let ret = rstring.call_async(&mut *store, handle).await?;
+    let mut slice = [0u8; 8];
+    memory.read(&*store, usize::try_from(ret)?, &mut slice)?;
+    let [p0, p1, p2, p3, l0, l1, l2, l3] = slice;
+    let ptr = usize::try_from(u32::from_le_bytes([p0, p1, p2, p3]))?;
+    let len = usize::try_from(u32::from_le_bytes([l0, l1, l2, l3]))?;
+    // Bounds-checked: a pointer outside the guest's memory is an error, not a host read.
+    let mut bytes = vec![0u8; len.min(max)];
+    memory.read(&*store, ptr, &mut bytes)?;
+    post.call_async(&mut *store, ret).await?;
+    let rep = store.data_mut().driver_state().handles.get(handle);
+    store.data_mut().driver_state().handles.remove(handle);
+    if let Some(rep) = rep {
+        drop_value.call_async(&mut *store, rep).await?;
+    }
+    Ok(bytes)
+}
+
+/// A cell's report (see [`SESSION_PRELUDE`]): `N`, `E`, or `V` + hex of at most `max_value`
+/// bytes of the value's text. Anything else means the helper did not finish: a failed cell.
+fn read_report(report: &[u8], max_value: usize) -> CellEnd {
+    let failed = CellEnd {
+        failed: true,
+        value: None,
+    };
+    match report.split_first() {
+        Some((b'N', [])) => CellEnd::default(),
+        Some((b'V', digits)) => match unhex(digits) {
+            Some(bytes) => CellEnd {
+                failed: false,
+                value: Some(
+                    String::from_utf8_lossy(bytes.get(..max_value).unwrap_or(&bytes)).into_owned(),
+                ),
+            },
+            None => failed,
+        },
+        _ => failed,
+    }
+}
+
+/// Bytes from hex digits; `None` for an odd length or a non-digit.
+fn unhex(digits: &[u8]) -> Option<Vec<u8>> {
+    fn nibble(d: u8) -> Option<u8> {
+        match d {
+            b'0'..=b'9' => Some(d - b'0'),
+            b'a'..=b'f' => Some(d - b'a' + 10),
+            b'A'..=b'F' => Some(d - b'A' + 10),
+            _ => None,
+        }
+    }
+    if !digits.len().is_multiple_of(2) {
+        return None;
+    }
+    digits
+        .chunks(2)
+        .map(|pair| match pair {
+            [hi, lo] => Some(nibble(*hi)? << 4 | nibble(*lo)?),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Writes `bytes` as the new file `name` in the fresh directory `dir` (`O_CREAT | O_EXCL`: an
+/// existing entry of that name, a symbolic link included, is an error and is not followed).
+fn write_new(dir: &std::path::Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = cap_std::fs::Dir::open_ambient_dir(dir, cap_std::ambient_authority())?;
+    dir.open_with(
+        name,
+        cap_std::fs::OpenOptions::new().write(true).create_new(true),
+    )?
+    .write_all(bytes)
 }
 
 fn guest_len(len: usize) -> wasmtime::Result<i32> {
@@ -555,6 +663,18 @@ mod tests {
             !text.contains("a\"b"),
             "raw text must not reach the guest: {text}"
         );
+    }
+
+    #[test]
+    fn reports_are_read_strictly() {
+        assert_eq!(read_report(b"N", 8), CellEnd::default());
+        assert!(read_report(b"E", 8).failed);
+        let end = read_report(b"V3432", 8);
+        assert_eq!((end.failed, end.value.as_deref()), (false, Some("42")));
+        assert_eq!(read_report(b"V616263", 2).value.as_deref(), Some("ab"));
+        for bad in [&b""[..], b"X", b"V3", b"V3g", b"Nx"] {
+            assert!(read_report(bad, 8).failed, "{bad:?}");
+        }
     }
 
     #[test]

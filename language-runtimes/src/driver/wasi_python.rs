@@ -7,18 +7,24 @@
 //! its longest preopened prefix, so the nested read-only directories win over the writable `/`.
 //!
 //! Calls: `_initialize`, then `run()` with argv `[python, -c, CODE, args...]`; `run` returns the
-//! exit status. Its one extra import, `host.call`, is how the build reaches host tools; SoulBox
-//! offers none, so it always answers -1 (no such tool).
+//! exit status. Its one extra import, `host.call(frame_ptr, frame_len, reply_ptr, reply_len)`
+//! (Python: `_host.call(frame: bytes) -> bytes`), is how the build reaches host tools. SoulBox
+//! offers none, so it answers -1 (`ConnectionRefusedError`), except while a session cell runs:
+//! then it is the cell's report channel - the helper sends how the cell ended and its value,
+//! which the host copies out of guest memory (capped) and answers 0 with an empty reply. So
+//! nothing the host reads about a cell passes through the guest's writable root, where the
+//! guest could plant a symbolic link to a host file.
 
 use std::path::PathBuf;
 
-use wasmtime::{Instance, Linker, Store, Trap};
+use sha2::{Digest, Sha256};
+use wasmtime::{Caller, Extern, Instance, Linker, Store, Trap};
 use wasmtime_wasi::I32Exit;
 
 use super::scratch::{Layout, Scratch};
 use super::{
-    CellEnd, CellFuture, Driver, DriverHost, EnterFuture, GuestDir, Invocation, RunInput,
-    c_stack_explanation, check_args, code_text, env_hex, export_error, hex,
+    CellFuture, Driver, DriverHost, EnterFuture, GuestDir, Invocation, RunInput,
+    c_stack_explanation, check_args, code_text, env_hex, export_error, hex, parse_report,
 };
 use crate::catalogue::Runtime;
 use crate::error::{Result, RuntimeError};
@@ -68,28 +74,28 @@ except BaseException as __soulbox_e:
 ///   `__main__`, exit status through `os._exit` (WASI `proc_exit`), atexit handlers, tracebacks
 ///   without the helper's own frame;
 /// - `cell(src)` runs a session cell like a notebook: the statements, then the final expression
-///   (if any) evaluated separately, its `repr` written to `/.soulbox/value` in the session's
-///   private root; an uncaught exception (or a non-zero `SystemExit`) is reported on stderr and
-///   by creating `/.soulbox/error`, keeping all state;
+///   (if any) evaluated separately; an uncaught exception (or a non-zero `SystemExit`) is
+///   reported on stderr, keeping all state. Last, it reports to the host through `host.call`
+///   (bound when the helper is defined, so a cell rebinding `_host.call` changes nothing):
+///   `N` (no value), `V` + the value's `repr` in UTF-8, or `E` (failed);
 /// - `_preload()` imports the scientific stack (for the image) without binding any name in
 ///   `__main__`.
 ///
 /// Text arrives hex-encoded, so no quoting can break out of the call.
 const HELPER: &str = "\
 import sys, os, ast, json, atexit, linecache, __main__
+from _host import call as _door
 os.chdir('/work')
 if '' not in sys.path:
     sys.path.insert(0, '')
 _n = 0
 def _text(h):
     return bytes.fromhex(h).decode('utf-8')
-def _drop(path):
+def _report(frame):
     try:
-        os.remove(path)
-    except OSError:
+        _door(frame)
+    except BaseException:
         pass
-def _fail():
-    open('/.soulbox/error', 'w').close()
 def _flush():
     for f in (sys.stdout, sys.stderr):
         try:
@@ -151,8 +157,7 @@ def _preload():
 def cell(hexsrc):
     global _n
     _n += 1
-    _drop('/.soulbox/value')
-    _drop('/.soulbox/error')
+    report = b'N'
     src = _text(hexsrc)
     name = '<cell %d>' % _n
     linecache.cache[name] = (len(src), None, src.splitlines(True), name)
@@ -167,29 +172,38 @@ def cell(hexsrc):
             value = eval(compile(last, name, 'eval'), g)
             if value is not None:
                 g['_'] = value
-                with open('/.soulbox/value', 'w', encoding='utf-8') as f:
-                    f.write(repr(value))
+                report = b'V' + repr(value).encode('utf-8', 'backslashreplace')
     except SystemExit as e:
         if e.code not in (None, 0):
             if not isinstance(e.code, int):
                 print(e.code, file=sys.stderr)
-            _fail()
+            report = b'E'
     except SyntaxError as e:
         sys.excepthook(type(e), e.with_traceback(None), None)
-        _fail()
+        report = b'E'
     except BaseException as e:
         tb = e.__traceback__.tb_next
         sys.excepthook(type(e), e.with_traceback(tb), tb)
-        _fail()
+        report = b'E'
     finally:
         _flush()
+        _report(report)
 ";
 
 /// What the image holds beyond `_initialize`: the helper module and the preloaded packages.
-/// Part of the image's cache key.
+/// Part of the image's cache key, with the helper's own digest (see [`image_recipe`]).
 const IMAGE_RECIPE: &str = "wasi-python image v1: _initialize; exec HELPER as __soulbox__; \
     __soulbox__._preload() (json re math random datetime collections itertools functools csv io \
     numpy pandas matplotlib[Agg] matplotlib.pyplot)";
+
+/// [`IMAGE_RECIPE`] plus the sha256 of [`HELPER`]: the image holds the helper, so any change to
+/// it makes a new image (an old image would run the old helper).
+fn image_recipe() -> String {
+    format!(
+        "{IMAGE_RECIPE}; helper sha256 {}",
+        hex(&Sha256::digest(HELPER.as_bytes()))
+    )
+}
 
 /// The expression that installs [`HELPER`] as module `__soulbox__` without touching `__main__`.
 fn install_helper() -> String {
@@ -312,9 +326,7 @@ impl<T: DriverHost> Driver<T> for WasiPythonDriver {
 
     fn link(&self, linker: &mut Linker<T>) -> Result<()> {
         linker
-            .func_wrap("host", "call", |_: i32, _: i32, _: i32, _: i32| -> i32 {
-                -1
-            })
+            .func_wrap("host", "call", receive_report::<T>)
             .map(drop)
             .map_err(|e| RuntimeError::Driver {
                 runtime: self.runtime.name,
@@ -374,10 +386,6 @@ impl<T: DriverHost> Driver<T> for WasiPythonDriver {
         invocation: &'a Invocation,
     ) -> EnterFuture<'a> {
         Box::pin(async move {
-            let root = session_root(invocation)?;
-            std::fs::create_dir_all(root.join(".soulbox")).map_err(|e| {
-                wasmtime::Error::msg(format!("creating the session's private directory: {e}"))
-            })?;
             if !self.preinitialised {
                 boot(self.runtime, store, instance).await?;
             }
@@ -394,7 +402,7 @@ impl<T: DriverHost> Driver<T> for WasiPythonDriver {
     }
 
     fn preinit_recipe(&self) -> Option<String> {
-        Some(IMAGE_RECIPE.to_owned())
+        Some(image_recipe())
     }
 
     fn preinitialise<'a>(
@@ -420,20 +428,27 @@ impl<T: DriverHost> Driver<T> for WasiPythonDriver {
         &'a self,
         store: &'a mut Store<T>,
         instance: Instance,
-        invocation: &'a Invocation,
+        _invocation: &'a Invocation,
         code: &'a [u8],
         max_value: usize,
     ) -> CellFuture<'a> {
         Box::pin(async move {
-            let root = session_root(invocation)?.join(".soulbox");
             let call = format!(
                 "__import__('sys').modules['__soulbox__'].cell('{}')",
                 hex(code)
             );
-            let status = turn(self.runtime, store, instance, &call).await?;
-            let value = super::read_capped(&root.join("value"), max_value);
-            let failed = status != 0 || root.join("error").exists();
-            Ok(CellEnd { failed, value })
+            // The report is a kind byte and the value's text.
+            store
+                .data_mut()
+                .driver_state()
+                .report
+                .arm(max_value.saturating_add(1));
+            let status = turn(self.runtime, store, instance, &call).await;
+            let report = store.data_mut().driver_state().report.take();
+            let status = status?;
+            let mut end = parse_report(report.as_deref(), max_value);
+            end.failed |= status != 0;
+            Ok(end)
         })
     }
 
@@ -442,13 +457,33 @@ impl<T: DriverHost> Driver<T> for WasiPythonDriver {
     }
 }
 
-/// The session's private root (the writable `/` of the guest).
-fn session_root(invocation: &Invocation) -> wasmtime::Result<PathBuf> {
-    invocation
-        .scratch
-        .as_ref()
-        .map(|d| d.path().to_path_buf())
-        .ok_or_else(|| wasmtime::Error::msg("the python session has no private root"))
+/// `host.call(frame_ptr, frame_len, reply_ptr, reply_len) -> status`. While a session cell runs
+/// (the report is armed), copies the frame - at most the armed cap, bounds-checked against the
+/// guest's memory - as the cell's report and answers 0 (an empty reply: the reply slots are
+/// left as the guest zeroed them). Otherwise, and for a frame outside memory, -1: no host
+/// tools here.
+fn receive_report<T: DriverHost>(
+    mut caller: Caller<'_, T>,
+    frame_ptr: i32,
+    frame_len: i32,
+    _reply_ptr: i32,
+    _reply_len: i32,
+) -> i32 {
+    let Some(cap) = caller.data_mut().driver_state().report.cap() else {
+        return -1;
+    };
+    let (Ok(start), Ok(len)) = (usize::try_from(frame_ptr), usize::try_from(frame_len)) else {
+        return -1;
+    };
+    let Some(memory) = caller.get_export("memory").and_then(Extern::into_memory) else {
+        return -1;
+    };
+    let mut frame = vec![0u8; len.min(cap)];
+    if memory.read(&caller, start, &mut frame).is_err() {
+        return -1;
+    }
+    caller.data_mut().driver_state().report.receive(frame);
+    0
 }
 
 #[cfg(test)]

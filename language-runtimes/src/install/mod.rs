@@ -144,6 +144,7 @@ pub fn install(home: &Path, runtime: &'static Runtime, progress: Progress) -> Re
             detail: "this runtime is built from sources by the engine; run `soulbox runtimes install` for it".into(),
         });
     }
+    crate::home::prepare(home)?;
     let root = runtimes_dir(home);
     std::fs::create_dir_all(&root)
         .map_err(|e| RuntimeError::io(format!("creating {}", root.display()), e))?;
@@ -228,6 +229,7 @@ pub fn install_built(
     wasm: &[u8],
     inputs: &str,
 ) -> Result<Installed> {
+    crate::home::prepare(home)?;
     let root = runtimes_dir(home);
     std::fs::create_dir_all(&root)
         .map_err(|e| RuntimeError::io(format!("creating {}", root.display()), e))?;

@@ -50,6 +50,7 @@ pub fn ensure_sources(
             registry: runtime.package.registry,
         });
     }
+    crate::home::prepare(home)?;
     let parent = home.join("sources");
     std::fs::create_dir_all(&parent)
         .map_err(|e| RuntimeError::io(format!("creating {}", parent.display()), e))?;
