@@ -8,6 +8,8 @@ cd "$ROOT"
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
+echo "==> wall rule: std::fs only in audited places"
+bash "$ROOT/scripts/check-wall.sh"
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "==> cargo test"

@@ -145,6 +145,7 @@ impl ExecutionRequest {
 }
 
 #[cfg(all(test, unix))]
+#[allow(clippy::disallowed_methods)] // tests plant hostile files on the host on purpose
 mod tests {
     use std::os::fd::AsFd;
 

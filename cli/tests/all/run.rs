@@ -336,6 +336,8 @@ fn compiling_a_big_module_ends_by_the_deadline_and_the_command_exits() {
     assert_eq!(out.status.code(), Some(124), "{out:?}");
     assert_eq!(json(&out)["status"], "timeout");
     assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+}
+
 /// Runs `soulbox ARGS` with exactly the environment `env` (nothing inherited).
 fn with_env(args: &[&str], env: &[(&str, &std::path::Path)]) -> std::process::Output {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_soulbox"));

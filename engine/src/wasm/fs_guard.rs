@@ -321,6 +321,7 @@ fn depth_below(dir: &Dir, root: (u64, u64)) -> Option<usize> {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests plant hostile files on the host on purpose
 mod tests {
     use super::*;
 

@@ -465,6 +465,7 @@ fn open_walk(
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests plant hostile files on the host on purpose
 mod tests {
     use super::*;
     use cap_std::ambient_authority;

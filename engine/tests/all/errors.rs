@@ -245,6 +245,8 @@ async fn the_module_cache_is_bounded_and_evicts_the_least_recently_used() {
         "the least recently used was evicted"
     );
     assert_eq!(cache_entries(home.path()).len(), 2);
+}
+
 /// The home holds runtimes and compiled code the engine loads and runs: one that another user
 /// owns, or that group or others may write, is refused when an engine starts, with what to do;
 /// a missing one is created private.

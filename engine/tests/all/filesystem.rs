@@ -288,6 +288,8 @@ async fn opening_a_fifo_in_the_workspace_is_refused_at_once() {
         "{:?}",
         started.elapsed()
     );
+}
+
 /// `read_file`, `write_file`, `list_files` and `remove_file` on what a guest may have left in
 /// the workspace: links are never followed (not even inward), FIFOs are neither read nor waited
 /// on, files over the read cap are refused before a byte is read.

@@ -308,44 +308,57 @@ fn assert_no_secret(r: &soulbox::ExecutionResult, secret: &str) {
 }
 
 /// The exploit of the old file channel: a cell plants symbolic links where the host used to
-/// read the value (`/.soulbox/value`, pointing at a root-only host file) and test the error mark
-/// (`/.soulbox/error`, pointing at a host file that exists). The report now travels through
-/// guest memory: no value appears, the cell is `ok`, and whether a host path exists shows
-/// nowhere.
+/// read the value (`/.soulbox/value`) and test the error mark (`/.soulbox/error`). Links that
+/// climb out to host files (a root-only secret, a path that exists or not) are refused by the
+/// WASI guard; links inside the guest's root, to a bait file the cell wrote, are planted. The
+/// report travels through guest memory: no value appears, the cell is `ok`, and neither the host
+/// secret nor the bait shows anywhere - so no link is followed and no existence is revealed.
 #[tokio::test]
 async fn python_links_where_the_value_was_read_leak_nothing() {
     let (_dir, secret_path, secret) = crate::host_secret();
     let sandbox = runtime_sandbox(config()).await;
     let session = sandbox.session(Language::Python).await.unwrap();
-    let plant = |error_target: &str| {
+    let bait = "GUEST-BAIT-7f3a";
+    let plant = |escaping_error: &str, inside_error: &str| {
         format!(
-            "import os\nos.makedirs('/.soulbox', exist_ok=True)\n\
-             for name, target in (('value', {secret:?}), ('error', {error_target:?})):\n    \
+            "import os\nos.makedirs('/.soulbox', exist_ok=True)\nos.makedirs('/home/bait', exist_ok=True)\n\
+             with open('/home/bait/secret', 'w') as f:\n    f.write({bait:?})\n\
+             refused = []\n\
+             for name, out, inside in (('value', {secret:?}, '../home/bait/secret'), ('error', {escaping_error:?}, {inside_error:?})):\n    \
                  p = '/.soulbox/' + name\n    \
                  if os.path.lexists(p):\n        os.remove(p)\n    \
-                 os.symlink(target, p)\n\
+                 try:\n        os.symlink(out, p)\n    \
+                 except PermissionError:\n        refused.append(name)\n        os.symlink(inside, p)\n\
              planted = sorted(os.listdir('/.soulbox'))\n",
             secret = crate::climbing(&secret_path),
         )
     };
-    // The error mark points at a host file that exists, then at one that does not: the same
-    // answer both times (no existence oracle), and the value never shows the secret.
-    for error_target in [
-        crate::climbing(&secret_path),
-        crate::climbing(&secret_path.with_extension("missing")),
+    // The error mark points at a file that exists, then at one that does not: the same answer
+    // both times (no existence oracle), and the value never shows the secret or the bait.
+    for (escaping_error, inside_error) in [
+        (crate::climbing(&secret_path), "../home/bait/secret"),
+        (
+            crate::climbing(&secret_path.with_extension("missing")),
+            "../home/bait/missing",
+        ),
     ] {
-        let r = session.execute(plant(&error_target)).await.unwrap();
+        let r = session
+            .execute(plant(&escaping_error, inside_error))
+            .await
+            .unwrap();
         assert_eq!((r.status, r.value.as_deref()), (Status::Ok, None), "{r:?}");
         assert_no_secret(&r, &secret);
-        let r = session.execute("planted").await.unwrap();
+        assert_no_secret(&r, bait);
+        let r = session.execute("planted, refused").await.unwrap();
         assert_eq!(
             (r.status, r.value.as_deref()),
-            (Status::Ok, Some("['error', 'value']")),
-            "the links were really planted: {r:?}"
+            (Status::Ok, Some("(['error', 'value'], ['value', 'error'])")),
+            "links out were refused and links inside really planted: {r:?}"
         );
         let r = session.execute("x = 1").await.unwrap();
         assert_eq!((r.status, r.value.as_deref()), (Status::Ok, None), "{r:?}");
         assert_no_secret(&r, &secret);
+        assert_no_secret(&r, bait);
     }
     let r = session.execute("1 + 1").await.unwrap();
     assert_eq!((r.status, r.value.as_deref()), (Status::Ok, Some("2")));

@@ -197,6 +197,7 @@ fn remove_entry(dir: &Dir, entry: &cap_std::fs::DirEntry) -> std::io::Result<()>
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests plant hostile files on the host on purpose
 mod tests {
     use super::*;
 

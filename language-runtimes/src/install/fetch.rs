@@ -2,6 +2,9 @@
 //! `cargo fetch` for a crate, with the download's growth shown against the catalogue's size.
 //! No registry address lives here: each client carries the user's own registry configuration.
 
+// Audited for the wall rule (scripts/wall-audited.txt): only the installer's own temporary directories and the registry clients' output there.
+#![allow(clippy::disallowed_methods)]
+
 use std::ffi::OsStr;
 use std::fs::File;
 use std::path::{Path, PathBuf};

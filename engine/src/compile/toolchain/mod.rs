@@ -11,6 +11,9 @@
 //!
 //! This module finds them and reports their state; [`install`] installs what is missing.
 
+// Audited for the wall rule (scripts/wall-audited.txt): only toolchain directories (rustup's, $SOULBOX_HOME/toolchains, the host's clang), never guest files.
+#![allow(clippy::disallowed_methods)]
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
