@@ -1,6 +1,6 @@
 //! `soulbox`: run untrusted code in a sandbox from the command line.
 //!
-//! The contract (exit codes, JSON shape) is documented in the README and DESIGN.md; scripts rely
+//! The contract (exit codes, JSON shape) is documented in the README and docs/api-and-cli.md; scripts rely
 //! on it.
 
 mod bench;

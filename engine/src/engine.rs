@@ -42,7 +42,7 @@ pub struct EngineConfig {
     /// Run Python and Ruby from pre-initialised images (interpreter booted and, for Python,
     /// numpy, pandas and matplotlib imported once at install, then snapshotted): a run starts in
     /// milliseconds instead of booting. The image is made on first use (about a minute) and
-    /// cached. Off: every run boots the interpreter (fresh hash seeds per run; see DESIGN.md).
+    /// cached. Off: every run boots the interpreter (fresh hash seeds per run; see docs/performance.md).
     pub preinit: bool,
     /// Instances of each runtime kept instantiated ahead of time (see
     /// [`Engine::warm_pool_stats`]); each serves exactly one execution and is replaced in the

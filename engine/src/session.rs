@@ -209,7 +209,7 @@ impl Session {
     /// An independent copy of this session's interpreter (variables, imports, definitions), in
     /// the same sandbox: the two diverge from here on, while still sharing the sandbox's
     /// workspace files. Made between cells by copying the instance's linear memory into a fresh
-    /// instance of the same module (see DESIGN.md for what is and is not captured). Python and
+    /// instance of the same module (see docs/sessions.md for what is and is not captured). Python and
     /// JavaScript (`quickjs-session`).
     pub async fn fork(&self) -> Result<Session> {
         self.copyable()?;
@@ -244,7 +244,7 @@ impl Session {
     /// another: the interpreter's linear memory (all-zero 64 KiB pages skipped), its exported
     /// mutable globals, the driver's host-side state, the session's private root and the
     /// sandbox's workspace files (regular files and directories; symlinks are skipped). Allowed
-    /// while the sandbox is paused. The file layout is described in DESIGN.md.
+    /// while the sandbox is paused. The file layout is described in docs/sessions.md.
     ///
     /// `Err(SessionPoisoned)` for a poisoned session; `Err(Unsupported)` for a runtime whose
     /// state cannot be copied ([`Session::fork`] has the same requirement).
