@@ -14,7 +14,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use crate::plan::{Plan, plan};
 use crate::signals::{RunSignals, StopReason};
 use crate::wasm::{self, DriverRun, WasmRun};
-use crate::workspace::{FileInfo, Snapshot, Workspace};
+use crate::workspace::{FileInfo, Workspace};
 use crate::{
     Engine, ExecutionRequest, ExecutionResult, Language, Result, SandboxConfig, SoulBoxError,
     StreamOutput,
@@ -95,6 +95,28 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// This sandbox's execution turn: held while one execution, cell, fork, snapshot or restore
+/// works on the sandbox. It registers the work's [`RunSignals`] so `terminate` can stop it, and
+/// dropping it - on every path, errors included - unregisters them and lets the next one in.
+pub(crate) struct Turn<'a> {
+    _exclusive: tokio::sync::MutexGuard<'a, ()>,
+    running: &'a Mutex<Option<Arc<RunSignals>>>,
+    workspace: Arc<Workspace>,
+}
+
+impl Turn<'_> {
+    /// The sandbox's workspace, for the duration of the turn.
+    pub(crate) fn workspace(&self) -> &Arc<Workspace> {
+        &self.workspace
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        *lock(self.running) = None;
+    }
+}
 
 impl Sandbox {
     /// Creates a sandbox on the process-wide [`Engine::shared`] engine.
@@ -256,18 +278,11 @@ impl Sandbox {
         request: ExecutionRequest,
         events: Option<UnboundedSender<StreamOutput>>,
     ) -> Result<ExecutionResult> {
-        let _turn = self.inner.exec_lock.lock().await;
-        let workspace = self.workspace("execute")?;
-        if self.state() != SandboxState::Running {
-            return Err(SoulBoxError::InvalidState {
-                state: self.state(),
-                action: "execute",
-            });
-        }
+        let signals = Arc::new(RunSignals::default());
+        let turn = self.begin("execute", signals.clone()).await?;
+        let workspace = turn.workspace();
         let config = &self.inner.config;
         let started = Instant::now();
-        let signals = Arc::new(RunSignals::default());
-        *lock(&self.inner.running) = Some(signals.clone());
         // Planning may compile (seconds, for C++): `terminate` stops it like a running guest.
         let planned = tokio::select! {
             planned = plan(&self.inner.engine, config, &request) => Some(planned),
@@ -275,14 +290,8 @@ impl Sandbox {
         };
         let plan = match planned {
             Some(Ok(plan)) if signals.reason() != Some(StopReason::Killed) => plan,
-            Some(Err(e)) => {
-                *lock(&self.inner.running) = None;
-                return Err(e);
-            }
-            _ => {
-                *lock(&self.inner.running) = None;
-                return Ok(ExecutionResult::killed_before_run(started.elapsed()));
-            }
+            Some(Err(e)) => return Err(e),
+            _ => return Ok(ExecutionResult::killed_before_run(started.elapsed())),
         };
         // Compiled languages: a failed compile ends here; a module runs like any other.
         let (plan, compile_isolation) = match plan {
@@ -291,7 +300,6 @@ impl Sandbox {
                 error,
                 isolation,
             } => {
-                *lock(&self.inner.running) = None;
                 return Ok(ExecutionResult::refused(
                     status,
                     error,
@@ -304,7 +312,6 @@ impl Sandbox {
                 reason,
                 isolation,
             } => {
-                *lock(&self.inner.running) = None;
                 // Streaming callers see the diagnostics where the program's stderr would be.
                 if let Some(events) = &events {
                     let _ = events.send(StreamOutput::Stderr(diagnostics.clone().into()));
@@ -331,8 +338,7 @@ impl Sandbox {
             ),
             other => (other, Vec::new()),
         };
-        let snapshot = Snapshot::take(workspace.dir())
-            .map_err(|e| SoulBoxError::io("scanning the workspace before the run", e))?;
+        let tracking = workspace.track()?;
         let mut env: Vec<(String, String)> = config
             .env
             .iter()
@@ -402,15 +408,8 @@ impl Sandbox {
                 "compiled plan was not unwrapped".into(),
             )),
         };
-        *lock(&self.inner.running) = None;
         let mut outcome = outcome?;
-        let artifacts = snapshot
-            .changes(
-                workspace.dir(),
-                config.max_artifacts,
-                config.max_artifact_bytes,
-            )
-            .map_err(|e| SoulBoxError::io("collecting artifacts", e))?;
+        let artifacts = tracking.artifacts(config)?;
         outcome.isolation = compile_isolation
             .into_iter()
             .chain(outcome.isolation)
@@ -451,7 +450,7 @@ impl Sandbox {
         &self,
         action: &'static str,
         signals: Arc<RunSignals>,
-    ) -> Result<(tokio::sync::MutexGuard<'_, ()>, Arc<Workspace>)> {
+    ) -> Result<Turn<'_>> {
         self.begin_in(action, signals, false).await
     }
 
@@ -460,7 +459,7 @@ impl Sandbox {
         &self,
         action: &'static str,
         signals: Arc<RunSignals>,
-    ) -> Result<(tokio::sync::MutexGuard<'_, ()>, Arc<Workspace>)> {
+    ) -> Result<Turn<'_>> {
         self.begin_in(action, signals, true).await
     }
 
@@ -469,8 +468,8 @@ impl Sandbox {
         action: &'static str,
         signals: Arc<RunSignals>,
         allow_paused: bool,
-    ) -> Result<(tokio::sync::MutexGuard<'_, ()>, Arc<Workspace>)> {
-        let turn = self.inner.exec_lock.lock().await;
+    ) -> Result<Turn<'_>> {
+        let exclusive = self.inner.exec_lock.lock().await;
         let workspace = self.workspace(action)?;
         match self.state() {
             SandboxState::Running => {}
@@ -478,12 +477,11 @@ impl Sandbox {
             state => return Err(SoulBoxError::InvalidState { state, action }),
         }
         *lock(&self.inner.running) = Some(signals);
-        Ok((turn, workspace))
-    }
-
-    /// Ends the turn taken by [`begin`](Self::begin).
-    pub(crate) fn end(&self) {
-        *lock(&self.inner.running) = None;
+        Ok(Turn {
+            _exclusive: exclusive,
+            running: &self.inner.running,
+            workspace,
+        })
     }
 
     /// The engine this sandbox runs on.

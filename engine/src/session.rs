@@ -26,7 +26,6 @@ use crate::StreamOutput;
 use crate::runtime::{self, PreparedRuntime};
 use crate::signals::RunSignals;
 use crate::wasm::session::LiveGuest;
-use crate::workspace::Snapshot;
 use crate::{ExecutionResult, Language, Result, Sandbox, SandboxState, SoulBoxError, Status};
 
 pub(crate) enum State {
@@ -173,23 +172,16 @@ impl Session {
         let live = live(&mut state)?;
         let started = Instant::now();
         let signals = Arc::new(RunSignals::default());
-        let (turn, workspace) = self.sandbox.begin("execute", signals.clone()).await?;
+        let turn = self.sandbox.begin("execute", signals.clone()).await?;
+        let workspace = turn.workspace();
         let config = self.sandbox.config();
         let ran = async {
-            let snapshot = Snapshot::take(workspace.dir())
-                .map_err(|e| SoulBoxError::io("scanning the workspace before the run", e))?;
+            let tracking = workspace.track()?;
             let cell = live.cell(code, config, signals, events).await?;
-            let artifacts = snapshot
-                .changes(
-                    workspace.dir(),
-                    config.max_artifacts,
-                    config.max_artifact_bytes,
-                )
-                .map_err(|e| SoulBoxError::io("collecting artifacts", e))?;
+            let artifacts = tracking.artifacts(config)?;
             Ok::<_, SoulBoxError>((cell, artifacts))
         }
         .await;
-        self.sandbox.end();
         drop(turn);
         let (cell, artifacts) = ran?;
         let outcome = cell.outcome;
@@ -216,10 +208,11 @@ impl Session {
         let mut state = self.state.lock().await;
         let live = live(&mut state)?;
         let signals = Arc::new(RunSignals::default());
-        let (turn, workspace) = self
+        let turn = self
             .sandbox
             .begin("fork a session", signals.clone())
             .await?;
+        let workspace = turn.workspace();
         let forked = live
             .fork(
                 self.sandbox.engine(),
@@ -229,7 +222,6 @@ impl Session {
                 signals,
             )
             .await;
-        self.sandbox.end();
         drop(turn);
         Ok(Session::new(
             self.sandbox.clone(),
@@ -254,10 +246,11 @@ impl Session {
         let mut state = self.state.lock().await;
         let live = live(&mut state)?;
         let signals = Arc::new(RunSignals::default());
-        let (turn, workspace) = self
+        let turn = self
             .sandbox
             .begin_allowing_paused("snapshot a session", signals)
             .await?;
+        let workspace = turn.workspace();
         let written = (|| {
             let private = live.private_dir().map(snapshot::open_dir).transpose()?;
             let captured = live.capture()?;
@@ -273,7 +266,6 @@ impl Session {
             );
             snapshot::write(path, &header, &captured, private.as_ref(), workspace.dir())
         })();
-        self.sandbox.end();
         drop(turn);
         written
     }
@@ -364,7 +356,8 @@ impl Session {
         let mut payload = snapshot::read_payload(&bytes, &header, path)?;
         let workspace_files = std::mem::take(&mut payload.workspace);
         let signals = Arc::new(RunSignals::default());
-        let (turn, workspace) = sandbox.begin("restore a session", signals.clone()).await?;
+        let turn = sandbox.begin("restore a session", signals.clone()).await?;
+        let workspace = turn.workspace();
         let restored = async {
             // The interpreter first, in a fresh instance and private root of its own: loading the
             // memories and globals is the last check of the file (names and sizes must fit the
@@ -384,7 +377,6 @@ impl Session {
             Ok::<_, SoulBoxError>(live)
         }
         .await;
-        sandbox.end();
         drop(turn);
         Ok(Session::new(sandbox, language, runtime, restored?))
     }
@@ -421,7 +413,8 @@ impl Session {
 /// Starts a live interpreter for `sandbox`, taking the sandbox's execution turn.
 async fn start(sandbox: &Sandbox, runtime: &Arc<PreparedRuntime>) -> Result<LiveGuest> {
     let signals = Arc::new(RunSignals::default());
-    let (turn, workspace) = sandbox.begin("start a session", signals.clone()).await?;
+    let turn = sandbox.begin("start a session", signals.clone()).await?;
+    let workspace = turn.workspace();
     let env = sandbox_env(sandbox);
     let live = LiveGuest::open(
         sandbox.engine(),
@@ -432,7 +425,6 @@ async fn start(sandbox: &Sandbox, runtime: &Arc<PreparedRuntime>) -> Result<Live
         signals,
     )
     .await;
-    sandbox.end();
     drop(turn);
     live
 }

@@ -15,7 +15,7 @@ use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 use serde::{Deserialize, Serialize};
 
-pub(crate) use artifacts::Snapshot;
+use artifacts::Snapshot;
 
 use crate::{Result, SoulBoxError};
 
@@ -166,6 +166,39 @@ fn file_error(path: &str, action: &str, e: guest_fs::GuestFileError) -> SoulBoxE
                 reason: refused.to_string(),
             }
         }
+    }
+}
+
+/// What one run (an execution or a session cell) changes in the workspace: the workspace is
+/// scanned when tracking starts, and [`Tracking::artifacts`] compares it afterwards. Runs and
+/// cells both go through this, so "scan before, collect after" is written once.
+pub(crate) struct Tracking<'a> {
+    workspace: &'a Workspace,
+    before: Snapshot,
+}
+
+impl Workspace {
+    /// Starts tracking a run's changes (scans the workspace now).
+    pub(crate) fn track(&self) -> Result<Tracking<'_>> {
+        let before = Snapshot::take(self.dir())
+            .map_err(|e| SoulBoxError::io("scanning the workspace before the run", e))?;
+        Ok(Tracking {
+            workspace: self,
+            before,
+        })
+    }
+}
+
+impl Tracking<'_> {
+    /// The files the run created or changed, within the configuration's artifact caps.
+    pub(crate) fn artifacts(&self, config: &crate::SandboxConfig) -> Result<Vec<crate::Artifact>> {
+        self.before
+            .changes(
+                self.workspace.dir(),
+                config.max_artifacts,
+                config.max_artifact_bytes,
+            )
+            .map_err(|e| SoulBoxError::io("collecting artifacts", e))
     }
 }
 
