@@ -4,30 +4,36 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use soulbox_runtimes::{Invocation, RunInput};
+use soulbox_runtimes::RunInput;
 use wasmtime::Module;
 
-use crate::runtime::{self, PreparedRuntime};
+use crate::compile::Built;
+use crate::runtime;
+use crate::wasm::{DriverRun, WasmProgram};
 
 use crate::{
     Backend, Engine, ExecutionRequest, Language, Result, SandboxConfig, SoulBoxError, Status,
 };
 
-/// What the backend will run.
+/// What an execution comes to: a program for one of the backends, or a result that is already
+/// known because nothing can run (the source did not compile, or a limit refused the module).
 pub(crate) enum Plan {
-    /// A WASI command module, with the argv it gets; `spent` is the part of the execution's
-    /// timeout that compiling it took (the run gets the rest).
+    /// A program for the wasm backend. `spent` is the part of the execution's timeout that
+    /// compiling its module took (the run gets the rest); `isolation` lists layers that came
+    /// before the run (the compile step's), reported ahead of the run's own.
     Wasm {
-        module: Module,
-        argv: Vec<String>,
+        program: WasmProgram,
         spent: Duration,
+        isolation: Vec<String>,
     },
-    /// A module the compile step built from Rust/C/C++ source; runs exactly like `Wasm`, and the
-    /// result also lists the compile step's isolation.
-    Compiled {
-        module: Module,
-        argv: Vec<String>,
-        spent: Duration,
+    /// A host program behind the native isolation.
+    #[cfg(target_os = "linux")]
+    Native(crate::native::NativeProgram),
+    /// The source did not compile: nothing runs; the result is `compile_error` with the
+    /// compiler's diagnostics on stderr.
+    CompileFailed {
+        diagnostics: String,
+        reason: String,
         isolation: Vec<String>,
     },
     /// The module was refused before it ran: it asks for more memory than the limit
@@ -38,21 +44,6 @@ pub(crate) enum Plan {
         error: String,
         isolation: Vec<String>,
     },
-    /// The source did not compile: nothing runs; the result is `compile_error` with the
-    /// compiler's diagnostics on stderr.
-    CompileFailed {
-        diagnostics: String,
-        reason: String,
-        isolation: Vec<String>,
-    },
-    /// An interpreter from the runtime catalogue, with what its driver prepared for this run.
-    Interpreter {
-        runtime: Arc<PreparedRuntime>,
-        invocation: Invocation,
-    },
-    /// A host program behind the native isolation.
-    #[cfg(target_os = "linux")]
-    Native(crate::native::NativeProgram),
 }
 
 /// Decides how to run `request` under `config`, compiling (or fetching from cache) what it needs.
@@ -76,9 +67,13 @@ pub(crate) async fn plan(
             code: &request.code,
             args: &request.args,
         })?;
-        return Ok(Plan::Interpreter {
-            runtime: prepared,
-            invocation,
+        return Ok(Plan::Wasm {
+            program: WasmProgram::Interpreter(DriverRun {
+                runtime: prepared,
+                invocation,
+            }),
+            spent: Duration::ZERO,
+            isolation: Vec::new(),
         });
     }
     match request.language {
@@ -86,37 +81,72 @@ pub(crate) async fn plan(
             if request.code.is_empty() {
                 return Err(SoulBoxError::InvalidRequest("the module is empty".into()));
             }
-            let bytes: Arc<[u8]> = Arc::from(request.code.as_slice());
-            let (module, spent) = match user_module(engine, config, bytes).await? {
-                UserModule::Ready { module, spent } => (module, spent),
-                UserModule::Refused { status, error } => {
-                    return Ok(Plan::Refused {
-                        status,
-                        error,
-                        isolation: crate::wasm::isolation(),
-                    });
-                }
-            };
             let program = request
                 .file_name
                 .clone()
                 .unwrap_or_else(|| "main.wasm".into());
-            let argv = std::iter::once(program)
-                .chain(request.args.iter().cloned())
-                .collect();
-            Ok(Plan::Wasm {
-                module,
-                argv,
-                spent,
-            })
+            let bytes: Arc<[u8]> = Arc::from(request.code.as_slice());
+            module_plan(engine, config, bytes, program, request, Vec::new()).await
         }
         Language::Rust | Language::C | Language::Cpp => {
-            crate::compile::plan(engine, config, request).await
+            match crate::compile::build(engine, config, request).await? {
+                Built::Module {
+                    wasm,
+                    program,
+                    isolation,
+                } => {
+                    module_plan(engine, config, Arc::from(wasm), program, request, isolation).await
+                }
+                Built::Failed {
+                    diagnostics,
+                    reason,
+                    isolation,
+                } => Ok(Plan::CompileFailed {
+                    diagnostics,
+                    reason,
+                    isolation,
+                }),
+            }
         }
         other => Err(SoulBoxError::Unsupported {
             language: other,
             backend: "wasm",
             reason: not_yet_reason(other).into(),
+        }),
+    }
+}
+
+/// The plan for a guest-supplied module (raw wasm/WAT, or what the compile step built, whose
+/// `isolation` comes first in the result): compiled under the execution's limits, then run as
+/// `program` with the request's arguments - or refused with the limit it broke.
+async fn module_plan(
+    engine: &Engine,
+    config: &SandboxConfig,
+    bytes: Arc<[u8]>,
+    program: String,
+    request: &ExecutionRequest,
+    isolation: Vec<String>,
+) -> Result<Plan> {
+    match user_module(engine, config, bytes).await? {
+        UserModule::Ready { module, spent } => Ok(Plan::Wasm {
+            program: WasmProgram::Module {
+                module,
+                argv: std::iter::once(program)
+                    .chain(request.args.iter().cloned())
+                    .collect(),
+            },
+            spent,
+            isolation,
+        }),
+        UserModule::Refused { status, error } => Ok(Plan::Refused {
+            status,
+            error,
+            // A raw module refused before it ran still names the wall it met.
+            isolation: if isolation.is_empty() {
+                crate::wasm::isolation()
+            } else {
+                isolation
+            },
         }),
     }
 }

@@ -13,7 +13,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use crate::plan::{Plan, plan};
 use crate::signals::{RunSignals, StopReason};
-use crate::wasm::{self, DriverRun, WasmRun};
+use crate::wasm::{self, WasmRun};
 use crate::workspace::{FileInfo, Workspace};
 use crate::{
     Engine, ExecutionRequest, ExecutionResult, Language, Result, SandboxConfig, SoulBoxError,
@@ -293,8 +293,14 @@ impl Sandbox {
             Some(Err(e)) => return Err(e),
             _ => return Ok(ExecutionResult::killed_before_run(started.elapsed())),
         };
-        // Compiled languages: a failed compile ends here; a module runs like any other.
-        let (plan, compile_isolation) = match plan {
+        let mut env: Vec<(String, String)> = config
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        env.extend(request.env.iter().cloned());
+        // What runs is tracked from just before it starts; a refused or uncompiled one made nothing.
+        let (outcome, isolation_before, tracking) = match plan {
             Plan::Refused {
                 status,
                 error,
@@ -323,76 +329,37 @@ impl Sandbox {
                     started.elapsed(),
                 ));
             }
-            Plan::Compiled {
-                module,
-                argv,
-                spent,
-                isolation,
-            } => (
-                Plan::Wasm {
-                    module,
-                    argv,
-                    spent,
-                },
-                isolation,
-            ),
-            other => (other, Vec::new()),
-        };
-        let tracking = workspace.track()?;
-        let mut env: Vec<(String, String)> = config
-            .env
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        env.extend(request.env.iter().cloned());
-        // Both wasm plans take the same runner; only what goes in differs.
-        let wasm_input = match plan {
             Plan::Wasm {
-                module,
-                argv,
+                program,
                 spent,
-            } => Ok((Some(module), None, argv, spent)),
-            Plan::Interpreter {
-                runtime,
-                invocation,
-            } => Ok((
-                None,
-                Some(DriverRun {
-                    runtime,
-                    invocation,
-                }),
-                Vec::new(),
-                std::time::Duration::ZERO,
-            )),
-            other => Err(other),
-        };
-        let outcome = match wasm_input {
-            Ok((module, driver, argv, spent)) => {
-                wasm::run(
-                    &self.inner.engine,
-                    WasmRun {
-                        module,
-                        driver,
-                        argv,
-                        env,
-                        stdin: request.stdin,
-                        workspace: workspace.host_path(),
-                        preopens: Vec::new(),
-                        config,
-                        events,
-                        signals,
-                        // Compiling a guest's module took part of its timeout; the run gets the rest.
-                        deadline: wasm::deadline_after(
-                            Instant::now(),
-                            config.timeout.saturating_sub(spent),
-                        ),
-                    },
+                isolation,
+            } => {
+                let tracking = workspace.track()?;
+                let run = WasmRun {
+                    program,
+                    env,
+                    stdin: request.stdin,
+                    workspace: workspace.host_path(),
+                    preopens: Vec::new(),
+                    config,
+                    events,
+                    signals,
+                    // Compiling a guest's module took part of its timeout; the run gets the rest.
+                    deadline: wasm::deadline_after(
+                        Instant::now(),
+                        config.timeout.saturating_sub(spent),
+                    ),
+                };
+                (
+                    wasm::run(&self.inner.engine, run).await,
+                    isolation,
+                    tracking,
                 )
-                .await
             }
             #[cfg(target_os = "linux")]
-            Err(Plan::Native(program)) => {
-                crate::native::run(crate::native::NativeRun {
+            Plan::Native(program) => {
+                let tracking = workspace.track()?;
+                let run = crate::native::NativeRun {
                     program,
                     env,
                     stdin: request.stdin,
@@ -401,16 +368,13 @@ impl Sandbox {
                     config,
                     events,
                     signals,
-                })
-                .await
+                };
+                (crate::native::run(run).await, Vec::new(), tracking)
             }
-            Err(_) => Err(SoulBoxError::Engine(
-                "compiled plan was not unwrapped".into(),
-            )),
         };
         let mut outcome = outcome?;
         let artifacts = tracking.artifacts(config)?;
-        outcome.isolation = compile_isolation
+        outcome.isolation = isolation_before
             .into_iter()
             .chain(outcome.isolation)
             .collect();

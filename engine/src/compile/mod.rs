@@ -21,11 +21,9 @@ mod rust;
 pub(crate) mod toolchain;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use crate::plan::Plan;
 use crate::{
     CompileConfig, Engine, ExecutionRequest, Language, Result, SandboxConfig, SoulBoxError,
 };
@@ -335,13 +333,30 @@ fn source_file_name(language: Language, given: Option<&str>) -> Result<String> {
     Ok(usable.unwrap_or(default).to_owned())
 }
 
-/// Plans a Rust, C or C++ request: compile (or take from the cache), then run the module on the
-/// wasm backend; a compile failure becomes [`Plan::CompileFailed`].
-pub(crate) async fn plan(
+/// What the compile step made of a Rust, C or C++ request, with the isolation it ran under (the
+/// same list whether or not the compiler ran: a cache hit would tell one tenant that another
+/// compiled the same source).
+pub(crate) enum Built {
+    /// A wasm32-wasip1 module, to run as `program` (the source file's stem).
+    Module {
+        wasm: Vec<u8>,
+        program: String,
+        isolation: Vec<String>,
+    },
+    /// The source did not compile: the compiler's diagnostics and a one-line reason.
+    Failed {
+        diagnostics: String,
+        reason: String,
+        isolation: Vec<String>,
+    },
+}
+
+/// Compiles a Rust, C or C++ request (or takes it from the compile cache).
+pub(crate) async fn build(
     engine: &Engine,
     config: &SandboxConfig,
     request: &ExecutionRequest,
-) -> Result<Plan> {
+) -> Result<Built> {
     if request.code.is_empty() {
         return Err(SoulBoxError::InvalidRequest("the source is empty".into()));
     }
@@ -354,34 +369,17 @@ pub(crate) async fn plan(
             &config.compile,
         )
         .await?;
-    // The same list whether or not the compiler ran: a cache hit would tell one tenant that
-    // another compiled the same source.
     let isolation: Vec<String> = isolate::ISOLATION.iter().map(|s| (*s).to_owned()).collect();
     match outcome {
         CompileOutcome::Module { wasm } => {
-            let bytes: Arc<[u8]> = Arc::from(wasm);
-            let (module, spent) = match crate::plan::user_module(engine, config, bytes).await? {
-                crate::plan::UserModule::Ready { module, spent } => (module, spent),
-                crate::plan::UserModule::Refused { status, error } => {
-                    return Ok(Plan::Refused {
-                        status,
-                        error,
-                        isolation,
-                    });
-                }
-            };
             let source = source_file_name(request.language, request.file_name.as_deref())?;
             let program = source
                 .rsplit_once('.')
                 .map(|(stem, _)| stem.to_owned())
                 .unwrap_or(source);
-            let argv = std::iter::once(program)
-                .chain(request.args.iter().cloned())
-                .collect();
-            Ok(Plan::Compiled {
-                module,
-                argv,
-                spent,
+            Ok(Built::Module {
+                wasm,
+                program,
                 isolation,
             })
         }
@@ -389,7 +387,7 @@ pub(crate) async fn plan(
             diagnostics,
             reason,
             ..
-        } => Ok(Plan::CompileFailed {
+        } => Ok(Built::Failed {
             diagnostics,
             reason,
             isolation,

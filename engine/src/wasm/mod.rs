@@ -102,6 +102,14 @@ pub(crate) struct DriverRun {
     pub invocation: Invocation,
 }
 
+/// What the wasm backend runs: a WASI command module, or an interpreter through its driver.
+pub(crate) enum WasmProgram {
+    /// A compiled WASI command module and its argv (program name first).
+    Module { module: Module, argv: Vec<String> },
+    /// An interpreter from the runtime catalogue.
+    Interpreter(DriverRun),
+}
+
 /// Plain WASI preview1, asynchronous: what the engine's own boot of a pre-initialised image
 /// links against, and the base the disk-budget wrappers shadow.
 pub(crate) fn wasi_linker(engine: &wasmtime::Engine) -> Result<Linker<GuestState>> {
@@ -127,12 +135,8 @@ pub(crate) struct Preopen {
 
 /// Everything one wasm run needs.
 pub(crate) struct WasmRun<'a> {
-    /// The module to run as a WASI command (ignored when `driver` is set).
-    pub module: Option<Module>,
-    /// Set when an interpreter runs: its driver enters the instance instead of `_start`.
-    pub driver: Option<DriverRun>,
-    /// Full argv, program name first.
-    pub argv: Vec<String>,
+    /// What runs.
+    pub program: WasmProgram,
     pub env: Vec<(String, String)>,
     pub stdin: Stdin,
     pub workspace: &'a Path,
@@ -405,17 +409,21 @@ pub(crate) fn isolation() -> Vec<String> {
 /// Runs `_start` of a WASI command module.
 pub(crate) async fn run(engine: &crate::Engine, mut run: WasmRun<'_>) -> Result<Outcome> {
     let inner = engine.inner();
-    if let Some(d) = run.driver.as_mut() {
-        d.invocation.caller_env = run.env.clone();
-    }
-    let config = run.config;
-    let argv = match &run.driver {
-        Some(d) => &d.invocation.argv,
-        None => &run.argv,
+    let (pre, driver, argv) = match &mut run.program {
+        WasmProgram::Module { module, argv } => {
+            let pre = inner.linker.instantiate_pre(module).map_err(|e| {
+                SoulBoxError::InvalidModule(format!("cannot link the module: {e:#}"))
+            })?;
+            (pre, None, &*argv)
+        }
+        WasmProgram::Interpreter(d) => {
+            d.invocation.caller_env = run.env.clone();
+            (d.runtime.pre.clone(), Some(&*d), &d.invocation.argv)
+        }
     };
+    let config = run.config;
     // The runtime's own variables first, so the caller's can override them.
-    let env = run
-        .driver
+    let env = driver
         .iter()
         .flat_map(|d| d.invocation.env.iter())
         .chain(run.env.iter())
@@ -425,11 +433,7 @@ pub(crate) async fn run(engine: &crate::Engine, mut run: WasmRun<'_>) -> Result<
         .preopens
         .iter()
         .cloned()
-        .chain(
-            run.driver
-                .iter()
-                .flat_map(|d| driver_preopens(&d.invocation)),
-        )
+        .chain(driver.iter().flat_map(|d| driver_preopens(&d.invocation)))
         .collect();
     let setup = GuestSetup {
         argv,
@@ -441,25 +445,12 @@ pub(crate) async fn run(engine: &crate::Engine, mut run: WasmRun<'_>) -> Result<
         events: run.events,
         signals: run.signals.clone(),
     };
-    let (mut guest, warm_instance) = match &run.driver {
+    let (mut guest, warm_instance) = match driver {
         Some(d) => warm_guest_store(engine, setup, &d.runtime)?,
         None => (guest_store(engine, setup)?, None),
     };
     let initial_fuel = arm_until(&mut guest.store, config, run.signals.clone(), run.deadline)?;
 
-    let pre = match (&run.driver, &run.module) {
-        (Some(d), _) => d.runtime.pre.clone(),
-        (None, Some(module)) => inner
-            .linker
-            .instantiate_pre(module)
-            .map_err(|e| SoulBoxError::InvalidModule(format!("cannot link the module: {e:#}")))?,
-        (None, None) => {
-            return Err(SoulBoxError::Engine(
-                "a wasm run needs a module or a runtime".into(),
-            ));
-        }
-    };
-    let driver = run.driver.as_ref();
     let store = &mut guest.store;
     let call = async {
         let instance = match warm_instance {
