@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use crate::Language;
+use crate::{ApiError, ErrorKind, Language};
 
 /// Everything that can fail on the host side of a sandbox.
 #[derive(Debug, thiserror::Error)]
@@ -169,11 +169,55 @@ pub enum SoulBoxError {
 }
 
 impl SoulBoxError {
+    /// What kind of failure this is, as data ([`ErrorKind`]), for a door that sends errors over
+    /// a network.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::InvalidRequest(_) => ErrorKind::InvalidRequest,
+            Self::UnknownLanguage { .. } => ErrorKind::UnknownLanguage,
+            Self::Unsupported { .. } => ErrorKind::Unsupported,
+            Self::InvalidModule(_) => ErrorKind::InvalidModule,
+            Self::InvalidPath { .. } => ErrorKind::InvalidPath,
+            Self::FileNotFound(_) => ErrorKind::FileNotFound,
+            Self::UnusableFile { .. } => ErrorKind::UnusableFile,
+            Self::InvalidState { .. } => ErrorKind::InvalidState,
+            Self::Io { .. } => ErrorKind::Io,
+            Self::Cache { .. } => ErrorKind::Cache,
+            Self::ToolchainMissing(_) => ErrorKind::ToolchainMissing,
+            Self::Runtime(_) => ErrorKind::Runtime,
+            Self::IsolationUnavailable { .. } => ErrorKind::IsolationUnavailable,
+            Self::NativeSetup { .. } => ErrorKind::NativeSetup,
+            Self::SessionPoisoned(_) => ErrorKind::SessionPoisoned,
+            Self::SessionStart(_) => ErrorKind::SessionStart,
+            Self::SnapshotMismatch { .. } => ErrorKind::SnapshotMismatch,
+            Self::SnapshotCorrupt { .. } => ErrorKind::SnapshotCorrupt,
+            Self::Engine(_) => ErrorKind::Engine,
+        }
+    }
+
     /// Wraps an I/O error with a description of what SoulBox was doing.
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Self::Io {
             context: context.into(),
             source,
+        }
+    }
+}
+
+/// The error as data: its [`kind`](SoulBoxError::kind) and its full message.
+impl From<&SoulBoxError> for ApiError {
+    fn from(err: &SoulBoxError) -> Self {
+        ApiError::new(err.kind(), err.to_string())
+    }
+}
+
+/// Parsing a [`Language`] fails with the data crate's [`UnknownLanguage`](crate::UnknownLanguage);
+/// in the engine it is [`SoulBoxError::UnknownLanguage`], with the same message.
+impl From<crate::UnknownLanguage> for SoulBoxError {
+    fn from(err: crate::UnknownLanguage) -> Self {
+        SoulBoxError::UnknownLanguage {
+            given: err.given,
+            accepted: err.accepted,
         }
     }
 }

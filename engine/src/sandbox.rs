@@ -11,10 +11,12 @@ use futures::Stream;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
+use crate::FileInfo;
 use crate::plan::{Plan, plan};
+use crate::result_ext::ExecutionResultExt;
 use crate::signals::{RunSignals, StopReason};
 use crate::wasm::{self, DriverRun, WasmRun};
-use crate::workspace::{FileInfo, Snapshot, Workspace};
+use crate::workspace::{Snapshot, Workspace};
 use crate::{
     Engine, ExecutionRequest, ExecutionResult, Language, Result, SandboxConfig, SoulBoxError,
     StreamOutput,
