@@ -233,3 +233,41 @@ fn state_hint(state: crate::SandboxState) -> &'static str {
 
 /// Result alias for SoulBox host operations.
 pub type Result<T, E = SoulBoxError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_become_data_with_their_kind_and_message() {
+        let err = SoulBoxError::InvalidRequest("code is empty".into());
+        let data = ApiError::from(&err);
+        assert_eq!(data.kind, ErrorKind::InvalidRequest);
+        assert_eq!(data.message, "invalid request: code is empty");
+        let io = SoulBoxError::io("reading x", std::io::Error::other("boom"));
+        assert_eq!(io.kind(), ErrorKind::Io);
+        assert_eq!(ApiError::from(&io).message, "reading x: boom");
+        let state = SoulBoxError::InvalidState {
+            state: crate::SandboxState::Paused,
+            action: "execute",
+        };
+        assert_eq!(state.kind(), ErrorKind::InvalidState);
+    }
+
+    #[test]
+    fn an_unknown_language_is_the_engine_error_it_always_was() {
+        fn parse(s: &str) -> Result<Language> {
+            Ok(s.parse::<Language>()?)
+        }
+        match parse("cobol") {
+            Err(err @ SoulBoxError::UnknownLanguage { .. }) => {
+                assert_eq!(err.kind(), ErrorKind::UnknownLanguage);
+                let msg = err.to_string();
+                assert!(msg.starts_with("unknown language `cobol`"), "{msg}");
+                assert!(msg.contains("python (py)"), "{msg}");
+            }
+            other => panic!("expected UnknownLanguage, got {other:?}"),
+        }
+        assert_eq!(parse("py").ok(), Some(Language::Python));
+    }
+}
