@@ -10,7 +10,7 @@ use futures::StreamExt;
 use serde_json::json;
 use soulbox::{
     Backend, CompileProfile, Engine, EngineConfig, ExecutionRequest, ExecutionResult, Language,
-    Sandbox, SandboxConfig, Status, Stdin, StreamOutput, parse_byte_size, parse_duration,
+    Sandbox, SandboxConfig, Status, Stdin, StdinExt, StreamOutput, parse_byte_size, parse_duration,
 };
 
 use crate::EXIT_USAGE;

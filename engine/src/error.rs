@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use crate::Language;
+use crate::{ApiError, ErrorKind, Language};
 
 /// Everything that can fail on the host side of a sandbox.
 #[derive(Debug, thiserror::Error)]
@@ -169,11 +169,55 @@ pub enum SoulBoxError {
 }
 
 impl SoulBoxError {
+    /// What kind of failure this is, as data ([`ErrorKind`]), for a door that sends errors over
+    /// a network.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::InvalidRequest(_) => ErrorKind::InvalidRequest,
+            Self::UnknownLanguage { .. } => ErrorKind::UnknownLanguage,
+            Self::Unsupported { .. } => ErrorKind::Unsupported,
+            Self::InvalidModule(_) => ErrorKind::InvalidModule,
+            Self::InvalidPath { .. } => ErrorKind::InvalidPath,
+            Self::FileNotFound(_) => ErrorKind::FileNotFound,
+            Self::UnusableFile { .. } => ErrorKind::UnusableFile,
+            Self::InvalidState { .. } => ErrorKind::InvalidState,
+            Self::Io { .. } => ErrorKind::Io,
+            Self::Cache { .. } => ErrorKind::Cache,
+            Self::ToolchainMissing(_) => ErrorKind::ToolchainMissing,
+            Self::Runtime(_) => ErrorKind::Runtime,
+            Self::IsolationUnavailable { .. } => ErrorKind::IsolationUnavailable,
+            Self::NativeSetup { .. } => ErrorKind::NativeSetup,
+            Self::SessionPoisoned(_) => ErrorKind::SessionPoisoned,
+            Self::SessionStart(_) => ErrorKind::SessionStart,
+            Self::SnapshotMismatch { .. } => ErrorKind::SnapshotMismatch,
+            Self::SnapshotCorrupt { .. } => ErrorKind::SnapshotCorrupt,
+            Self::Engine(_) => ErrorKind::Engine,
+        }
+    }
+
     /// Wraps an I/O error with a description of what SoulBox was doing.
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Self::Io {
             context: context.into(),
             source,
+        }
+    }
+}
+
+/// The error as data: its [`kind`](SoulBoxError::kind) and its full message.
+impl From<&SoulBoxError> for ApiError {
+    fn from(err: &SoulBoxError) -> Self {
+        ApiError::new(err.kind(), err.to_string())
+    }
+}
+
+/// Parsing a [`Language`] fails with the data crate's [`UnknownLanguage`](crate::UnknownLanguage);
+/// in the engine it is [`SoulBoxError::UnknownLanguage`], with the same message.
+impl From<crate::UnknownLanguage> for SoulBoxError {
+    fn from(err: crate::UnknownLanguage) -> Self {
+        SoulBoxError::UnknownLanguage {
+            given: err.given,
+            accepted: err.accepted,
         }
     }
 }
@@ -189,3 +233,41 @@ fn state_hint(state: crate::SandboxState) -> &'static str {
 
 /// Result alias for SoulBox host operations.
 pub type Result<T, E = SoulBoxError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_become_data_with_their_kind_and_message() {
+        let err = SoulBoxError::InvalidRequest("code is empty".into());
+        let data = ApiError::from(&err);
+        assert_eq!(data.kind, ErrorKind::InvalidRequest);
+        assert_eq!(data.message, "invalid request: code is empty");
+        let io = SoulBoxError::io("reading x", std::io::Error::other("boom"));
+        assert_eq!(io.kind(), ErrorKind::Io);
+        assert_eq!(ApiError::from(&io).message, "reading x: boom");
+        let state = SoulBoxError::InvalidState {
+            state: crate::SandboxState::Paused,
+            action: "execute",
+        };
+        assert_eq!(state.kind(), ErrorKind::InvalidState);
+    }
+
+    #[test]
+    fn an_unknown_language_is_the_engine_error_it_always_was() {
+        fn parse(s: &str) -> Result<Language> {
+            Ok(s.parse::<Language>()?)
+        }
+        match parse("cobol") {
+            Err(err @ SoulBoxError::UnknownLanguage { .. }) => {
+                assert_eq!(err.kind(), ErrorKind::UnknownLanguage);
+                let msg = err.to_string();
+                assert!(msg.starts_with("unknown language `cobol`"), "{msg}");
+                assert!(msg.contains("python (py)"), "{msg}");
+            }
+            other => panic!("expected UnknownLanguage, got {other:?}"),
+        }
+        assert_eq!(parse("py").ok(), Some(Language::Python));
+    }
+}

@@ -67,38 +67,40 @@
 #![deny(missing_docs)]
 
 mod compile;
-mod config;
 mod engine;
 mod error;
-mod language;
 #[cfg(target_os = "linux")]
 mod native;
 mod outcome;
 mod output;
 mod plan;
-mod request;
-mod result;
+mod result_ext;
 mod runtime;
 mod sandbox;
 mod session;
 mod signals;
+mod stdin;
 mod wasm;
 mod workspace;
 
-pub use config::{
-    Backend, CompileConfig, CompileProfile, MAX_ARTIFACT_BYTES, MAX_ARTIFACTS, MAX_CPU_QUOTA,
-    MAX_DISK_BYTES, MAX_DISK_ENTRIES, MAX_MEMORY_LIMIT, MAX_OUTPUT_BYTES, MAX_PROCESSES,
-    MAX_TIMEOUT, MIB, SandboxConfig, parse_byte_size, parse_duration,
-};
+// The data types live in the light `soulbox-api` crate (no Wasmtime behind them), for clients
+// that talk to a remote SoulBox; they are re-exported here under the same names.
 pub use engine::{Engine, EngineConfig, check_home, default_home};
 pub use error::{Result, SoulBoxError};
-pub use language::{ACCEPTED_LANGUAGES, Language};
-pub use request::{ExecutionRequest, Stdin};
-pub use result::{Artifact, ExecutionResult, Status, StreamOutput};
 pub use sandbox::{Sandbox, SandboxState};
 pub use session::{Session, SnapshotInfo};
+/// The data crate itself, for code that names it (`soulbox::api::ErrorKind`).
+pub use soulbox_api as api;
+pub use soulbox_api::{
+    ACCEPTED_LANGUAGES, ApiError, Artifact, Backend, CompileConfig, CompileProfile, ErrorKind,
+    ExecutionRequest, ExecutionResult, FileInfo, Language, MAX_ARTIFACT_BYTES, MAX_ARTIFACTS,
+    MAX_CPU_QUOTA, MAX_DISK_BYTES, MAX_DISK_ENTRIES, MAX_MEMORY_LIMIT, MAX_OUTPUT_BYTES,
+    MAX_PROCESSES, MAX_TIMEOUT, MIB, SandboxConfig, Status, Stdin, StreamOutput, UnknownLanguage,
+    parse_byte_size, parse_duration,
+};
+pub use stdin::StdinExt;
 pub use wasm::WarmPoolStats;
-pub use workspace::{FileInfo, GUEST_WORKDIR};
+pub use workspace::GUEST_WORKDIR;
 
 /// The compile toolchains (Rust, clang + WASI sysroot, guest crates, bwrap): list and install.
 pub mod toolchains {

@@ -11,10 +11,12 @@ use futures::Stream;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
+use crate::FileInfo;
 use crate::plan::{Plan, plan};
+use crate::result_ext::ExecutionResultExt;
 use crate::signals::{RunSignals, StopReason};
 use crate::wasm::{self, WasmRun};
-use crate::workspace::{FileInfo, Workspace};
+use crate::workspace::Workspace;
 use crate::{
     Engine, ExecutionRequest, ExecutionResult, Language, Result, SandboxConfig, SoulBoxError,
     StreamOutput,

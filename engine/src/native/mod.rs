@@ -547,7 +547,7 @@ impl Pipes {
                     .try_clone_to_owned()
                     .map_err(|e| SoulBoxError::io("passing stdin on", e))?;
                 // Checked on the copy the guest gets, not on fd 0, which could change meanwhile.
-                crate::request::check_inheritable(std::os::fd::AsFd::as_fd(&ours))?;
+                crate::stdin::check_inheritable(std::os::fd::AsFd::as_fd(&ours))?;
                 (ours, None)
             }
             Stdin::Empty => (pipe()?.0, None),

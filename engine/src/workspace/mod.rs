@@ -13,28 +13,16 @@ use std::path::{Path, PathBuf};
 
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
-use serde::{Deserialize, Serialize};
 
 use artifacts::Snapshot;
 
-use crate::{Result, SoulBoxError};
+use crate::{FileInfo, Result, SoulBoxError};
 
 /// Largest file [`Workspace::read_file`] hands out (1 GiB): the bytes are held in memory.
 pub(crate) const MAX_READ_BYTES: u64 = 1 << 30;
 
 /// The path at which guests see the workspace.
 pub const GUEST_WORKDIR: &str = "/work";
-
-/// An entry of [`Sandbox::list_files`](crate::Sandbox::list_files).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileInfo {
-    /// Path relative to the workspace root, `/`-separated.
-    pub path: String,
-    /// Size in bytes (0 for directories).
-    pub size: u64,
-    /// Whether this is a directory.
-    pub is_dir: bool,
-}
 
 /// A host directory owned (or borrowed) by one sandbox.
 #[derive(Debug)]

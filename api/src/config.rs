@@ -109,7 +109,7 @@ impl Default for CompileConfig {
 ///
 /// ```
 /// use std::time::Duration;
-/// use soulbox::{SandboxConfig, MIB};
+/// use soulbox_api::{SandboxConfig, MIB};
 /// let config = SandboxConfig::default()
 ///     .with_memory_limit(512 * MIB)
 ///     .with_timeout(Duration::from_secs(30))
@@ -408,10 +408,10 @@ fn duration_at_most(what: &str, value: Duration) -> Result<(), String> {
 /// `1G`, `1GiB`) or decimal units (`64KB`, `256MB`, `1GB`). Case-insensitive; fractions allowed (`1.5G`).
 ///
 /// ```
-/// assert_eq!(soulbox::parse_byte_size("64MiB"), Ok(64 << 20));
-/// assert_eq!(soulbox::parse_byte_size("1G"), Ok(1 << 30));
-/// assert_eq!(soulbox::parse_byte_size("1000"), Ok(1000));
-/// assert!(soulbox::parse_byte_size("lots").is_err());
+/// assert_eq!(soulbox_api::parse_byte_size("64MiB"), Ok(64 << 20));
+/// assert_eq!(soulbox_api::parse_byte_size("1G"), Ok(1 << 30));
+/// assert_eq!(soulbox_api::parse_byte_size("1000"), Ok(1000));
+/// assert!(soulbox_api::parse_byte_size("lots").is_err());
 /// ```
 pub fn parse_byte_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
@@ -449,10 +449,10 @@ fn size_error(text: &str) -> String {
 ///
 /// ```
 /// use std::time::Duration;
-/// assert_eq!(soulbox::parse_duration("1s"), Ok(Duration::from_secs(1)));
-/// assert_eq!(soulbox::parse_duration("250ms"), Ok(Duration::from_millis(250)));
-/// assert_eq!(soulbox::parse_duration("2"), Ok(Duration::from_secs(2)));
-/// assert!(soulbox::parse_duration("soon").is_err());
+/// assert_eq!(soulbox_api::parse_duration("1s"), Ok(Duration::from_secs(1)));
+/// assert_eq!(soulbox_api::parse_duration("250ms"), Ok(Duration::from_millis(250)));
+/// assert_eq!(soulbox_api::parse_duration("2"), Ok(Duration::from_secs(2)));
+/// assert!(soulbox_api::parse_duration("soon").is_err());
 /// ```
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();

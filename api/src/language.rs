@@ -6,12 +6,12 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::SoulBoxError;
+use crate::UnknownLanguage;
 
 /// A source language (or binary format) that SoulBox knows how to run.
 ///
 /// ```
-/// use soulbox::Language;
+/// use soulbox_api::Language;
 /// assert_eq!("py".parse::<Language>().unwrap(), Language::Python);
 /// assert_eq!(Language::from_path("main.rs"), Some(Language::Rust));
 /// assert_eq!(Language::from_path("hello.wat"), Some(Language::Wasm));
@@ -102,7 +102,7 @@ impl fmt::Display for Language {
 }
 
 impl FromStr for Language {
-    type Err = SoulBoxError;
+    type Err = UnknownLanguage;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let lower = s.trim().to_ascii_lowercase();
@@ -119,10 +119,7 @@ impl FromStr for Language {
         };
         by_name
             .or_else(|| Language::from_extension(&lower))
-            .ok_or_else(|| SoulBoxError::UnknownLanguage {
-                given: s.to_owned(),
-                accepted: ACCEPTED_LANGUAGES,
-            })
+            .ok_or_else(|| UnknownLanguage::new(s))
     }
 }
 

@@ -79,7 +79,7 @@ pub struct Artifact {
     pub size: u64,
     /// The bytes, when the sandbox was configured to attach them
     /// ([`SandboxConfig::with_artifact_bytes`](crate::SandboxConfig::with_artifact_bytes)); otherwise
-    /// read them with [`Sandbox::read_file`](crate::Sandbox::read_file).
+    /// read them with the engine's `Sandbox::read_file`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub data: Option<Vec<u8>>,
 }
@@ -115,7 +115,7 @@ pub struct ExecutionResult {
     /// The isolation layers that were actually in effect for this run (for example `wasm`,
     /// `wasi-preview1`, `workspace-only-fs`; the native path lists namespaces, seccomp, cgroups...).
     pub isolation: Vec<String>,
-    /// In a [`Session`](crate::Session): the text form (Python's `repr`) of the cell's final
+    /// In a session (the engine's `Session`): the text form (Python's `repr`) of the cell's final
     /// expression, when the cell ended with one whose value is not `None`. Always `None` for
     /// one-shot executions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -126,70 +126,6 @@ impl ExecutionResult {
     /// True when the guest ran to completion and exited 0.
     pub fn is_ok(&self) -> bool {
         self.status == Status::Ok
-    }
-
-    /// The result of a source that did not compile: nothing ran, the compiler's diagnostics are
-    /// on stderr.
-    pub(crate) fn compile_failed(
-        diagnostics: String,
-        reason: String,
-        isolation: Vec<String>,
-        elapsed: Duration,
-    ) -> Self {
-        Self {
-            status: Status::CompileError,
-            stdout: String::new(),
-            stderr: diagnostics,
-            exit_code: None,
-            execution_time: elapsed,
-            memory_usage: 0,
-            fuel_consumed: 0,
-            artifacts: Vec::new(),
-            error: Some(reason),
-            isolation,
-            value: None,
-        }
-    }
-
-    /// The result of an execution whose module was refused before it ran: `status` names the
-    /// limit (a module declaring more memory than allowed, a compile that took the whole timeout)
-    /// and `error` says what happened.
-    pub(crate) fn refused(
-        status: Status,
-        error: String,
-        isolation: Vec<String>,
-        elapsed: Duration,
-    ) -> Self {
-        Self {
-            status,
-            stdout: String::new(),
-            stderr: String::new(),
-            exit_code: None,
-            execution_time: elapsed,
-            memory_usage: 0,
-            fuel_consumed: 0,
-            artifacts: Vec::new(),
-            error: Some(error),
-            isolation,
-            value: None,
-        }
-    }
-
-    /// The result of an execution terminated before its program started (while compiling).
-    pub(crate) fn killed_before_run(elapsed: Duration) -> Self {
-        Self {
-            status: Status::Killed,
-            stdout: String::new(),
-            stderr: String::new(),
-            exit_code: None,
-            execution_time: elapsed,
-            memory_usage: 0,
-            fuel_consumed: 0,
-            artifacts: Vec::new(),
-            error: Some("execution was terminated before the program started".into()),
-            isolation: Vec::new(),
-            value: None,
-        }
     }
 
     /// The artifact at `path` (relative to the workspace), if the run produced one.
