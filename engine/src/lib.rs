@@ -51,19 +51,24 @@
 //! ```
 //!
 //! ## Where things live
-//! - `wasm/`: the WebAssembly backend - `interrupt.rs` (deadlines), `limits.rs` (memory),
-//!   `output.rs` (stdout/stderr as WASI streams), `cache.rs` (compiled-module cache).
+//! - `wasm/`: the WebAssembly backend - `config.rs` (Wasmtime settings, epoch tick, table and
+//!   stack constants), `interrupt.rs` (deadlines, CPU quota), `limits.rs` (memory and tables),
+//!   `disk.rs` + `shadow.rs` (disk budget), `fs_guard.rs` (special files, escaping links),
+//!   `wasi_output.rs` (stdout/stderr as WASI streams), `module_cache.rs` (compiled, authenticated
+//!   modules), `pool.rs` (warm pools), `preinit.rs` (pre-initialised images), `live.rs` (a live
+//!   session guest).
 //! - `native/`: the native backend - `isolation.rs` (what the host allows, what a run gets),
-//!   `spawn.rs` + `child.rs` (clone into namespaces, mini-init, hardening), `rootfs.rs` (the
-//!   minimal root), `seccomp.rs`, `landlock.rs`, `cgroup.rs` (limits), `os.rs` (the setup's
-//!   system calls behind a trait).
-//! - `output.rs`: capped, streamed stdout/stderr for both backends; `signals.rs`: why a run was
+//!   `spawn.rs` + `child.rs` (clone into namespaces, mini-init, hardening), `identity.rs` (the
+//!   unprivileged host id), `rootfs.rs` (the minimal root), `seccomp.rs`, `landlock.rs`,
+//!   `cgroup.rs` (limits), `os.rs` (the setup's system calls behind a trait).
+//! - `output.rs`: capped, streamed stdout/stderr for both backends; `stop.rs`: why a run was
 //!   stopped (deadline, output limit, terminate).
-//! - `workspace/`: the sandbox directory (cap-std only) and artifact detection.
+//! - `workspace/`: the sandbox directory, `guest_fs.rs` (the only way host code touches guest
+//!   files: cap-std, no links, no FIFOs, capped reads) and artifact detection.
 //! - `compile/`: Rust/C/C++ -> wasm32-wasip1 - toolchains, fixed flags, the bubblewrap-isolated
 //!   compiler, the compile cache.
 //! - `plan.rs`: which runtime/backend serves a request; `sandbox.rs`: lifecycle and the one
-//!   execution flow every door uses.
+//!   execution flow every door uses; `session.rs`: sessions.
 #![deny(missing_docs)]
 
 mod compile;
@@ -78,8 +83,8 @@ mod result_ext;
 mod runtime;
 mod sandbox;
 mod session;
-mod signals;
 mod stdin;
+mod stop;
 mod wasm;
 mod workspace;
 

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::StreamOutput;
-use crate::signals::{RunSignals, StopReason};
+use crate::stop::{RunSignals, StopReason};
 
 /// Which of the two output streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,7 +14,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use crate::FileInfo;
 use crate::plan::{Plan, plan};
 use crate::result_ext::ExecutionResultExt;
-use crate::signals::{RunSignals, StopReason};
+use crate::stop::{RunSignals, StopReason};
 use crate::wasm::{self, WasmRun};
 use crate::workspace::Workspace;
 use crate::{
@@ -515,7 +515,7 @@ impl Sandbox {
 /// Resolves once the run has been asked to stop by `terminate`.
 async fn killed(signals: &RunSignals) {
     while signals.reason() != Some(StopReason::Killed) {
-        tokio::time::sleep(crate::engine::EPOCH_TICK).await;
+        tokio::time::sleep(crate::wasm::config::EPOCH_TICK).await;
     }
 }
 

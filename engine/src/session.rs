@@ -24,8 +24,8 @@ pub use snapshot::SnapshotInfo;
 
 use crate::StreamOutput;
 use crate::runtime::{self, PreparedRuntime};
-use crate::signals::RunSignals;
-use crate::wasm::session::LiveGuest;
+use crate::stop::RunSignals;
+use crate::wasm::live::LiveGuest;
 use crate::{ExecutionResult, Language, Result, Sandbox, SandboxState, SoulBoxError, Status};
 
 pub(crate) enum State {

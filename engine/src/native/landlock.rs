@@ -9,16 +9,7 @@
 
 use std::ffi::CString;
 
-use super::os::{Os, SysResult};
-
-/// `struct landlock_ruleset_attr` (all three fields; zero fields are accepted by older kernels).
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct RulesetAttr {
-    pub handled_access_fs: u64,
-    pub handled_access_net: u64,
-    pub scoped: u64,
-}
+use super::os::{Os, RulesetAttr, SysResult};
 
 const EXECUTE: u64 = 1 << 0;
 const WRITE_FILE: u64 = 1 << 1;

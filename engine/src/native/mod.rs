@@ -39,7 +39,7 @@ pub(crate) use program::NativeProgram;
 
 use crate::outcome::Outcome;
 use crate::output::CapturedOutput;
-use crate::signals::{RunSignals, StopReason};
+use crate::stop::{RunSignals, StopReason};
 use crate::{Result, SandboxConfig, SoulBoxError, Status, Stdin, StreamOutput};
 use cgroup::{Limits, RunCgroup};
 use child::{ChildFds, ChildReport, ChildSpec, Identity, REPORT_SIZE, Report, Stage};

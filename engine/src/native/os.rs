@@ -10,8 +10,16 @@
 
 use std::ffi::CStr;
 
-use super::landlock::RulesetAttr;
 use super::seccomp::SockFilter;
+
+/// `struct landlock_ruleset_attr` (all three fields; zero fields are accepted by older kernels).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct RulesetAttr {
+    pub handled_access_fs: u64,
+    pub handled_access_net: u64,
+    pub scoped: u64,
+}
 
 /// The `errno` of a failed system call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::UpdateDeadline;
 
-use crate::signals::{RunSignals, StopReason};
+use crate::stop::{RunSignals, StopReason};
 
 /// The error a guest is trapped with when the engine stops it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

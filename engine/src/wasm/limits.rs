@@ -11,7 +11,7 @@
 use wasmparser::{DataKind, Operator, Parser, Payload, TypeRef};
 use wasmtime::ResourceLimiter;
 
-use crate::engine::MAX_TABLE_ELEMENTS;
+use super::config::MAX_TABLE_ELEMENTS;
 
 /// Host bytes one table entry is counted as: Wasmtime keeps a table element in one pointer
 /// (a `funcref`, an `externref`); the pooling allocator reserves the same per slot.

@@ -10,16 +10,17 @@
 //! - files: only the workspace, preopened through WASI (cap-std) at `/work` and as the current
 //!   directory.
 
-mod cache;
+pub(crate) mod config;
 mod disk;
 mod fs_guard;
 mod interrupt;
 mod limits;
-mod output;
+pub(crate) mod live;
+mod module_cache;
 mod pool;
 pub(crate) mod preinit;
-pub(crate) mod session;
 mod shadow;
+mod wasi_output;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -32,17 +33,17 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
-pub(crate) use cache::ModuleCache;
 use interrupt::Stopped;
 use limits::MemoryLimiter;
 pub(crate) use limits::declared_memory;
+pub(crate) use module_cache::ModuleCache;
 pub use pool::WarmPoolStats;
 pub(crate) use pool::WarmPools;
 
 use crate::outcome::Outcome;
 use crate::output::CapturedOutput;
 use crate::runtime::PreparedRuntime;
-use crate::signals::{RunSignals, StopReason};
+use crate::stop::{RunSignals, StopReason};
 use crate::workspace::GUEST_WORKDIR;
 use crate::{Result, SandboxConfig, SoulBoxError, Status, Stdin, StreamOutput};
 
@@ -335,7 +336,7 @@ pub(crate) fn arm_until(
         .set_fuel(initial_fuel)
         .map_err(|e| SoulBoxError::Engine(format!("setting fuel: {e:#}")))?;
     store.set_epoch_deadline(1);
-    let pause = interrupt::throttle_pause(config.cpu_quota, crate::engine::EPOCH_TICK);
+    let pause = interrupt::throttle_pause(config.cpu_quota, config::EPOCH_TICK);
     store.epoch_deadline_callback(move |_| interrupt::on_epoch_tick(&signals, deadline, pause));
     Ok(initial_fuel)
 }

@@ -42,7 +42,7 @@ use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
 
 use super::{GuestState, Preopen, driver_preopens, wasi_ctx};
 use crate::output::CapturedOutput;
-use crate::signals::RunSignals;
+use crate::stop::RunSignals;
 use crate::{Result, SoulBoxError, Stdin};
 
 /// Version of this procedure; part of every image key.
@@ -103,7 +103,7 @@ async fn build_async(
         .instrument(module)
         .map_err(|e| fail("instrumenting the module", &format!("{e:#}")))?;
 
-    let engine = wasmtime::Engine::new(&crate::engine::preinit_config())
+    let engine = wasmtime::Engine::new(&super::config::preinit_config())
         .map_err(|e| fail("configuring wasmtime", &format!("{e:#}")))?;
     let compiled = Module::new(&engine, &instrumented)
         .map_err(|e| fail("compiling the instrumented module", &format!("{e:#}")))?;

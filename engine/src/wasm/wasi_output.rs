@@ -11,7 +11,7 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
 
 use super::interrupt::Stopped;
 use crate::output::CapturedOutput;
-use crate::signals::StopReason;
+use crate::stop::StopReason;
 
 impl IsTerminal for CapturedOutput {
     fn is_terminal(&self) -> bool {
@@ -84,7 +84,7 @@ mod tests {
 
     use super::*;
     use crate::output::Channel;
-    use crate::signals::RunSignals;
+    use crate::stop::RunSignals;
 
     #[test]
     fn a_write_past_the_cap_traps_the_guest() {

@@ -98,7 +98,7 @@ impl ModuleCache {
         engine.precompile_compatibility_hash().hash(&mut hasher);
         (
             "memory_guaranteed_dense_image_size",
-            crate::engine::DENSE_IMAGE_LIMIT,
+            super::config::DENSE_IMAGE_LIMIT,
         )
             .hash(&mut hasher);
         let config_hash = format!("{:016x}", hasher.finish());

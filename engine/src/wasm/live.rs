@@ -16,7 +16,7 @@ use super::{
 use crate::outcome::Outcome;
 use crate::runtime::PreparedRuntime;
 use crate::session::snapshot::{self, Captured, GlobalValue, MemoryImage, PAGE, Payload};
-use crate::signals::RunSignals;
+use crate::stop::RunSignals;
 use crate::{Result, SandboxConfig, SoulBoxError, Status, Stdin, StreamOutput};
 
 /// A store for a session's guest: the driver's argv, environment and directories, no stdin, no
