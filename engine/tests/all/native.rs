@@ -179,13 +179,21 @@ async fn a_fork_bomb_hits_the_pids_limit_and_the_engine_keeps_serving() {
         .with_max_processes(32)
         .with_timeout(Duration::from_secs(2));
     let sb = sandbox(config).await;
+    // The bomb grows from one subshell, so the script's own shell forks once, while it is still
+    // alone (dash exits with status 2 when a fork of its own fails: with `bomb; while ...` the
+    // main shell forked both ends of the first pipeline itself and, under load, lost the race to
+    // its own children for the last process slots). The main shell then spins until the timeout.
     let request = ExecutionRequest::new(
         Language::Shell,
-        "bomb() { bomb | bomb & }; bomb; while :; do :; done",
+        "bomb() { bomb | bomb & }; (bomb) & while :; do :; done",
     )
     .with_file_name(format!("{marker}.sh"));
     let r = sb.execute(request).await.expect("run");
     assert_eq!(r.status, Status::Timeout, "{r:?}");
+    assert!(
+        r.stderr.contains("Cannot fork"),
+        "the bomb never met the process limit: {r:?}"
+    );
     assert!(
         survivors(&marker).await.is_empty(),
         "bomb processes survived"
