@@ -71,18 +71,11 @@ impl ExecutionResultExt for ExecutionResult {
 
     /// The result of an execution terminated before its program started (while compiling).
     fn killed_before_run(elapsed: Duration) -> Self {
-        Self {
-            status: Status::Killed,
-            stdout: String::new(),
-            stderr: String::new(),
-            exit_code: None,
-            execution_time: elapsed,
-            memory_usage: 0,
-            fuel_consumed: 0,
-            artifacts: Vec::new(),
-            error: Some("execution was terminated before the program started".into()),
-            isolation: Vec::new(),
-            value: None,
-        }
+        Self::refused(
+            Status::Killed,
+            "execution was terminated before the program started".into(),
+            Vec::new(),
+            elapsed,
+        )
     }
 }
