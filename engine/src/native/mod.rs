@@ -8,7 +8,8 @@
 //! - `rootfs.rs`: the minimal root entered with `pivot_root`; `landlock.rs`, `seccomp.rs`: the
 //!   filesystem and system-call walls; `cgroup.rs`: memory, pids and CPU limits;
 //! - `os.rs`: the system calls of the setup behind a trait, so the setup is unit-tested anywhere;
-//! - `program.rs`: which interpreter runs which language, and the program file.
+//! - `program.rs`: which interpreter runs which language, and the program file;
+//! - `pipes.rs`: the run's pipes and descriptors, and the pumps that move output and stdin.
 //!
 //! The engine side here supervises the run: streams output through the same capped capture as
 //! the wasm backend, enforces the wall-clock deadline and stop requests by killing init (with it,
