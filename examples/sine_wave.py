@@ -1,5 +1,5 @@
 # The seed's example: plot a sine wave with numpy + matplotlib and save it as a PNG.
-# Run it with `bash scripts/example.sh` (or `soulbox run examples/sine_wave.py --workdir out`);
+# Run it with `bash scripts/example.sh` (or `soulbox run examples/sine_wave.py --workspace out`);
 # sine_wave.png comes back as an artifact (image/png).
 import numpy as np
 import matplotlib.pyplot as plt

@@ -11,5 +11,5 @@ SOULBOX_PROFILE=release bash "$ROOT/scripts/setup.sh"
 cd "$ROOT"
 out="$ROOT/example-output"
 mkdir -p "$out"
-"$CARGO_TARGET_DIR/release/soulbox" run examples/sine_wave.py --workdir "$out" "$@"
+"$CARGO_TARGET_DIR/release/soulbox" run examples/sine_wave.py --workspace "$out" "$@"
 echo "example: $(du -b "$out/sine_wave.png" | cut -f1) bytes written to $out/sine_wave.png" >&2

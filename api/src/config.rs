@@ -160,6 +160,8 @@ pub struct SandboxConfig {
     pub network_enabled: bool,
     /// A host directory to use as the workspace (`/work` in the guest). It is created if missing and
     /// kept after the sandbox ends. `None`: a private temporary directory, removed at the end.
+    /// (The seed's name for it; the builder is [`with_workspace`](Self::with_workspace), the CLI
+    /// flag `--workspace`, alias `--workdir`.)
     pub persistent_storage: Option<PathBuf>,
     /// Environment variables the guest sees, and nothing else of the host's environment.
     pub env: BTreeMap<String, String>,
@@ -259,10 +261,19 @@ impl SandboxConfig {
         self.network_enabled = enabled;
         self
     }
-    /// Uses a host directory as the workspace and keeps it (see [`persistent_storage`](Self::persistent_storage)).
-    pub fn with_workdir(mut self, dir: impl Into<PathBuf>) -> Self {
+    /// Uses a host directory as the workspace and keeps it (sets
+    /// [`persistent_storage`](Self::persistent_storage), the seed's name for that directory).
+    pub fn with_workspace(mut self, dir: impl Into<PathBuf>) -> Self {
         self.persistent_storage = Some(dir.into());
         self
+    }
+    /// The earlier name of [`with_workspace`](Self::with_workspace).
+    #[deprecated(
+        since = "0.1.0",
+        note = "use `with_workspace`: the concept is the workspace"
+    )]
+    pub fn with_workdir(self, dir: impl Into<PathBuf>) -> Self {
+        self.with_workspace(dir)
     }
     /// Adds one environment variable for the guest.
     pub fn with_env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {

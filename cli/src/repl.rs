@@ -52,9 +52,9 @@ pub(crate) struct ReplArgs {
     /// Instruction budget of each cell (wasm fuel units); unlimited by default.
     #[arg(long, value_name = "N")]
     fuel: Option<u64>,
-    /// Host directory used as the guest's working directory (/work); kept afterwards.
-    #[arg(long, value_name = "DIR")]
-    workdir: Option<PathBuf>,
+    /// Host directory used as the sandbox's workspace (/work in the guest); kept afterwards.
+    #[arg(long, value_name = "DIR", visible_alias = "workdir")]
+    workspace: Option<PathBuf>,
     /// Never download a missing runtime.
     #[arg(long)]
     offline: bool,
@@ -90,8 +90,8 @@ pub(crate) async fn repl(args: ReplArgs) -> ExitCode {
         .with_timeout(args.timeout)
         .with_memory_limit(args.memory.unwrap_or(recommended));
     config.fuel = args.fuel;
-    if let Some(dir) = &args.workdir {
-        config = config.with_workdir(dir);
+    if let Some(dir) = &args.workspace {
+        config = config.with_workspace(dir);
     }
     if let Err(e) = config.validate() {
         eprintln!("soulbox: {e}");

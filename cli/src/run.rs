@@ -88,9 +88,9 @@ pub(crate) struct RunArgs {
     /// full set (the JSON `isolation` list says what was in effect).
     #[arg(long)]
     allow_weaker_isolation: bool,
-    /// Host directory used as the guest's working directory (/work); kept after the run.
-    #[arg(long, value_name = "DIR")]
-    workdir: Option<PathBuf>,
+    /// Host directory used as the sandbox's workspace (/work in the guest); kept after the run.
+    #[arg(long, value_name = "DIR", visible_alias = "workdir")]
+    workspace: Option<PathBuf>,
     /// Environment variable for the guest (repeatable). Nothing of the host's environment is passed.
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
     env: Vec<(String, String)>,
@@ -193,8 +193,8 @@ pub(crate) async fn run(args: RunArgs) -> ExitCode {
     config.compile.timeout = args.compile_timeout;
     config.compile.memory_limit = args.compile_memory;
     config.allow_weaker_isolation = args.allow_weaker_isolation;
-    if let Some(dir) = &args.workdir {
-        config = config.with_workdir(dir);
+    if let Some(dir) = &args.workspace {
+        config = config.with_workspace(dir);
     }
     if let Err(e) = config.validate() {
         return usage(e);

@@ -107,7 +107,7 @@ fn workdir_files_are_visible_and_outputs_stay_and_are_listed() {
             "wasm",
             "-c",
             writer,
-            "--workdir",
+            "--workspace",
             &wd,
             "--json",
         ],

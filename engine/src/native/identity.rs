@@ -6,7 +6,7 @@
 //!   and gid, from SoulBox's range [`SANDBOX_ID_FIRST`] ..= [`SANDBOX_ID_LAST`]
 //!   (`0x70000000`-`0x70FFFFFF`, inside the block systemd's UIDS-GIDS.md leaves unused, above
 //!   every container range). The id is derived from the workspace directory's identity (device
-//!   and inode), so every run in one sandbox - and every CLI run on one `--workdir` - gets the
+//!   and inode), so every run in one sandbox - and every CLI run on one `--workspace` - gets the
 //!   same id, and two live sandboxes share one with a chance of 1 in 16.7 million. The worker
 //!   drops the engine's supplementary groups and takes that id before anything else
 //!   ([`super::child::harden`]), so nothing it creates on the host is root's.
@@ -23,7 +23,7 @@
 //! `O_PATH | O_NOFOLLOW`, and the decision is taken again on that descriptor's own status and
 //! the change made through it - whatever a concurrent rename put under the name meanwhile.
 //! A regular file or symlink with more than one link is left alone - its other name may lie
-//! outside the workspace (`--workdir` is a host directory the caller filled) - and so is
+//! outside the workspace (`--workspace` is a host directory the caller filled) - and so is
 //! everything deeper than [`MAX_DEPTH`] levels; the guest then cannot change those.
 
 // Audited for the wall rule (scripts/wall-audited.txt): only the engine's own /proc/self (the workspace walk itself goes through openat with O_NOFOLLOW).

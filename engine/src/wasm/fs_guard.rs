@@ -6,7 +6,7 @@
 //! - **Files that block or are not files.** Opening a FIFO blocks until someone opens the other
 //!   end; WASI does that open on a host thread that nothing can interrupt, so the guest's run
 //!   ends at its deadline but the thread (and a CLI waiting for it) stays. A FIFO can be in a
-//!   caller's `--workdir` or be left there by a native run. [`HostDirs::special_file`] stats the
+//!   caller's `--workspace` or be left there by a native run. [`HostDirs::special_file`] stats the
 //!   target first (through cap-std, relative to the same directory and with the same symlink
 //!   rule as the open), and the open is refused with `ENOTSUP` unless it is a regular file or a
 //!   directory (or does not exist yet). Only something outside the guest could swap the file

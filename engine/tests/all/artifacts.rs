@@ -164,7 +164,7 @@ async fn escaping_symlinks_left_by_a_native_run_are_removed() {
     let ws = outer.path().join("ws");
     std::fs::create_dir(&ws).expect("workdir");
     std::os::unix::fs::symlink("/etc/hostname", ws.join("callers-own")).expect("symlink");
-    let sb = sandbox(native().with_workdir(&ws)).await;
+    let sb = sandbox(native().with_workspace(&ws)).await;
     let r = sb
         .execute_code(
             Language::Shell,

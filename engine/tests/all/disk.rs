@@ -112,7 +112,7 @@ async fn budgeted() -> (soulbox::Sandbox, tempfile::TempDir) {
     let sandbox = crate::sandbox(
         crate::tight()
             .with_max_disk_bytes(MIB)
-            .with_workdir(dir.path()),
+            .with_workspace(dir.path()),
     )
     .await;
     (sandbox, dir)

@@ -131,7 +131,7 @@ async fn files_persist_across_executions_and_workspace_is_removed_at_the_end() {
 #[tokio::test]
 async fn caller_supplied_workspace_is_kept() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let sb = sandbox(tight().with_workdir(dir.path())).await;
+    let sb = sandbox(tight().with_workspace(dir.path())).await;
     std::fs::write(dir.path().join("input.txt"), "in").expect("write");
     let r = sb
         .execute_code(Language::Wasm, guests::write_file("out.txt", "out"))
@@ -152,7 +152,7 @@ const ENOTSUP: i32 = 58;
 #[tokio::test]
 async fn links_pointing_out_of_the_workspace_are_refused_and_nothing_is_left() {
     let dir = tempfile::tempdir().expect("workdir");
-    let sb = sandbox(tight().with_workdir(dir.path())).await;
+    let sb = sandbox(tight().with_workspace(dir.path())).await;
     let strings = [
         "../../../etc/passwd", // s0
         "x",                   // s1
@@ -256,7 +256,7 @@ async fn opening_a_fifo_in_the_workspace_is_refused_at_once() {
     let sb = sandbox(
         tight()
             .with_timeout(std::time::Duration::from_secs(2))
-            .with_workdir(dir.path()),
+            .with_workspace(dir.path()),
     )
     .await;
     let body = "

@@ -329,7 +329,7 @@ try:
 except OSError as e:
     print("refused", errno.errorcode[e.errno])
 "#;
-    let r = python(native().with_workdir(dir.path()), code).await;
+    let r = python(native().with_workspace(dir.path()), code).await;
     assert_eq!(r.status, Status::Ok, "{r:?}");
     assert_eq!(r.stdout, "visible True\nrefused EAFNOSUPPORT\n", "{r:?}");
     let accepted = listener.accept();
@@ -394,7 +394,7 @@ async fn a_setuid_shell_left_in_the_workspace_is_neither_roots_nor_setuid_on_the
     require_root!();
     let dir = tempfile::tempdir().expect("dir");
     let r = sh(
-        native().with_workdir(dir.path()),
+        native().with_workspace(dir.path()),
         "cp /bin/sh /work/s && chmod 4755 /work/s && stat -c '%a %u' /work/s\n\
          cp /bin/sh /work/g && chmod 2755 /work/g && stat -c '%a %u' /work/g\n",
     )

@@ -309,7 +309,7 @@ async fn a_hostile_path_in_the_file_writes_nothing_outside_the_workspace() {
     let outer = tempfile::tempdir().unwrap();
     let workspace = outer.path().join("ws");
     std::fs::create_dir(&workspace).unwrap();
-    let victim = runtime_sandbox(config().with_workdir(&workspace)).await;
+    let victim = runtime_sandbox(config().with_workspace(&workspace)).await;
     let err = victim.restore_session(&path).await.unwrap_err();
     assert!(
         matches!(&err, SoulBoxError::SnapshotCorrupt { reason, .. }
@@ -534,7 +534,7 @@ async fn a_bad_memory_name_with_a_valid_checksum_writes_nothing() {
     let outer = tempfile::tempdir().unwrap();
     let workspace = outer.path().join("ws");
     std::fs::create_dir(&workspace).unwrap();
-    let victim = runtime_sandbox(config().with_workdir(&workspace)).await;
+    let victim = runtime_sandbox(config().with_workspace(&workspace)).await;
     let err = victim.restore_session(&forged).await.unwrap_err();
     assert!(
         matches!(&err, SoulBoxError::SessionStart(why) if why.contains("memorz")),
