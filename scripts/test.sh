@@ -10,6 +10,8 @@ echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> wall rule: std::fs only in audited places"
 bash "$ROOT/scripts/check-wall.sh"
+echo "==> layers: no import cycles"
+bash "$ROOT/scripts/check-layers.sh"
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "==> cargo test"

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ACCEPTED_LANGUAGES;
+use crate::UnknownLanguage;
 
 /// What kind of host-side failure an [`ApiError`] reports; one kind per variant of the engine's
 /// `SoulBoxError`. Serialised in snake_case (`invalid_request`, `runtime`, ...).
@@ -114,27 +114,6 @@ impl ApiError {
         Self {
             kind,
             message: message.into(),
-        }
-    }
-}
-
-/// A language name or file extension that SoulBox does not know: the error of parsing a
-/// [`Language`](crate::Language). The engine turns it into `SoulBoxError::UnknownLanguage`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown language `{given}`; expected one of: {accepted}")]
-pub struct UnknownLanguage {
-    /// What the caller wrote.
-    pub given: String,
-    /// The names SoulBox accepts ([`ACCEPTED_LANGUAGES`]).
-    pub accepted: &'static str,
-}
-
-impl UnknownLanguage {
-    /// The error for `given`.
-    pub fn new(given: impl Into<String>) -> Self {
-        Self {
-            given: given.into(),
-            accepted: ACCEPTED_LANGUAGES,
         }
     }
 }

@@ -6,8 +6,6 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::UnknownLanguage;
-
 /// A source language (or binary format) that SoulBox knows how to run.
 ///
 /// ```
@@ -21,7 +19,9 @@ use crate::UnknownLanguage;
 pub enum Language {
     /// Python 3 (interpreter compiled to WASI).
     Python,
-    /// JavaScript (QuickJS compiled to WASI).
+    /// JavaScript (QuickJS compiled to WASI). On the wire `"javascript"`, the name the CLI and
+    /// every door use; `"java_script"` (what earlier versions wrote) is still read.
+    #[serde(rename = "javascript", alias = "java_script")]
     JavaScript,
     /// Ruby (interpreter compiled to WASI).
     Ruby,
@@ -41,6 +41,27 @@ pub enum Language {
 
 /// Names accepted by [`Language::from_str`], for error messages and `--help`.
 pub const ACCEPTED_LANGUAGES: &str = "python (py), javascript (js, mjs), ruby (rb), rust (rs), c, cpp (c++, cc, cxx), wasm (wat), shell (sh), native";
+
+/// A language name or file extension that SoulBox does not know: the error of parsing a
+/// [`Language`]. The engine turns it into `SoulBoxError::UnknownLanguage`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown language `{given}`; expected one of: {accepted}")]
+pub struct UnknownLanguage {
+    /// What the caller wrote.
+    pub given: String,
+    /// The names SoulBox accepts ([`ACCEPTED_LANGUAGES`]).
+    pub accepted: &'static str,
+}
+
+impl UnknownLanguage {
+    /// The error for `given`.
+    pub fn new(given: impl Into<String>) -> Self {
+        Self {
+            given: given.into(),
+            accepted: ACCEPTED_LANGUAGES,
+        }
+    }
+}
 
 impl Language {
     /// Every language, in a stable order.

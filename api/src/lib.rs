@@ -36,14 +36,16 @@ mod files;
 mod language;
 mod request;
 mod result;
+mod state;
 
 pub use config::{
     Backend, CompileConfig, CompileProfile, MAX_ARTIFACT_BYTES, MAX_ARTIFACTS, MAX_CPU_QUOTA,
     MAX_DISK_BYTES, MAX_DISK_ENTRIES, MAX_MEMORY_LIMIT, MAX_OUTPUT_BYTES, MAX_PROCESSES,
     MAX_TIMEOUT, MIB, SandboxConfig, parse_byte_size, parse_duration,
 };
-pub use error::{ApiError, ErrorKind, UnknownLanguage};
+pub use error::{ApiError, ErrorKind};
 pub use files::FileInfo;
-pub use language::{ACCEPTED_LANGUAGES, Language};
+pub use language::{ACCEPTED_LANGUAGES, Language, UnknownLanguage};
 pub use request::{ExecutionRequest, Stdin};
 pub use result::{Artifact, ExecutionResult, Status, StreamOutput};
+pub use state::SandboxState;

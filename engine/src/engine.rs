@@ -7,10 +7,10 @@ use std::sync::{Arc, Mutex};
 
 use crate::compile::Compiler;
 use crate::compile::toolchain::default_toolchains_dir;
-use crate::runtime::RuntimeSet;
+use crate::runtime::{RuntimeSettings, Runtimes};
 use crate::wasm::config::{EPOCH_TICK, wasm_config};
-use crate::wasm::{GuestState, ModuleCache, WarmPoolStats, WarmPools};
-use crate::{Result, Sandbox, SandboxConfig, SoulBoxError};
+use crate::wasm::{ModuleCache, WarmPoolStats, WarmPools, WasmBackend, WasmParts};
+use crate::{Result, SoulBoxError};
 
 /// Settings of an [`Engine`].
 #[derive(Debug, Clone)]
@@ -151,16 +151,10 @@ pub struct Engine {
     inner: Arc<EngineInner>,
 }
 
-pub(crate) struct EngineInner {
-    pub(crate) wasm: wasmtime::Engine,
-    pub(crate) linker: wasmtime::Linker<GuestState>,
-    pub(crate) modules: ModuleCache,
-    pub(crate) compiler: Compiler,
-    pub(crate) runtimes: RuntimeSet,
-    pub(crate) offline: bool,
-    pub(crate) quiet: bool,
-    pub(crate) preinit: bool,
-    pub(crate) pools: WarmPools,
+struct EngineInner {
+    wasm: WasmBackend,
+    compiler: Compiler,
+    runtimes: Runtimes,
     home: PathBuf,
     pooling: bool,
     ticker_stop: Arc<AtomicBool>,
@@ -206,21 +200,31 @@ impl Engine {
         let toolchains = config
             .toolchains
             .unwrap_or_else(|| default_toolchains_dir(&home));
-        let compiler = Compiler::new(toolchains, home.join("compile-cache"));
+        let compiler = Compiler::new(toolchains.clone(), home.join("compile-cache"));
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_ticker(wasm.clone(), ticker_stop.clone())?;
-        Ok(Self {
-            inner: Arc::new(EngineInner {
-                wasm,
-                linker,
-                modules,
-                compiler,
-                runtimes: RuntimeSet::default(),
+        let wasm = WasmBackend::new(WasmParts {
+            engine: wasm,
+            linker,
+            modules,
+            pools: WarmPools::new(config.warm_pool, config.warm_pool_memory),
+        });
+        let runtimes = Runtimes::new(
+            wasm.clone(),
+            RuntimeSettings {
+                home: home.clone(),
+                toolchains,
                 offline: config.offline
                     || std::env::var("SOULBOX_OFFLINE").is_ok_and(|v| v == "1" || v == "true"),
                 quiet: config.quiet,
                 preinit: config.preinit,
-                pools: WarmPools::new(config.warm_pool, config.warm_pool_memory),
+            },
+        );
+        Ok(Self {
+            inner: Arc::new(EngineInner {
+                wasm,
+                compiler,
+                runtimes,
                 home,
                 pooling,
                 ticker_stop,
@@ -241,11 +245,6 @@ impl Engine {
         let engine = Engine::new(EngineConfig::default())?;
         *slot = Some(engine.clone());
         Ok(engine)
-    }
-
-    /// Creates a sandbox with its own workspace and limits.
-    pub async fn sandbox(&self, config: SandboxConfig) -> Result<Sandbox> {
-        Sandbox::with_engine(self.clone(), config)
     }
 
     /// The directory compile toolchains are looked for in.
@@ -275,11 +274,28 @@ impl Engine {
     /// # Ok(()) }
     /// ```
     pub fn warm_pool_stats(&self) -> WarmPoolStats {
-        self.inner.pools.stats()
+        self.inner.wasm.pools.stats()
     }
 
-    pub(crate) fn inner(&self) -> &EngineInner {
-        &self.inner
+    /// Fetches (unless offline), verifies and precompiles the named runtime, so a later first
+    /// run does not wait for it. Progress goes to stderr unless the engine is quiet.
+    pub async fn install_runtime(&self, name: &str) -> Result<()> {
+        self.inner.runtimes.install(name).await
+    }
+
+    /// The wasm backend's shared parts (Wasmtime, linker, module cache, warm pools).
+    pub(crate) fn wasm(&self) -> &WasmBackend {
+        &self.inner.wasm
+    }
+
+    /// The language runtimes, prepared on first use.
+    pub(crate) fn runtimes(&self) -> &Runtimes {
+        &self.inner.runtimes
+    }
+
+    /// The Rust/C/C++ compiler.
+    pub(crate) fn compiler(&self) -> &Compiler {
+        &self.inner.compiler
     }
 }
 

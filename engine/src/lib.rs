@@ -74,6 +74,7 @@
 mod compile;
 mod engine;
 mod error;
+mod guest;
 #[cfg(target_os = "linux")]
 mod native;
 mod outcome;
@@ -92,7 +93,7 @@ mod workspace;
 // that talk to a remote SoulBox; they are re-exported here under the same names.
 pub use engine::{Engine, EngineConfig, check_home, default_home};
 pub use error::{Result, SoulBoxError};
-pub use sandbox::{Sandbox, SandboxState};
+pub use sandbox::Sandbox;
 pub use session::{Session, SnapshotInfo};
 /// The data crate itself, for code that names it (`soulbox::api::ErrorKind`).
 pub use soulbox_api as api;
@@ -100,8 +101,8 @@ pub use soulbox_api::{
     ACCEPTED_LANGUAGES, ApiError, Artifact, Backend, CompileConfig, CompileProfile, ErrorKind,
     ExecutionRequest, ExecutionResult, FileInfo, Language, MAX_ARTIFACT_BYTES, MAX_ARTIFACTS,
     MAX_CPU_QUOTA, MAX_DISK_BYTES, MAX_DISK_ENTRIES, MAX_MEMORY_LIMIT, MAX_OUTPUT_BYTES,
-    MAX_PROCESSES, MAX_TIMEOUT, MIB, SandboxConfig, Status, Stdin, StreamOutput, UnknownLanguage,
-    parse_byte_size, parse_duration,
+    MAX_PROCESSES, MAX_TIMEOUT, MIB, SandboxConfig, SandboxState, Status, Stdin, StreamOutput,
+    UnknownLanguage, parse_byte_size, parse_duration,
 };
 pub use stdin::StdinExt;
 pub use wasm::WarmPoolStats;

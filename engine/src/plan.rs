@@ -62,7 +62,7 @@ pub(crate) async fn plan(
         return native_plan(request);
     }
     if let Some(selected) = runtime::select(config, request)? {
-        let prepared = engine.prepared_runtime(selected, config).await?;
+        let prepared = engine.runtimes().prepared(selected, config).await?;
         let invocation = prepared.driver.prepare(&RunInput {
             code: &request.code,
             args: &request.args,
@@ -89,7 +89,7 @@ pub(crate) async fn plan(
             module_plan(engine, config, bytes, program, request, Vec::new()).await
         }
         Language::Rust | Language::C | Language::Cpp => {
-            match crate::compile::build(engine, config, request).await? {
+            match crate::compile::build(engine.compiler(), config, request).await? {
                 Built::Module {
                     wasm,
                     program,
@@ -197,8 +197,8 @@ pub(crate) async fn user_module(
                 error,
             }),
             (binary, None) => {
-                let inner = engine.inner();
-                let module = inner.modules.get(&inner.wasm, binary).await?;
+                let wasm = engine.wasm();
+                let module = wasm.modules.get(&wasm.engine, binary).await?;
                 Ok(UserModule::Ready {
                     module,
                     spent: started.elapsed(),

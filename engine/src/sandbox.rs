@@ -8,10 +8,9 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
 use futures::Stream;
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use crate::FileInfo;
+use crate::guest::GuestContext;
 use crate::plan::{Plan, plan};
 use crate::result_ext::ExecutionResultExt;
 use crate::stop::{RunSignals, StopReason};
@@ -21,33 +20,7 @@ use crate::{
     Engine, ExecutionRequest, ExecutionResult, Language, Result, SandboxConfig, SoulBoxError,
     StreamOutput,
 };
-
-/// Lifecycle of a sandbox: `Creating` -> `Running` <-> `Paused`, and from either to
-/// `Terminated` (final). See [`Sandbox::pause`] for what pausing means for in-process wasm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SandboxState {
-    /// Being set up.
-    Creating,
-    /// Ready to execute.
-    Running,
-    /// Suspended: executions, file writes and new or restored sessions are refused until
-    /// [`Sandbox::resume`]; reads and session snapshots are allowed.
-    Paused,
-    /// Ended: workspace removed (unless caller-supplied), nothing more can run.
-    Terminated,
-}
-
-impl std::fmt::Display for SandboxState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            SandboxState::Creating => "creating",
-            SandboxState::Running => "running",
-            SandboxState::Paused => "paused",
-            SandboxState::Terminated => "terminated",
-        })
-    }
-}
+use crate::{FileInfo, SandboxState};
 
 /// One isolated workspace with limits. Cheap to clone (clones are handles to the same sandbox).
 ///
@@ -77,7 +50,7 @@ struct Inner {
     /// Signals of the execution in progress, so `terminate` can stop it.
     running: Mutex<Option<Arc<RunSignals>>>,
     /// The sessions opened in this sandbox, so `terminate` can free their instances.
-    sessions: Mutex<Vec<Weak<crate::session::SessionSlot>>>,
+    sessions: Mutex<Vec<Weak<crate::wasm::live::SessionSlot>>>,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -339,13 +312,14 @@ impl Sandbox {
                 let tracking = workspace.track()?;
                 let run = WasmRun {
                     program,
-                    env,
-                    stdin: request.stdin,
-                    workspace: workspace.host_path(),
-                    preopens: Vec::new(),
-                    config,
-                    events,
-                    signals,
+                    guest: GuestContext {
+                        config,
+                        workspace: workspace.host_path(),
+                        env,
+                        stdin: request.stdin,
+                        events,
+                        signals,
+                    },
                     // Compiling a guest's module took part of its timeout; the run gets the rest.
                     deadline: wasm::deadline_after(
                         Instant::now(),
@@ -353,7 +327,7 @@ impl Sandbox {
                     ),
                 };
                 (
-                    wasm::run(&self.inner.engine, run).await,
+                    wasm::run(self.inner.engine.wasm(), run).await,
                     isolation,
                     tracking,
                 )
@@ -363,13 +337,15 @@ impl Sandbox {
                 let tracking = workspace.track()?;
                 let run = crate::native::NativeRun {
                     program,
-                    env,
-                    stdin: request.stdin,
-                    workspace: workspace.host_path(),
+                    guest: GuestContext {
+                        config,
+                        workspace: workspace.host_path(),
+                        env,
+                        stdin: request.stdin,
+                        events,
+                        signals,
+                    },
                     workspace_dir: workspace.dir(),
-                    config,
-                    events,
-                    signals,
                 };
                 (crate::native::run(run).await, Vec::new(), tracking)
             }
@@ -383,28 +359,8 @@ impl Sandbox {
         Ok(outcome.into_result(started.elapsed(), artifacts, None))
     }
 
-    /// Starts a session: one live interpreter for `language` whose variables, imports and
-    /// definitions persist across [`Session::execute`](crate::Session::execute) calls, sharing this
-    /// sandbox's workspace and limits. Supported for Python (runtime `python`) and Ruby (`ruby`).
-    pub async fn session(&self, language: Language) -> Result<crate::Session> {
-        crate::session::Session::open(self.clone(), language).await
-    }
-
-    /// Brings back a session written by [`Session::snapshot`](crate::Session::snapshot) (in this
-    /// process or another) into this sandbox: its interpreter state continues where it was, and
-    /// the snapshot's workspace files are written into this sandbox's workspace (overwriting
-    /// files of the same name; other files are left alone).
-    ///
-    /// Everything is checked before anything is written: `Err(SnapshotCorrupt)` for a file that
-    /// is not a snapshot, is truncated or damaged, or names an unsafe path;
-    /// `Err(SnapshotMismatch)` for one made by another format, SoulBox or wasmtime version,
-    /// engine configuration or runtime module, or whose memory exceeds this sandbox's limit.
-    pub async fn restore_session(&self, path: impl AsRef<Path>) -> Result<crate::Session> {
-        crate::session::Session::restore(self.clone(), path.as_ref()).await
-    }
-
     /// Remembers a session so `terminate` can free it.
-    pub(crate) fn register_session(&self, slot: &Arc<crate::session::SessionSlot>) {
+    pub(crate) fn register_session(&self, slot: &Arc<crate::wasm::live::SessionSlot>) {
         let mut sessions = lock(&self.inner.sessions);
         sessions.retain(|s| s.strong_count() > 0);
         sessions.push(Arc::downgrade(slot));
@@ -502,7 +458,7 @@ impl Sandbox {
         drop(_turn);
         let sessions = std::mem::take(&mut *lock(&self.inner.sessions));
         for slot in sessions.iter().filter_map(Weak::upgrade) {
-            *slot.lock().await = crate::session::State::Closed;
+            *slot.lock().await = crate::wasm::live::SessionState::Closed;
         }
     }
 
@@ -570,5 +526,12 @@ async fn next_event(state: StreamState) -> Option<(Result<StreamOutput>, StreamS
             Some((event, next))
         }
         StreamState::Done => None,
+    }
+}
+
+impl Engine {
+    /// Creates a sandbox with its own workspace and limits.
+    pub async fn sandbox(&self, config: SandboxConfig) -> Result<Sandbox> {
+        Sandbox::with_engine(self.clone(), config)
     }
 }

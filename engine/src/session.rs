@@ -11,8 +11,6 @@
 //! and every later [`Session::execute`] returns [`SoulBoxError::SessionPoisoned`] until
 //! [`Session::reset`]. An exception in a cell is only status `error`; the state is kept.
 
-pub(crate) mod snapshot;
-
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,24 +18,15 @@ use std::time::Instant;
 use soulbox_runtimes::{Runtime, catalogue};
 use tokio::sync::mpsc::UnboundedSender;
 
-pub use snapshot::SnapshotInfo;
+pub use crate::wasm::snapshot::SnapshotInfo;
 
 use crate::StreamOutput;
-use crate::runtime::{self, PreparedRuntime};
+use crate::guest::GuestContext;
+use crate::runtime;
 use crate::stop::RunSignals;
-use crate::wasm::live::LiveGuest;
+use crate::wasm::live::{LiveGuest, SessionSlot, SessionState as State};
+use crate::wasm::{PreparedRuntime, snapshot};
 use crate::{ExecutionResult, Language, Result, Sandbox, SandboxState, SoulBoxError, Status};
-
-pub(crate) enum State {
-    Live(Box<LiveGuest>),
-    /// Why the session cannot run code any more.
-    Poisoned(String),
-    /// The sandbox was terminated: the instance is gone.
-    Closed,
-}
-
-/// A session's state, shared with its sandbox so `terminate` can free the instance.
-pub(crate) type SessionSlot = tokio::sync::Mutex<State>;
 
 /// The live guest in `state`, or why there is none.
 fn live(state: &mut State) -> Result<&mut LiveGuest> {
@@ -89,7 +78,8 @@ impl Session {
                 .ok_or_else(|| unsupported(language, "it is not run by an interpreter".into()))?;
         let runtime = sandbox
             .engine()
-            .prepared_runtime(selected, sandbox.config())
+            .runtimes()
+            .prepared(selected, sandbox.config())
             .await?;
         if !runtime.driver.supports_sessions() {
             return Err(unsupported(
@@ -215,11 +205,8 @@ impl Session {
         let workspace = turn.workspace();
         let forked = live
             .fork(
-                self.sandbox.engine(),
-                self.sandbox.config(),
-                workspace.host_path(),
-                sandbox_env(&self.sandbox),
-                signals,
+                self.sandbox.engine().wasm(),
+                guest_context(&self.sandbox, workspace.host_path(), signals),
             )
             .await;
         drop(turn);
@@ -322,10 +309,10 @@ impl Session {
                 reason: format!("runtime `{}` does not run {language}", selected.name),
             });
         }
-        let flavours = sandbox.engine().runtime_flavours(selected).await?;
-        let found = sandbox
-            .engine()
-            .runtime_by_identity(&flavours, &header.runtime_identity)
+        let runtimes = sandbox.engine().runtimes();
+        let flavours = runtimes.flavours(selected).await?;
+        let found = runtimes
+            .by_identity(&flavours, &header.runtime_identity)
             .await?;
         let runtime = match found {
             Some(runtime) => runtime,
@@ -363,12 +350,9 @@ impl Session {
             // memories and globals is the last check of the file (names and sizes must fit the
             // module). Only a session that loaded writes into the sandbox's shared workspace.
             let live = LiveGuest::restore(
-                sandbox.engine(),
+                sandbox.engine().wasm(),
                 runtime.clone(),
-                sandbox.config(),
-                workspace.host_path(),
-                sandbox_env(&sandbox),
-                signals,
+                guest_context(&sandbox, workspace.host_path(), signals),
                 payload,
             )
             .await?;
@@ -415,14 +399,10 @@ async fn start(sandbox: &Sandbox, runtime: &Arc<PreparedRuntime>) -> Result<Live
     let signals = Arc::new(RunSignals::default());
     let turn = sandbox.begin("start a session", signals.clone()).await?;
     let workspace = turn.workspace();
-    let env = sandbox_env(sandbox);
     let live = LiveGuest::open(
-        sandbox.engine(),
+        sandbox.engine().wasm(),
         runtime.clone(),
-        sandbox.config(),
-        workspace.host_path(),
-        env,
-        signals,
+        guest_context(sandbox, workspace.host_path(), signals),
     )
     .await;
     drop(turn);
@@ -440,7 +420,7 @@ fn header_for(
     snapshot::Header {
         soulbox_version: env!("CARGO_PKG_VERSION").to_owned(),
         wasmtime_version: snapshot::WASMTIME_VERSION.to_owned(),
-        engine_compat: engine.inner().modules.config_hash().to_owned(),
+        engine_compat: engine.wasm().modules.config_hash().to_owned(),
         runtime: runtime.map_or("", |r| r.driver.runtime().name).to_owned(),
         runtime_identity: runtime.map_or("", PreparedRuntime::identity).to_owned(),
         language: language.to_string(),
@@ -456,11 +436,47 @@ fn unsupported(language: Language, reason: String) -> SoulBoxError {
     }
 }
 
-fn sandbox_env(sandbox: &Sandbox) -> Vec<(String, String)> {
-    sandbox
-        .config()
-        .env
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
+/// A session guest's context for one start, fork or restore: the sandbox's limits and
+/// variables, its workspace, no stdin (cells attach their own output).
+fn guest_context<'a>(
+    sandbox: &'a Sandbox,
+    workspace: &'a Path,
+    signals: Arc<RunSignals>,
+) -> GuestContext<'a> {
+    GuestContext {
+        config: sandbox.config(),
+        workspace,
+        env: sandbox
+            .config()
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        stdin: crate::Stdin::Empty,
+        events: None,
+        signals,
+    }
+}
+
+/// Sessions are started from their sandbox.
+impl Sandbox {
+    /// Starts a session: one live interpreter for `language` whose variables, imports and
+    /// definitions persist across [`Session::execute`](Session::execute) calls, sharing this
+    /// sandbox's workspace and limits. Supported for Python (runtime `python`) and Ruby (`ruby`).
+    pub async fn session(&self, language: Language) -> Result<Session> {
+        Session::open(self.clone(), language).await
+    }
+
+    /// Brings back a session written by [`Session::snapshot`](Session::snapshot) (in this
+    /// process or another) into this sandbox: its interpreter state continues where it was, and
+    /// the snapshot's workspace files are written into this sandbox's workspace (overwriting
+    /// files of the same name; other files are left alone).
+    ///
+    /// Everything is checked before anything is written: `Err(SnapshotCorrupt)` for a file that
+    /// is not a snapshot, is truncated or damaged, or names an unsafe path;
+    /// `Err(SnapshotMismatch)` for one made by another format, SoulBox or wasmtime version,
+    /// engine configuration or runtime module, or whose memory exceeds this sandbox's limit.
+    pub async fn restore_session(&self, path: impl AsRef<Path>) -> Result<Session> {
+        Session::restore(self.clone(), path.as_ref()).await
+    }
 }

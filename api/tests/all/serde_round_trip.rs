@@ -102,8 +102,15 @@ fn languages_and_files_round_trip() {
     }
     assert_eq!(
         serde_json::to_string(&Language::JavaScript).expect("serialises"),
-        "\"java_script\""
+        "\"javascript\""
     );
+    // Earlier versions wrote the derive's default; their JSON still reads.
+    let old: Language = serde_json::from_str("\"java_script\"").expect("old name reads");
+    assert_eq!(old, Language::JavaScript);
+    for lang in Language::ALL {
+        let json = serde_json::to_string(&lang).expect("serialises");
+        assert_eq!(json, format!("\"{lang}\""), "wire name is the display name");
+    }
     let file = FileInfo {
         path: "data/x.csv".into(),
         size: 10,

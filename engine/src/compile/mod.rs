@@ -24,9 +24,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::{
-    CompileConfig, Engine, ExecutionRequest, Language, Result, SandboxConfig, SoulBoxError,
-};
+use crate::{CompileConfig, ExecutionRequest, Language, Result, SandboxConfig, SoulBoxError};
 use cache::{Cached, CompileCache};
 use isolate::{Ending, Isolated};
 
@@ -353,14 +351,13 @@ pub(crate) enum Built {
 
 /// Compiles a Rust, C or C++ request (or takes it from the compile cache).
 pub(crate) async fn build(
-    engine: &Engine,
+    compiler: &Compiler,
     config: &SandboxConfig,
     request: &ExecutionRequest,
 ) -> Result<Built> {
     if request.code.is_empty() {
         return Err(SoulBoxError::InvalidRequest("the source is empty".into()));
     }
-    let compiler = &engine.inner().compiler;
     let outcome = compiler
         .compile(
             request.language,

@@ -31,17 +31,16 @@ use std::ffi::CString;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::watch;
 
 pub(crate) use program::NativeProgram;
 
+use crate::guest::GuestContext;
 use crate::outcome::Outcome;
 use crate::output::CapturedOutput;
-use crate::stop::{RunSignals, StopReason};
-use crate::{Result, SandboxConfig, SoulBoxError, Status, Stdin, StreamOutput};
+use crate::stop::StopReason;
+use crate::{Result, SandboxConfig, SoulBoxError, Status, Stdin};
 use cgroup::{Limits, RunCgroup};
 use child::{ChildReport, ChildSpec, Identity, Report, Stage};
 use identity::GuestIds;
@@ -55,19 +54,15 @@ use spawn::Init;
 /// Everything one native run needs.
 pub(crate) struct NativeRun<'a> {
     pub program: NativeProgram,
-    pub env: Vec<(String, String)>,
-    pub stdin: Stdin,
-    /// The workspace's host path (for the bind mount) and the directory open there.
-    pub workspace: &'a Path,
+    /// Limits, workspace (its host path is bind-mounted), environment, stdin, output, signals.
+    pub guest: GuestContext<'a>,
+    /// The workspace directory, open (its identity and ownership are set through it).
     pub workspace_dir: &'a cap_std::fs::Dir,
-    pub config: &'a SandboxConfig,
-    pub events: Option<UnboundedSender<StreamOutput>>,
-    pub signals: Arc<RunSignals>,
 }
 
 /// Runs the program to completion (or to a limit) and reports how it ended.
 pub(crate) async fn run(run: NativeRun<'_>) -> Result<Outcome> {
-    let config = run.config;
+    let config = run.guest.config;
     let os = if config.simulate_kernel_without_landlock {
         Linux::without_landlock()
     } else {
@@ -112,9 +107,9 @@ async fn supervise(
     cgroup: Option<&RunCgroup>,
     os: &Linux,
 ) -> Result<Outcome> {
-    let config = run.config;
+    let config = run.guest.config;
     let spec = child_spec(run, layers, ids, run_dir)?;
-    let pipes = Pipes::new(&run.stdin)?;
+    let pipes = Pipes::new(&run.guest.stdin)?;
     let clone_into = cgroup.and_then(RunCgroup::clone_target);
     let mut init = spawn::clone_init(
         &spec,
@@ -144,22 +139,25 @@ async fn supervise(
         .map_err(|e| SoulBoxError::io("watching the sandbox's init process", e))?;
     handshake(&init, layers, ids, cgroup, sync_ours)?;
 
-    let (stdout, stderr) =
-        CapturedOutput::pair(config.max_output_bytes, &run.signals, run.events.clone());
+    let (stdout, stderr) = CapturedOutput::pair(
+        config.max_output_bytes,
+        &run.guest.signals,
+        run.guest.events.clone(),
+    );
     let (exited_tx, exited_rx) = watch::channel(false);
     let readers = [
         tokio::spawn(pump(stdout_ours, stdout.clone(), exited_rx.clone())),
         tokio::spawn(pump(stderr_ours, stderr.clone(), exited_rx)),
     ];
-    let writer = match (&run.stdin, stdin_ours) {
+    let writer = match (&run.guest.stdin, stdin_ours) {
         (Stdin::Bytes(bytes), Some(fd)) => Some(tokio::spawn(feed(fd, bytes.clone()))),
         _ => None,
     };
 
     let stop = async {
         tokio::select! {
-            _ = tokio::time::sleep(config.timeout) => run.signals.stop(StopReason::Timeout),
-            _ = run.signals.stopped() => {}
+            _ = tokio::time::sleep(config.timeout) => run.guest.signals.stop(StopReason::Timeout),
+            _ = run.guest.signals.stopped() => {}
         }
     };
     tokio::select! {
@@ -191,7 +189,7 @@ async fn supervise(
             stage,
             index,
             errno,
-        }) if run.signals.reason().is_none() => {
+        }) if run.guest.signals.reason().is_none() => {
             let step = child::describe_failure(&spec, stage, index);
             return Err(match stage {
                 Stage::Exec => SoulBoxError::InvalidRequest(format!("{step}: {}", errno.io())),
@@ -208,7 +206,8 @@ async fn supervise(
         Some(ChildReport::Exited { max_rss, .. }) => max_rss,
         _ => 0,
     };
-    let (status, exit_code, error) = classify(ended, run.signals.reason(), usage.oom_kills, config);
+    let (status, exit_code, error) =
+        classify(ended, run.guest.signals.reason(), usage.oom_kills, config);
     Ok(Outcome {
         status,
         exit_code,
@@ -382,13 +381,13 @@ fn child_spec(
     ids: GuestIds,
     run_dir: &RunDir,
 ) -> Result<ChildSpec> {
-    let config = run.config;
+    let config = run.guest.config;
     let (guest_ids, identity) = guest_identity(layers, ids);
     let (rootfs, program_dir, workdir, tmp) = if layers.namespaces {
         let plan = RootfsPlan::new(
             &RootfsInputs {
                 staging: &run_dir.root(),
-                workspace: run.workspace,
+                workspace: run.guest.workspace,
                 program: ProgramFile {
                     name: &run.program.file_name,
                     code: &run.program.code,
@@ -410,14 +409,14 @@ fn child_spec(
         (
             None,
             run_dir.program(),
-            run.workspace.to_path_buf(),
+            run.guest.workspace.to_path_buf(),
             run_dir.tmp(),
         )
     };
     let landlock = layers.landlock_abi.map(|abi| {
         let rules = match &rootfs {
             Some(plan) => plan.landlock_rules.clone(),
-            None => host_view_rules(run.workspace, &program_dir, &tmp),
+            None => host_view_rules(run.guest.workspace, &program_dir, &tmp),
         };
         LandlockPlan::new(abi, rules, config.network_enabled)
     });
@@ -427,7 +426,7 @@ fn child_spec(
         ("HOME".into(), tmp.to_string_lossy().into_owned()),
         ("TMPDIR".into(), tmp.to_string_lossy().into_owned()),
     ];
-    for (key, value) in &run.env {
+    for (key, value) in &run.guest.env {
         env.retain(|(k, _)| k != key);
         env.push((key.clone(), value.clone()));
     }

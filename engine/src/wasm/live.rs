@@ -9,50 +9,44 @@ use soulbox_runtimes::Invocation;
 use tokio::sync::mpsc::UnboundedSender;
 use wasmtime::{Instance, Trap};
 
+use super::snapshot::{self, Captured, GlobalValue, MemoryImage, PAGE, Payload};
 use super::{
-    GuestSetup, GuestStore, arm, driver_preopens, guest_store, outcome, under_deadline,
-    warm_guest_store,
+    GuestSetup, GuestStore, PreparedRuntime, WasmBackend, arm, driver_preopens, guest_store,
+    outcome, under_deadline, warm_guest_store,
 };
+use crate::guest::GuestContext;
 use crate::outcome::Outcome;
-use crate::runtime::PreparedRuntime;
-use crate::session::snapshot::{self, Captured, GlobalValue, MemoryImage, PAGE, Payload};
 use crate::stop::RunSignals;
 use crate::{Result, SandboxConfig, SoulBoxError, Status, Stdin, StreamOutput};
 
-/// A store for a session's guest: the driver's argv, environment and directories, no stdin, no
-/// stream (each cell attaches its own). Shared by opening and forking a session.
-fn session_store(
-    engine: &crate::Engine,
-    config: &SandboxConfig,
-    workspace: &Path,
-    invocation: &Invocation,
-    env: Vec<(String, String)>,
-    signals: &Arc<RunSignals>,
-) -> Result<GuestStore> {
-    guest_store(
-        engine,
-        session_setup(config, workspace, invocation, env, signals),
-    )
-}
-
-fn session_setup<'a>(
-    config: &'a SandboxConfig,
-    workspace: &'a Path,
-    invocation: &'a Invocation,
-    env: Vec<(String, String)>,
-    signals: &Arc<RunSignals>,
-) -> GuestSetup<'a> {
+/// A session guest's WASI setup: the driver's argv, its environment before the caller's, and
+/// its directories. `guest` is the session's context for this start (no stdin and no stream:
+/// each cell attaches its own output).
+fn session_setup<'a>(invocation: &'a Invocation, guest: GuestContext<'a>) -> GuestSetup<'a> {
+    let env = invocation.env.iter().cloned().chain(guest.env).collect();
     GuestSetup {
         argv: &invocation.argv,
-        env: invocation.env.iter().cloned().chain(env).collect(),
-        stdin: Stdin::Empty,
-        workspace,
+        guest: GuestContext {
+            env,
+            stdin: Stdin::Empty,
+            events: None,
+            ..guest
+        },
         preopens: driver_preopens(invocation).collect(),
-        config,
-        events: None,
-        signals: signals.clone(),
     }
 }
+
+/// A session's guest, or why there is none.
+pub(crate) enum SessionState {
+    Live(Box<LiveGuest>),
+    /// Why the session cannot run code any more.
+    Poisoned(String),
+    /// The sandbox was terminated: the instance is gone.
+    Closed,
+}
+
+/// A session's state, shared with its sandbox so `terminate` can free the instance.
+pub(crate) type SessionSlot = tokio::sync::Mutex<SessionState>;
 
 /// One interpreter instance that outlives executions.
 pub(crate) struct LiveGuest {
@@ -73,20 +67,15 @@ impl LiveGuest {
     /// Instantiates `runtime` and lets its driver start the session, under the same limits as one
     /// execution. A start that fails for any reason (including a limit) is an error.
     pub(crate) async fn open(
-        engine: &crate::Engine,
+        backend: &WasmBackend,
         runtime: Arc<PreparedRuntime>,
-        config: &SandboxConfig,
-        workspace: &Path,
-        env: Vec<(String, String)>,
-        signals: Arc<RunSignals>,
+        context: GuestContext<'_>,
     ) -> Result<LiveGuest> {
         let mut invocation = runtime.driver.prepare_session()?;
-        invocation.caller_env = env.clone();
-        let (mut guest, warm) = warm_guest_store(
-            engine,
-            session_setup(config, workspace, &invocation, env, &signals),
-            &runtime,
-        )?;
+        invocation.caller_env = context.env.clone();
+        let (config, signals) = (context.config, context.signals.clone());
+        let (mut guest, warm) =
+            warm_guest_store(backend, session_setup(&invocation, context), &runtime)?;
         let fuel = arm(&mut guest.store, config, signals.clone())?;
         let store = &mut guest.store;
         let pre = runtime.pre.clone();
@@ -129,19 +118,17 @@ impl LiveGuest {
     /// preopen layout, so descriptors of the preopened directories match) and a new private
     /// directory, not yet initialised: fork and restore overwrite its state.
     async fn blank(
-        engine: &crate::Engine,
+        backend: &WasmBackend,
         runtime: Arc<PreparedRuntime>,
-        config: &SandboxConfig,
-        workspace: &Path,
-        env: Vec<(String, String)>,
-        signals: Arc<RunSignals>,
+        context: GuestContext<'_>,
         fill_private: impl FnOnce(&Path) -> Result<()>,
     ) -> Result<LiveGuest> {
         let invocation = runtime.driver.prepare_session()?;
         if let Some(dir) = invocation.private_dir() {
             fill_private(dir)?;
         }
-        let mut guest = session_store(engine, config, workspace, &invocation, env, &signals)?;
+        let (config, signals) = (context.config, context.signals.clone());
+        let mut guest = guest_store(backend, session_setup(&invocation, context))?;
         arm(&mut guest.store, config, signals.clone())?;
         let store = &mut guest.store;
         let pre = runtime.pre.clone();
@@ -164,20 +151,14 @@ impl LiveGuest {
     /// [`Driver::supports_fork`]: soulbox_runtimes::Driver::supports_fork
     pub(crate) async fn fork(
         &mut self,
-        engine: &crate::Engine,
-        config: &SandboxConfig,
-        workspace: &Path,
-        env: Vec<(String, String)>,
-        signals: Arc<RunSignals>,
+        backend: &WasmBackend,
+        context: GuestContext<'_>,
     ) -> Result<LiveGuest> {
         let from_dir = self.invocation.private_dir().map(Path::to_path_buf);
         let mut fork = LiveGuest::blank(
-            engine,
+            backend,
             self.runtime.clone(),
-            config,
-            workspace,
-            env,
-            signals,
+            context,
             |to| match &from_dir {
                 Some(from) => copy_tree(from, to)
                     .map_err(|e| SoulBoxError::io("copying the session's private directory", e)),
@@ -310,14 +291,10 @@ impl LiveGuest {
 
     /// A guest restored from a snapshot's payload: a [`blank`](Self::blank) instance with the
     /// file's private root, memories, globals and driver state.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn restore(
-        engine: &crate::Engine,
+        backend: &WasmBackend,
         runtime: Arc<PreparedRuntime>,
-        config: &SandboxConfig,
-        workspace: &Path,
-        env: Vec<(String, String)>,
-        signals: Arc<RunSignals>,
+        context: GuestContext<'_>,
         payload: Payload<'_>,
     ) -> Result<LiveGuest> {
         let Payload {
@@ -327,7 +304,7 @@ impl LiveGuest {
             private,
             workspace: _,
         } = payload;
-        let mut guest = LiveGuest::blank(engine, runtime, config, workspace, env, signals, |to| {
+        let mut guest = LiveGuest::blank(backend, runtime, context, |to| {
             let dir = snapshot::open_dir(to)?;
             snapshot::restore_tree(&dir, &private)
                 .map_err(|e| SoulBoxError::io("restoring the session's private root", e))

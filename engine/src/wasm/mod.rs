@@ -10,6 +10,7 @@
 //! - files: only the workspace, preopened through WASI (cap-std) at `/work` and as the current
 //!   directory.
 
+mod backend;
 pub(crate) mod config;
 mod disk;
 mod fs_guard;
@@ -20,6 +21,7 @@ mod module_cache;
 mod pool;
 pub(crate) mod preinit;
 mod shadow;
+pub(crate) mod snapshot;
 mod wasi_output;
 
 use std::path::Path;
@@ -27,12 +29,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use soulbox_runtimes::{DriverHost, DriverState, Invocation};
-use tokio::sync::mpsc::UnboundedSender;
 use wasmtime::{Linker, Module, Store, Trap};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
+pub(crate) use backend::{Parts as WasmParts, PreparedRuntime, WasmBackend};
 use interrupt::Stopped;
 use limits::MemoryLimiter;
 pub(crate) use limits::declared_memory;
@@ -40,12 +42,12 @@ pub(crate) use module_cache::ModuleCache;
 pub use pool::WarmPoolStats;
 pub(crate) use pool::WarmPools;
 
+use crate::guest::GuestContext;
 use crate::outcome::Outcome;
 use crate::output::CapturedOutput;
-use crate::runtime::PreparedRuntime;
 use crate::stop::{RunSignals, StopReason};
 use crate::workspace::GUEST_WORKDIR;
-use crate::{Result, SandboxConfig, SoulBoxError, Status, Stdin, StreamOutput};
+use crate::{Result, SandboxConfig, SoulBoxError, Status, Stdin};
 
 /// Extra time a guest blocked inside a host call (sleep, stdin) gets beyond its deadline before
 /// the call itself is abandoned.
@@ -138,13 +140,8 @@ pub(crate) struct Preopen {
 pub(crate) struct WasmRun<'a> {
     /// What runs.
     pub program: WasmProgram,
-    pub env: Vec<(String, String)>,
-    pub stdin: Stdin,
-    pub workspace: &'a Path,
-    pub preopens: Vec<Preopen>,
-    pub config: &'a SandboxConfig,
-    pub events: Option<UnboundedSender<StreamOutput>>,
-    pub signals: Arc<RunSignals>,
+    /// Limits, workspace, environment, stdin, output and stop signals.
+    pub guest: GuestContext<'a>,
     /// When the run must end (the execution's timeout, less what compiling the module took).
     pub deadline: Instant,
 }
@@ -161,55 +158,54 @@ pub(crate) struct GuestStore {
     pub stderr: CapturedOutput,
 }
 
-/// What WASI gets for a guest.
+/// What WASI gets for a guest: its argv, its context (whose `env` here is the runtime's
+/// variables, then the caller's - later wins) and the driver's directories.
 pub(crate) struct GuestSetup<'a> {
     pub argv: &'a [String],
-    /// The runtime's variables, then the caller's (later wins).
-    pub env: Vec<(String, String)>,
-    pub stdin: Stdin,
-    pub workspace: &'a Path,
+    pub guest: GuestContext<'a>,
     pub preopens: Vec<Preopen>,
-    pub config: &'a SandboxConfig,
-    pub events: Option<UnboundedSender<StreamOutput>>,
-    pub signals: Arc<RunSignals>,
 }
 
-pub(crate) fn guest_store(engine: &crate::Engine, setup: GuestSetup<'_>) -> Result<GuestStore> {
-    build_guest(engine, setup, None).map(|(guest, _)| guest)
+pub(crate) fn guest_store(backend: &WasmBackend, setup: GuestSetup<'_>) -> Result<GuestStore> {
+    build_guest(backend, setup, None).map(|(guest, _)| guest)
 }
 
 /// Like [`guest_store`], on a warm instance of `runtime` from the engine's pool when one is ready
 /// (see [`pool`]); the instance comes back with the store, else the caller instantiates.
 pub(crate) fn warm_guest_store(
-    engine: &crate::Engine,
+    backend: &WasmBackend,
     setup: GuestSetup<'_>,
     runtime: &Arc<PreparedRuntime>,
 ) -> Result<(GuestStore, Option<wasmtime::Instance>)> {
-    let warm = engine
-        .inner()
+    let warm = backend
         .pools
-        .take(engine, runtime, setup.config.memory_limit);
-    build_guest(engine, setup, warm)
+        .take(backend, runtime, setup.guest.config.memory_limit);
+    build_guest(backend, setup, warm)
 }
 
 fn build_guest(
-    engine: &crate::Engine,
+    backend: &WasmBackend,
     setup: GuestSetup<'_>,
     warm: Option<pool::Warm>,
 ) -> Result<(GuestStore, Option<wasmtime::Instance>)> {
-    let config = setup.config;
+    let GuestSetup {
+        argv,
+        guest,
+        preopens,
+    } = setup;
+    let config = guest.config;
     let (stdout, stderr) =
-        CapturedOutput::pair(config.max_output_bytes, &setup.signals, setup.events);
+        CapturedOutput::pair(config.max_output_bytes, &guest.signals, guest.events);
     let wasi = wasi_ctx(
-        setup.argv,
-        &setup.env,
-        setup.stdin,
-        setup.workspace,
-        &setup.preopens,
+        argv,
+        &guest.env,
+        guest.stdin,
+        guest.workspace,
+        &preopens,
         (&stdout, &stderr),
     )?;
     let dirs = fs_guard::HostDirs::for_preopens(
-        preopen_layout(setup.workspace, &setup.preopens)
+        preopen_layout(guest.workspace, &preopens)
             .into_iter()
             .map(|(host, _, _)| host),
     )
@@ -222,7 +218,7 @@ fn build_guest(
         None => {
             let mut state = GuestState::new(wasi, config.memory_limit);
             state.dirs = dirs;
-            let mut store = Store::new(&engine.inner().wasm, state);
+            let mut store = Store::new(&backend.engine, state);
             store.limiter(|s| &mut s.limiter);
             // Refuelling in slices makes the count visible to the host even when the guest is
             // stopped mid-loop (the VM keeps its live counter in a register between refuels).
@@ -408,49 +404,42 @@ pub(crate) fn isolation() -> Vec<String> {
 }
 
 /// Runs `_start` of a WASI command module.
-pub(crate) async fn run(engine: &crate::Engine, mut run: WasmRun<'_>) -> Result<Outcome> {
-    let inner = engine.inner();
+pub(crate) async fn run(backend: &WasmBackend, mut run: WasmRun<'_>) -> Result<Outcome> {
     let (pre, driver, argv) = match &mut run.program {
         WasmProgram::Module { module, argv } => {
-            let pre = inner.linker.instantiate_pre(module).map_err(|e| {
+            let pre = backend.linker.instantiate_pre(module).map_err(|e| {
                 SoulBoxError::InvalidModule(format!("cannot link the module: {e:#}"))
             })?;
             (pre, None, &*argv)
         }
         WasmProgram::Interpreter(d) => {
-            d.invocation.caller_env = run.env.clone();
+            d.invocation.caller_env = run.guest.env.clone();
             (d.runtime.pre.clone(), Some(&*d), &d.invocation.argv)
         }
     };
-    let config = run.config;
+    let config = run.guest.config;
+    let signals = run.guest.signals.clone();
     // The runtime's own variables first, so the caller's can override them.
     let env = driver
         .iter()
         .flat_map(|d| d.invocation.env.iter())
-        .chain(run.env.iter())
+        .chain(run.guest.env.iter())
         .cloned()
         .collect();
-    let preopens = run
-        .preopens
+    let preopens = driver
         .iter()
-        .cloned()
-        .chain(driver.iter().flat_map(|d| driver_preopens(&d.invocation)))
+        .flat_map(|d| driver_preopens(&d.invocation))
         .collect();
     let setup = GuestSetup {
         argv,
-        env,
-        stdin: run.stdin,
-        workspace: run.workspace,
+        guest: GuestContext { env, ..run.guest },
         preopens,
-        config,
-        events: run.events,
-        signals: run.signals.clone(),
     };
     let (mut guest, warm_instance) = match driver {
-        Some(d) => warm_guest_store(engine, setup, &d.runtime)?,
-        None => (guest_store(engine, setup)?, None),
+        Some(d) => warm_guest_store(backend, setup, &d.runtime)?,
+        None => (guest_store(backend, setup)?, None),
     };
-    let initial_fuel = arm_until(&mut guest.store, config, run.signals.clone(), run.deadline)?;
+    let initial_fuel = arm_until(&mut guest.store, config, signals.clone(), run.deadline)?;
 
     let store = &mut guest.store;
     let call = async {
@@ -470,7 +459,7 @@ pub(crate) async fn run(engine: &crate::Engine, mut run: WasmRun<'_>) -> Result<
             .map_err(|_| wasmtime::Error::new(NotACommand))?;
         start.call_async(&mut *store, ()).await
     };
-    let result = until(run.deadline, &run.signals, call).await;
+    let result = until(run.deadline, &signals, call).await;
     if let Err(e) = &result
         && e.is::<NotACommand>()
     {
@@ -482,7 +471,7 @@ pub(crate) async fn run(engine: &crate::Engine, mut run: WasmRun<'_>) -> Result<
     Ok(outcome(
         &guest,
         result,
-        &run.signals,
+        &signals,
         config,
         initial_fuel,
         &explain,

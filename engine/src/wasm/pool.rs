@@ -21,8 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use wasmtime::{Instance, InstancePre, Store};
 use wasmtime_wasi::WasiCtxBuilder;
 
-use super::{FUEL_SLICE, GuestState};
-use crate::runtime::PreparedRuntime;
+use super::{FUEL_SLICE, GuestState, PreparedRuntime, WasmBackend};
 
 /// One ready instance.
 pub(crate) struct Warm {
@@ -86,7 +85,7 @@ impl WarmPools {
     /// refill is started either way (when pools are on).
     pub(crate) fn take(
         &self,
-        engine: &crate::Engine,
+        backend: &WasmBackend,
         runtime: &Arc<PreparedRuntime>,
         memory_limit: u64,
     ) -> Option<Warm> {
@@ -105,7 +104,7 @@ impl WarmPools {
             }
             warm
         };
-        self.refill(engine, runtime);
+        self.refill(backend, runtime);
         match warm {
             Some(w) if w.memory <= memory_limit => {
                 self.hits.fetch_add(1, Ordering::Relaxed);
@@ -120,7 +119,7 @@ impl WarmPools {
 
     /// Starts a background task that fills `runtime`'s pool up to its size (one task per
     /// runtime at a time).
-    fn refill(&self, engine: &crate::Engine, runtime: &Arc<PreparedRuntime>) {
+    fn refill(&self, backend: &WasmBackend, runtime: &Arc<PreparedRuntime>) {
         if self.per_runtime == 0 || tokio::runtime::Handle::try_current().is_err() {
             return;
         }
@@ -131,10 +130,10 @@ impl WarmPools {
                 return;
             }
         }
-        let engine = engine.clone();
+        let backend = backend.clone();
         let runtime = runtime.clone();
         tokio::spawn(async move {
-            let pools = &engine.inner().pools;
+            let pools = &backend.pools;
             loop {
                 let room = {
                     let idle = pools.idle();
@@ -145,7 +144,7 @@ impl WarmPools {
                 if !room {
                     break;
                 }
-                let Some(warm) = instantiate(&engine, &runtime.pre).await else {
+                let Some(warm) = instantiate(&backend, &runtime.pre).await else {
                     pools.idle().unpoolable.insert(identity.clone());
                     break;
                 };
@@ -175,9 +174,9 @@ impl WarmPools {
 /// execution that takes it sets both). `None` if instantiation fails: the module runs code
 /// when instantiated (a start function), or no pooling slot is free; executions then
 /// instantiate on their own path (and report any error themselves).
-async fn instantiate(engine: &crate::Engine, pre: &InstancePre<GuestState>) -> Option<Warm> {
+async fn instantiate(backend: &WasmBackend, pre: &InstancePre<GuestState>) -> Option<Warm> {
     let wasi = WasiCtxBuilder::new().build_p1();
-    let mut store = Store::new(&engine.inner().wasm, GuestState::new(wasi, u64::MAX));
+    let mut store = Store::new(&backend.engine, GuestState::new(wasi, u64::MAX));
     store.limiter(|s| &mut s.limiter);
     store.fuel_async_yield_interval(Some(FUEL_SLICE)).ok()?;
     // No fuel and an expired deadline: a module that runs code while being instantiated (a
@@ -200,9 +199,10 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         let engine =
             crate::Engine::new(crate::EngineConfig::default().with_home(home.path())).unwrap();
-        let module = wasmtime::Module::new(&engine.inner().wasm, wat).unwrap();
-        let pre = engine.inner().linker.instantiate_pre(&module).unwrap();
-        instantiate(&engine, &pre).await
+        let backend = engine.wasm();
+        let module = wasmtime::Module::new(&backend.engine, wat).unwrap();
+        let pre = backend.linker.instantiate_pre(&module).unwrap();
+        instantiate(backend, &pre).await
     }
 
     #[tokio::test]
