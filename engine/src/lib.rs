@@ -51,12 +51,17 @@
 //! ```
 //!
 //! ## Where things live
-//! - `wasm/`: the WebAssembly backend - `config.rs` (Wasmtime settings, epoch tick, table and
+//! Layers, each importing only from those below (checked by `scripts/check-layers.sh`):
+//! `session.rs` -> `sandbox.rs` -> `plan.rs` -> `engine.rs` -> `runtime.rs` -> the backends
+//! (`wasm/`, `native/`, `compile/`) -> shared parts (`workspace/`, `output.rs`, `stop.rs`, ...).
+//!
+//! - `wasm/`: the WebAssembly backend - `backend.rs` (the handle runs get instead of the
+//!   engine: Wasmtime, linker, module cache, pools), `config.rs` (Wasmtime settings, epoch tick, table and
 //!   stack constants), `interrupt.rs` (deadlines, CPU quota), `limits.rs` (memory and tables),
 //!   `disk.rs` + `shadow.rs` (disk budget), `fs_guard.rs` (special files, escaping links),
 //!   `wasi_output.rs` (stdout/stderr as WASI streams), `module_cache.rs` (compiled, authenticated
 //!   modules), `pool.rs` (warm pools), `preinit.rs` (pre-initialised images), `live.rs` (a live
-//!   session guest).
+//!   session guest), `snapshot.rs` (the session file format).
 //! - `native/`: the native backend - `isolation.rs` (what the host allows, what a run gets),
 //!   `spawn.rs` + `child.rs` (clone into namespaces, mini-init, hardening), `identity.rs` (the
 //!   unprivileged host id), `rootfs.rs` (the minimal root), `seccomp.rs`, `landlock.rs`,
@@ -67,6 +72,8 @@
 //!   files: cap-std, no links, no FIFOs, capped reads) and artifact detection.
 //! - `compile/`: Rust/C/C++ -> wasm32-wasip1 - toolchains, fixed flags, the bubblewrap-isolated
 //!   compiler, the compile cache.
+//! - `guest.rs`: the `GuestContext` every backend receives for one guest; `runtime.rs`: the
+//!   engine's language runtimes (install, compile, pre-initialise, link once).
 //! - `plan.rs`: which runtime/backend serves a request; `sandbox.rs`: lifecycle and the one
 //!   execution flow every door uses; `session.rs`: sessions.
 #![deny(missing_docs)]
