@@ -57,7 +57,7 @@
 //!
 //! - `wasm/`: the WebAssembly backend - `backend.rs` (the handle runs get instead of the
 //!   engine: Wasmtime, linker, module cache, pools), `config.rs` (Wasmtime settings, epoch tick, table and
-//!   stack constants), `interrupt.rs` (deadlines, CPU quota), `limits.rs` (memory and tables),
+//!   stack constants), `deadline.rs` (deadlines, CPU quota), `memory.rs` (memory and tables),
 //!   `disk.rs` + `shadow.rs` (disk budget), `fs_guard.rs` (special files, escaping links),
 //!   `wasi_output.rs` (stdout/stderr as WASI streams), `module_cache.rs` (compiled, authenticated
 //!   modules), `pool.rs` (warm pools), `preinit.rs` (pre-initialised images), `live.rs` (a live

@@ -2,21 +2,21 @@
 //! [`Driver`](soulbox_runtimes::Driver), under the sandbox's limits. Both take the same path
 //! below; a driver only adds its argv/env/directories and replaces the `_start` call.
 //!
-//! - wall clock: epoch interruption ([`interrupt`]), plus an async timeout for guests blocked in a
+//! - wall clock: epoch interruption ([`deadline`]), plus an async timeout for guests blocked in a
 //!   host call;
 //! - CPU: fuel, always counted, limited when the config says so;
-//! - memory: [`limits::MemoryLimiter`] on every linear-memory and table growth;
+//! - memory: [`memory::MemoryLimiter`] on every linear-memory and table growth;
 //! - output: [`CapturedOutput`] caps and streams stdout/stderr (`output.rs` hands it to WASI);
 //! - files: only the workspace, preopened through WASI (cap-std) at `/work` and as the current
 //!   directory.
 
 mod backend;
 pub(crate) mod config;
+mod deadline;
 mod disk;
 mod fs_guard;
-mod interrupt;
-mod limits;
 pub(crate) mod live;
+mod memory;
 mod module_cache;
 mod pool;
 pub(crate) mod preinit;
@@ -26,7 +26,7 @@ mod wasi_output;
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use soulbox_runtimes::{DriverHost, DriverState, Invocation};
 use wasmtime::{Linker, Module, Store, Trap};
@@ -35,9 +35,10 @@ use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 pub(crate) use backend::{Parts as WasmParts, PreparedRuntime, WasmBackend};
-use interrupt::Stopped;
-use limits::MemoryLimiter;
-pub(crate) use limits::declared_memory;
+pub(crate) use deadline::deadline_after;
+use deadline::{under_deadline, until};
+use memory::MemoryLimiter;
+pub(crate) use memory::declared_memory;
 pub(crate) use module_cache::ModuleCache;
 pub use pool::WarmPoolStats;
 pub(crate) use pool::WarmPools;
@@ -49,9 +50,6 @@ use crate::stop::{RunSignals, StopReason};
 use crate::workspace::GUEST_WORKDIR;
 use crate::{Result, SandboxConfig, SoulBoxError, Status, Stdin};
 
-/// Extra time a guest blocked inside a host call (sleep, stdin) gets beyond its deadline before
-/// the call itself is abandoned.
-const BLOCKED_GRACE: Duration = Duration::from_millis(200);
 /// Fuel handed to the VM at a time; the guest also yields to the executor at each refill.
 const FUEL_SLICE: u64 = 10_000_000;
 
@@ -295,15 +293,6 @@ fn preopen_layout<'a>(
     layout
 }
 
-/// The instant `timeout` after `start`, never overflowing: `validate` bounds timeouts by
-/// [`MAX_TIMEOUT`](crate::MAX_TIMEOUT), and anything the clock cannot represent ends at once.
-pub(crate) fn deadline_after(start: Instant, timeout: Duration) -> Instant {
-    start
-        .checked_add(timeout)
-        .or_else(|| start.checked_add(crate::MAX_TIMEOUT))
-        .unwrap_or(start)
-}
-
 /// Arms the per-execution limits on `store`: a fresh fuel budget and a wall-clock deadline
 /// (the config's timeout from now) reported through `signals`. Returns the fuel handed out.
 pub(crate) fn arm(
@@ -332,37 +321,9 @@ pub(crate) fn arm_until(
         .set_fuel(initial_fuel)
         .map_err(|e| SoulBoxError::Engine(format!("setting fuel: {e:#}")))?;
     store.set_epoch_deadline(1);
-    let pause = interrupt::throttle_pause(config.cpu_quota, config::EPOCH_TICK);
-    store.epoch_deadline_callback(move |_| interrupt::on_epoch_tick(&signals, deadline, pause));
+    let pause = deadline::throttle_pause(config.cpu_quota, config::EPOCH_TICK);
+    store.epoch_deadline_callback(move |_| deadline::on_epoch_tick(&signals, deadline, pause));
     Ok(initial_fuel)
-}
-
-/// Runs `call` under the execution's wall-clock limit (the config's timeout from now, plus the
-/// grace for a guest blocked in a host call), recording a timeout on `signals` when the call is
-/// abandoned.
-pub(crate) async fn under_deadline<T>(
-    config: &SandboxConfig,
-    signals: &RunSignals,
-    call: impl std::future::Future<Output = wasmtime::Result<T>>,
-) -> wasmtime::Result<T> {
-    let deadline = deadline_after(Instant::now(), config.timeout);
-    until(deadline, signals, call).await
-}
-
-/// [`under_deadline`] with the deadline given.
-pub(crate) async fn until<T>(
-    deadline: Instant,
-    signals: &RunSignals,
-    call: impl std::future::Future<Output = wasmtime::Result<T>>,
-) -> wasmtime::Result<T> {
-    let abandon = deadline_after(deadline, BLOCKED_GRACE);
-    match tokio::time::timeout_at(abandon.into(), call).await {
-        Ok(result) => result,
-        Err(_elapsed) => {
-            signals.stop(StopReason::Timeout);
-            Err(wasmtime::Error::new(Stopped(StopReason::Timeout)))
-        }
-    }
 }
 
 /// The outcome of an execution on `guest` that ended with `result`.

@@ -9,7 +9,7 @@ use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
 
-use super::interrupt::Stopped;
+use super::deadline::Stopped;
 use crate::output::CapturedOutput;
 use crate::stop::StopReason;
 

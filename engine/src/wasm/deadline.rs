@@ -1,11 +1,53 @@
-//! The epoch callback that enforces the wall-clock deadline and reacts to other stop requests
-//! (output limit, terminate) within one epoch tick.
+//! The wall-clock deadline of wasm guests: when a run must end, the epoch callback that stops
+//! it within one tick (and reacts to other stop requests - output limit, terminate - as fast),
+//! the CPU-quota throttle at each tick, and the timeout around a call blocked in the host.
 
 use std::time::{Duration, Instant};
 
 use wasmtime::UpdateDeadline;
 
+use crate::SandboxConfig;
 use crate::stop::{RunSignals, StopReason};
+
+/// Extra time a guest blocked inside a host call (sleep, stdin) gets beyond its deadline before
+/// the call itself is abandoned.
+const BLOCKED_GRACE: Duration = Duration::from_millis(200);
+/// The instant `timeout` after `start`, never overflowing: `validate` bounds timeouts by
+/// [`MAX_TIMEOUT`](crate::MAX_TIMEOUT), and anything the clock cannot represent ends at once.
+pub(crate) fn deadline_after(start: Instant, timeout: Duration) -> Instant {
+    start
+        .checked_add(timeout)
+        .or_else(|| start.checked_add(crate::MAX_TIMEOUT))
+        .unwrap_or(start)
+}
+
+/// Runs `call` under the execution's wall-clock limit (the config's timeout from now, plus the
+/// grace for a guest blocked in a host call), recording a timeout on `signals` when the call is
+/// abandoned.
+pub(crate) async fn under_deadline<T>(
+    config: &SandboxConfig,
+    signals: &RunSignals,
+    call: impl std::future::Future<Output = wasmtime::Result<T>>,
+) -> wasmtime::Result<T> {
+    let deadline = deadline_after(Instant::now(), config.timeout);
+    until(deadline, signals, call).await
+}
+
+/// [`under_deadline`] with the deadline given.
+pub(crate) async fn until<T>(
+    deadline: Instant,
+    signals: &RunSignals,
+    call: impl std::future::Future<Output = wasmtime::Result<T>>,
+) -> wasmtime::Result<T> {
+    let abandon = deadline_after(deadline, BLOCKED_GRACE);
+    match tokio::time::timeout_at(abandon.into(), call).await {
+        Ok(result) => result,
+        Err(_elapsed) => {
+            signals.stop(StopReason::Timeout);
+            Err(wasmtime::Error::new(Stopped(StopReason::Timeout)))
+        }
+    }
+}
 
 /// The error a guest is trapped with when the engine stops it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
