@@ -44,8 +44,8 @@ use tonic::{Code, Request};
 
 pub use soulbox_api as api;
 
-/// Bytes per chunk of an upload.
-const UPLOAD_CHUNK: usize = 1024 * 1024;
+/// Bytes per chunk of an upload (well under the smallest `max_message_bytes` a server accepts).
+const UPLOAD_CHUNK: usize = 256 * 1024;
 /// Largest message the client accepts or sends (the server enforces its own limit).
 const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 

@@ -188,8 +188,9 @@ impl ServerConfig {
                 self.max_idle_timeout
             ));
         }
-        if self.max_message_bytes < 64 * 1024 {
-            return Err("max_message_bytes must be at least 64KiB".into());
+        // Clients upload in 256 KiB chunks (soulbox-client) and results carry output.
+        if self.max_message_bytes < 1024 * 1024 {
+            return Err("max_message_bytes must be at least 1MiB".into());
         }
         Ok(())
     }

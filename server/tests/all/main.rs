@@ -11,6 +11,7 @@ mod limits;
 mod runs;
 mod sessions;
 mod streaming;
+mod tls;
 
 use std::sync::OnceLock;
 use std::time::Duration;
