@@ -138,7 +138,7 @@ struct Stubs {
 /// A connection to a SoulBox server. Cheap to clone; clones share the connection.
 #[derive(Clone)]
 pub struct Client {
-    stubs: Stubs,
+    stubs: Arc<Stubs>,
 }
 
 /// What [`Client::connect`] returns: set the token (and TLS, timeouts), then `.await` it.
@@ -206,7 +206,7 @@ impl Connect {
         })?;
         let auth = Bearer(bearer);
         Ok(Client {
-            stubs: Stubs {
+            stubs: Arc::new(Stubs {
                 sandboxes: SandboxesClient::with_interceptor(channel.clone(), auth.clone())
                     .max_decoding_message_size(MAX_MESSAGE)
                     .max_encoding_message_size(MAX_MESSAGE),
@@ -216,7 +216,7 @@ impl Connect {
                 files: FilesClient::with_interceptor(channel, auth)
                     .max_decoding_message_size(MAX_MESSAGE)
                     .max_encoding_message_size(MAX_MESSAGE),
-            },
+            }),
         })
     }
 }
@@ -330,7 +330,7 @@ impl Client {
 #[derive(Clone)]
 pub struct RemoteSandbox {
     id: Arc<str>,
-    stubs: Stubs,
+    stubs: Arc<Stubs>,
 }
 
 impl std::fmt::Debug for RemoteSandbox {
