@@ -467,6 +467,18 @@ impl RemoteSandbox {
         RemoteSession::from_info(self.clone(), info)
     }
 
+    /// Removes a snapshot this token made from the server (each token may keep only so many).
+    pub async fn delete_snapshot(&self, snapshot: &RemoteSnapshot) -> Result<()> {
+        self.stubs
+            .sessions
+            .clone()
+            .delete_snapshot(v1::SnapshotRef {
+                snapshot_id: snapshot.id.clone(),
+            })
+            .await?;
+        Ok(())
+    }
+
     /// Writes a file into the workspace (uploaded in chunks; bounded by the sandbox's disk
     /// budget and the server's upload limit).
     pub async fn write_file(&self, path: &str, data: impl AsRef<[u8]>) -> Result<()> {

@@ -74,6 +74,16 @@ async fn requests_above_a_cap_are_refused_naming_the_cap() {
             "max_fuel",
         ),
         (fueled.clone().with_backend(Backend::Native), "allow_native"),
+        (
+            SandboxConfig {
+                compile: soulbox::CompileConfig {
+                    timeout: Duration::from_secs(600),
+                    ..Default::default()
+                },
+                ..fueled.clone()
+            },
+            "max_compile_timeout",
+        ),
     ];
     for (config, cap) in cases {
         let err = client.create(config).await.expect_err(cap);

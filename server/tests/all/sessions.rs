@@ -100,6 +100,15 @@ async fn fork_snapshot_restore_and_reset() {
         .await
         .expect_err("not theirs");
     assert_eq!(err.code(), Code::NotFound, "{err}");
+    let err = stranger
+        .delete_snapshot(&snapshot)
+        .await
+        .expect_err("not theirs");
+    assert_eq!(err.code(), Code::NotFound, "{err}");
+    // Deleted by its owner, it is gone.
+    other.delete_snapshot(&snapshot).await.expect("delete");
+    let err = other.restore_session(&snapshot).await.expect_err("deleted");
+    assert_eq!(err.code(), Code::NotFound, "{err}");
 
     session.reset().await.expect("reset");
     let after = session
