@@ -64,3 +64,21 @@ soulbox="$CARGO_TARGET_DIR/$profile/soulbox"
 # machine, with progress on stderr, then a no-op. Tests and the example start from these images;
 # building them here keeps parallel test processes from each making their own.
 "$soulbox" runtimes install python ruby
+# A gRPC client nobody on the team wrote, for the server's interop test: Python grpcio and
+# grpcio-tools (pinned) in a venv under $SOULBOX_HOME/clients; the test generates its stubs
+# from proto/soulbox/v1 with them. Skipped once the venv imports both.
+grpc_venv="$SOULBOX_HOME/clients/grpc-venv"
+if ! "$grpc_venv/bin/python" -c 'import grpc, grpc_tools' >/dev/null 2>&1; then
+  if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    else
+      echo "setup: python3-venv is needed for the grpcio client (apt-get install python3-venv)" >&2
+      exit 1
+    fi
+  fi
+  mkdir -p "$SOULBOX_HOME/clients"
+  chmod 700 "$SOULBOX_HOME/clients"
+  python3 -m venv "$grpc_venv"
+  "$grpc_venv/bin/python" -m pip install -q grpcio==1.85.1 grpcio-tools==1.85.1 protobuf==7.36.2
+fi

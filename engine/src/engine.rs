@@ -2,7 +2,7 @@
 //! epoch ticker that enforces wall-clock deadlines. One per process is typical; cheap to clone.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::compile::Compiler;
@@ -158,6 +158,8 @@ struct EngineInner {
     home: PathBuf,
     pooling: bool,
     ticker_stop: Arc<AtomicBool>,
+    /// Sandbox turns held right now (see [`Engine::active_turns`]).
+    active_turns: AtomicUsize,
 }
 
 impl Drop for EngineInner {
@@ -228,6 +230,7 @@ impl Engine {
                 home,
                 pooling,
                 ticker_stop,
+                active_turns: AtomicUsize::new(0),
             }),
         })
     }
@@ -296,6 +299,20 @@ impl Engine {
     /// The Rust/C/C++ compiler.
     pub(crate) fn compiler(&self) -> &Compiler {
         &self.inner.compiler
+    }
+
+    /// How many sandboxes of this engine are working right now: executions, session cells,
+    /// session starts, forks, snapshots and restores each hold their sandbox's turn while they
+    /// run, and release it on every path - finishing, failing, or their future being dropped
+    /// (a cancelled stream). 0 means no guest of this engine is running. For servers (drain
+    /// before shutdown) and for tests that check a cancelled run left nothing behind.
+    pub fn active_turns(&self) -> usize {
+        self.inner.active_turns.load(Ordering::SeqCst)
+    }
+
+    /// The counter behind [`active_turns`](Self::active_turns), for the turn guard.
+    pub(crate) fn turn_counter(&self) -> &AtomicUsize {
+        &self.inner.active_turns
     }
 }
 

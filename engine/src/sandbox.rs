@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
@@ -78,6 +78,8 @@ pub(crate) struct Turn<'a> {
     _exclusive: tokio::sync::MutexGuard<'a, ()>,
     running: &'a Mutex<Option<Arc<RunSignals>>>,
     workspace: Arc<Workspace>,
+    /// The engine's count of held turns ([`Engine::active_turns`]), decremented on drop.
+    active: &'a AtomicUsize,
 }
 
 impl Turn<'_> {
@@ -90,6 +92,7 @@ impl Turn<'_> {
 impl Drop for Turn<'_> {
     fn drop(&mut self) {
         *lock(self.running) = None;
+        self.active.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -399,10 +402,13 @@ impl Sandbox {
             state => return Err(SoulBoxError::InvalidState { state, action }),
         }
         *lock(&self.inner.running) = Some(signals);
+        let active = self.inner.engine.turn_counter();
+        active.fetch_add(1, Ordering::SeqCst);
         Ok(Turn {
             _exclusive: exclusive,
             running: &self.inner.running,
             workspace,
+            active,
         })
     }
 

@@ -62,3 +62,34 @@ async fn host_errors_end_the_stream_with_err() {
     assert_eq!(events.len(), 1);
     assert!(events[0].is_err());
 }
+
+#[tokio::test]
+async fn dropping_a_stream_mid_run_releases_the_turn() {
+    // A private engine: the shared one counts every test's turns.
+    let home = tempfile::tempdir().expect("temp dir");
+    let engine = soulbox::Engine::new(soulbox::EngineConfig::default().with_home(home.path()))
+        .expect("engine");
+    let sb = engine.sandbox(tight()).await.expect("sandbox");
+    assert_eq!(engine.active_turns(), 0);
+    {
+        let mut stream = std::pin::pin!(sb.stream_execute(
+            Language::Wasm,
+            guests::print_sleep_print("first\n", 60_000, "never\n")
+        ));
+        match stream.next().await {
+            Some(Ok(StreamOutput::Stdout(b))) => assert_eq!(b.as_ref(), b"first\n"),
+            other => panic!("expected the first chunk, got {other:?}"),
+        }
+        assert_eq!(engine.active_turns(), 1, "the run holds the turn");
+    }
+    assert_eq!(engine.active_turns(), 0, "dropping the stream ends the run");
+    // The sandbox is free for the next execution at once.
+    let next = tokio::time::timeout(
+        Duration::from_secs(10),
+        sb.execute_code(Language::Wasm, guests::print("again\n")),
+    )
+    .await
+    .expect("the turn was released")
+    .expect("runs");
+    assert_eq!(next.stdout, "again\n");
+}
