@@ -26,6 +26,11 @@ pub(crate) async fn create(
     mut config: SandboxConfig,
 ) -> Result<(RemoteSandbox, Option<PathBuf>), String> {
     let workdir = config.persistent_storage.take();
+    // As locally: a missing workdir is created.
+    if let Some(dir) = &workdir {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
     let sandbox = client.create(config).await.map_err(|e| e.to_string())?;
     if let Some(dir) = &workdir
         && let Err(e) = upload(&sandbox, dir, dir).await

@@ -103,6 +103,11 @@ pub(crate) async fn serve(args: ServeArgs) -> ExitCode {
         Ok(listener) => listener,
         Err(e) => return failure(format!("cannot listen on {}: {e}", args.listen)),
     };
+    // Handlers first, so a SIGTERM right after the address is printed already means "stop".
+    let stop = match stop_signal() {
+        Ok(stop) => stop,
+        Err(e) => return failure(format!("cannot install the SIGTERM/SIGINT handlers: {e}")),
+    };
     let address = listener.local_addr().map_or(args.listen, |a| a);
     let scheme = if tls.is_some() { "https" } else { "http" };
     eprintln!("soulbox serve: listening on {scheme}://{address}");
@@ -115,7 +120,7 @@ pub(crate) async fn serve(args: ServeArgs) -> ExitCode {
         .try_init();
     let mut options = ServeOptions::new(tokens);
     options.tls = tls;
-    match soulbox_server::serve(manager, options, listener, stop_signal()).await {
+    match soulbox_server::serve(manager, options, listener, stop).await {
         Ok(()) => {
             eprintln!("soulbox serve: stopped");
             ExitCode::SUCCESS
@@ -124,22 +129,15 @@ pub(crate) async fn serve(args: ServeArgs) -> ExitCode {
     }
 }
 
-/// Resolves on SIGTERM or SIGINT.
-async fn stop_signal() {
+/// Installs the SIGTERM and SIGINT handlers now; the future resolves on either signal.
+fn stop_signal() -> std::io::Result<impl std::future::Future<Output = ()> + Send> {
     use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-        _ => {
-            eprintln!("soulbox serve: cannot install signal handlers; stop with SIGKILL");
-            std::future::pending::<()>().await;
-        }
-    }
+    })
 }

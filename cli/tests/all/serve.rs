@@ -130,6 +130,33 @@ fn run_and_repl_against_the_serve_binary_then_sigterm_stops_it() {
         std::fs::read_to_string(workdir.path().join("out.txt")).expect("artifact"),
         "42"
     );
+    // A workdir that does not exist yet is created, as for a local run.
+    let fresh = workdir.path().join("fresh");
+    let out = soulbox_with_env(
+        &[
+            "run",
+            "--remote",
+            &server.url,
+            "--workdir",
+            fresh.to_str().expect("utf-8"),
+            "-l",
+            "python",
+            "-c",
+            "open('made.txt', 'w').write('m')",
+        ],
+        b"",
+        &env,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(fresh.join("made.txt")).expect("artifact"),
+        "m"
+    );
 
     let out = soulbox_with_env(
         &["repl", "--remote", &server.url, "-l", "python"],

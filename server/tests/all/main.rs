@@ -10,6 +10,7 @@ mod lifecycle;
 mod limits;
 mod runs;
 mod sessions;
+mod standard;
 mod streaming;
 mod tls;
 
