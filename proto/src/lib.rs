@@ -384,16 +384,18 @@ mod tests {
             .with_allowed_syscalls(Vec::new())
             .with_compile_profile(api::CompileProfile::Release);
         let wire = config_to_wire(&config).map_err(|e| e.0);
-        let back = wire.and_then(|w| {
-            config_from_wire(&w, api::SandboxConfig::default()).map_err(|e| e.0)
-        });
+        let back =
+            wire.and_then(|w| config_from_wire(&w, api::SandboxConfig::default()).map_err(|e| e.0));
         assert_eq!(back, Ok(config));
     }
 
     #[test]
     fn a_host_directory_has_no_wire_form() {
         let config = api::SandboxConfig::default().with_workdir("/tmp/x");
-        let err = config_to_wire(&config).err().map(|e| e.0).unwrap_or_default();
+        let err = config_to_wire(&config)
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default();
         assert!(err.contains("persistent_storage"), "{err}");
     }
 
@@ -440,7 +442,10 @@ mod tests {
             isolation: vec!["wasm".into()],
             value: Some("42".into()),
         };
-        assert_eq!(result_from_wire(result_to_wire(&result)), Ok(result.clone()));
+        assert_eq!(
+            result_from_wire(result_to_wire(&result)),
+            Ok(result.clone())
+        );
         let event = api::StreamOutput::Exit(Box::new(result));
         assert_eq!(event_from_wire(event_to_wire(&event)), Ok(event));
         assert!(event_from_wire(v1::ExecutionEvent { event: None }).is_err());

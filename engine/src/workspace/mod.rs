@@ -118,14 +118,17 @@ impl Workspace {
     pub(crate) fn rename(&self, from: &str, to: &str) -> Result<()> {
         let from_rel = relative_path(from)?;
         let to_rel = relative_path(to)?;
-        let (from_parent, from_name) =
-            guest_fs::open_parent(&self.dir, &from_rel).map_err(|e| file_error(from, "moving", e))?;
-        let to_name = to_rel.file_name().ok_or_else(|| SoulBoxError::InvalidPath {
-            path: to.to_owned(),
-            reason: "names no file",
-        })?;
-        let to_parent = guest_fs::create_dir_all(&self.dir, to_rel.parent().unwrap_or(Path::new("")))
-            .map_err(|e| file_error(to, "moving", e))?;
+        let (from_parent, from_name) = guest_fs::open_parent(&self.dir, &from_rel)
+            .map_err(|e| file_error(from, "moving", e))?;
+        let to_name = to_rel
+            .file_name()
+            .ok_or_else(|| SoulBoxError::InvalidPath {
+                path: to.to_owned(),
+                reason: "names no file",
+            })?;
+        let to_parent =
+            guest_fs::create_dir_all(&self.dir, to_rel.parent().unwrap_or(Path::new("")))
+                .map_err(|e| file_error(to, "moving", e))?;
         from_parent
             .rename(from_name, &to_parent, to_name)
             .map_err(|e| match e.kind() {

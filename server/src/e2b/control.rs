@@ -47,8 +47,9 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<
     } else {
         body
     };
-    serde_json::from_slice(body)
-        .map_err(|e| Failure::bad_request(format!("the request body is not the JSON expected: {e}")))
+    serde_json::from_slice(body).map_err(|e| {
+        Failure::bad_request(format!("the request body is not the JSON expected: {e}"))
+    })
 }
 
 #[derive(Deserialize)]
@@ -163,7 +164,9 @@ async fn list(
         };
         let item = detail_json(&meta, &entry);
         if let Some(states) = &wanted
-            && !states.iter().any(|s| Some(s.as_str()) == item["state"].as_str())
+            && !states
+                .iter()
+                .any(|s| Some(s.as_str()) == item["state"].as_str())
         {
             continue;
         }

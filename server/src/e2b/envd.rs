@@ -26,7 +26,7 @@ use super::{E2b, Failure, Meta, Shape, engine_failure, lock, sdk_path, workspace
 use crate::manager::Entry;
 
 /// Headers that carry a sandbox's access token on envd calls.
-const ENVD_TOKEN: &[&str] = &["x-access-token"];
+const ENVD_TOKEN: &[&str] = &["X-Access-Token"];
 /// After refusing an over-cap upload, this much more of its body is read and dropped, so the
 /// client gets to read the refusal instead of a connection reset mid-upload.
 const DRAIN_MAX: u64 = 512 * 1024 * 1024;
@@ -38,7 +38,9 @@ pub(crate) fn routes(_state: &E2b) -> Router<E2b> {
         .route("/health", get(health))
         .route(
             "/files",
-            get(download).post(upload).layer(DefaultBodyLimit::disable()),
+            get(download)
+                .post(upload)
+                .layer(DefaultBodyLimit::disable()),
         )
         .route("/filesystem.Filesystem/{method}", post(filesystem))
         .route("/process.Process/{method}", post(process))
@@ -191,8 +193,8 @@ async fn upload(
         let mut data = Vec::new();
         let mut seen = 0u64;
         while let Some(chunk) = body.next().await {
-            let chunk =
-                chunk.map_err(|e| Failure::bad_request(format!("reading the upload failed: {e}")))?;
+            let chunk = chunk
+                .map_err(|e| Failure::bad_request(format!("reading the upload failed: {e}")))?;
             seen = seen.saturating_add(len(&chunk));
             if seen > limit {
                 data = Vec::new();
@@ -214,7 +216,9 @@ async fn upload(
         written.push(rel);
     }
     if written.is_empty() {
-        return Err(Failure::bad_request("the multipart upload has no file part"));
+        return Err(Failure::bad_request(
+            "the multipart upload has no file part",
+        ));
     }
     let infos: Vec<Value> = written
         .iter()
@@ -232,7 +236,10 @@ async fn upload(
 // ---- Connect RPC ---------------------------------------------------------------------------
 
 /// A unary Connect call's JSON body.
-fn unary_body<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, Failure> {
+fn unary_body<T: serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<T, Failure> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -251,7 +258,10 @@ fn unary_body<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: &[u8]) 
 
 /// The one message of a server-streaming call's request body (`application/connect+json`:
 /// a flag byte, a 4-byte big-endian length, the JSON).
-fn stream_request<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, Failure> {
+fn stream_request<T: serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<T, Failure> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -265,10 +275,14 @@ fn stream_request<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: &[u
         ));
     }
     let Some((&flags, rest)) = body.split_first() else {
-        return Err(Failure::bad_request("empty request: expected one Connect frame"));
+        return Err(Failure::bad_request(
+            "empty request: expected one Connect frame",
+        ));
     };
     if flags & 1 != 0 {
-        return Err(Failure::bad_request("compressed Connect frames are not supported"));
+        return Err(Failure::bad_request(
+            "compressed Connect frames are not supported",
+        ));
     }
     let (len_bytes, rest) = rest.split_at_checked(4).ok_or_else(|| {
         Failure::bad_request("malformed Connect frame: shorter than its 5-byte header")
@@ -305,7 +319,8 @@ fn end_frame(error: Option<&Failure>) -> Bytes {
 
 /// A streaming response: `frames` as they come, already ended by the producer.
 fn stream_response(rx: mpsc::Receiver<Bytes>) -> Response {
-    let stream = tokio_stream::wrappers::ReceiverStream::new(rx).map(Ok::<_, std::convert::Infallible>);
+    let stream =
+        tokio_stream::wrappers::ReceiverStream::new(rx).map(Ok::<_, std::convert::Infallible>);
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/connect+json")],
@@ -379,7 +394,10 @@ async fn filesystem(
     let result = async {
         let (_, entry) = e2b.sandbox_side(&headers, ENVD_TOKEN, Shape::Connect)?;
         let not_found = |path: &str| {
-            Failure::new(StatusCode::NOT_FOUND, format!("path `{path}` does not exist"))
+            Failure::new(
+                StatusCode::NOT_FOUND,
+                format!("path `{path}` does not exist"),
+            )
         };
         let reply = match method.as_str() {
             "ListDir" => {
@@ -393,7 +411,11 @@ async fn filesystem(
                         engine_failure(&e)
                     }
                 })?;
-                let base = if rel.is_empty() { 0 } else { rel.split('/').count() };
+                let base = if rel.is_empty() {
+                    0
+                } else {
+                    rel.split('/').count()
+                };
                 let entries: Vec<Value> = files
                     .iter()
                     .filter(|f| f.path != rel)
@@ -405,7 +427,9 @@ async fn filesystem(
             "Stat" => {
                 let req: PathBody = unary_body(&headers, &body)?;
                 let rel = workspace_path(&req.path)?;
-                let found = stat(&entry, &rel).await?.ok_or_else(|| not_found(&req.path))?;
+                let found = stat(&entry, &rel)
+                    .await?
+                    .ok_or_else(|| not_found(&req.path))?;
                 json!({ "entry": found })
             }
             "MakeDir" => {
@@ -443,7 +467,9 @@ async fn filesystem(
                     .rename_file(&from, &to)
                     .await
                     .map_err(|e| engine_failure(&e))?;
-                let moved = stat(&entry, &to).await?.ok_or_else(|| not_found(&req.destination))?;
+                let moved = stat(&entry, &to)
+                    .await?
+                    .ok_or_else(|| not_found(&req.destination))?;
                 json!({ "entry": moved })
             }
             other => {
@@ -781,13 +807,26 @@ mod tests {
     #[test]
     fn reads_one_connect_frame_and_refuses_malformed_ones() {
         let mut headers = HeaderMap::new();
-        headers.insert(header::CONTENT_TYPE, "application/connect+json".parse().unwrap_or_else(|_| axum::http::HeaderValue::from_static("x")));
+        headers.insert(
+            header::CONTENT_TYPE,
+            "application/connect+json"
+                .parse()
+                .unwrap_or_else(|_| axum::http::HeaderValue::from_static("x")),
+        );
         let good = frame(0, &json!({"path": "a"}));
         let parsed: Result<PathBody, _> = stream_request(&headers, &good);
         assert_eq!(parsed.ok().map(|p| p.path), Some("a".to_owned()));
-        for bad in [&b""[..], &b"\x00\x00\x00"[..], &b"\x00\x00\x00\x00\x09{}"[..], &b"\x01\x00\x00\x00\x02{}"[..]] {
+        for bad in [
+            &b""[..],
+            &b"\x00\x00\x00"[..],
+            &b"\x00\x00\x00\x00\x09{}"[..],
+            &b"\x01\x00\x00\x00\x02{}"[..],
+        ] {
             let parsed: Result<PathBody, _> = stream_request(&headers, bad);
-            assert_eq!(parsed.err().map(|f| f.status), Some(StatusCode::BAD_REQUEST));
+            assert_eq!(
+                parsed.err().map(|f| f.status),
+                Some(StatusCode::BAD_REQUEST)
+            );
         }
     }
 }

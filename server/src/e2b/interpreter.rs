@@ -28,7 +28,7 @@ use crate::manager::Admission;
 
 /// `/execute` carries the access token as `X-Access-Token`; `/contexts` calls only as
 /// `E2B-Traffic-Access-Token` (the SDK sends both the same way E2B issues them).
-const INTERPRETER_TOKEN: &[&str] = &["x-access-token", "e2b-traffic-access-token"];
+const INTERPRETER_TOKEN: &[&str] = &["X-Access-Token", "E2B-Traffic-Access-Token"];
 
 /// Marks a PNG line in the figure epilogue's output.
 const PNG_MARK: &str = "__soulbox_e2b_png__:";
@@ -135,7 +135,10 @@ async fn new_context(e2b: &E2b, meta: &Meta, language: Language) -> Result<Arc<C
         .open_session(&meta.tenant, &meta.id, language)
         .await?;
     if language == Language::Python {
-        let setup = session.execute(PYTHON_SETUP).await.map_err(|e| engine_failure(&e))?;
+        let setup = session
+            .execute(PYTHON_SETUP)
+            .await
+            .map_err(|e| engine_failure(&e))?;
         if setup.status != Status::Ok {
             tracing::warn!(sandbox = %meta.id, stderr = %setup.stderr, "e2b: python context setup failed");
         }
@@ -158,15 +161,14 @@ async fn context_for(
     let mut map = meta.contexts.inner.lock().await;
     if let Some(id) = context_id {
         return map.by_id.get(id).cloned().ok_or_else(|| {
-            Failure::new(StatusCode::NOT_FOUND, format!("context `{id}` does not exist"))
+            Failure::new(
+                StatusCode::NOT_FOUND,
+                format!("context `{id}` does not exist"),
+            )
         });
     }
     let language = parse_language(language)?;
-    if let Some(ctx) = map
-        .defaults
-        .get(&language)
-        .and_then(|id| map.by_id.get(id))
-    {
+    if let Some(ctx) = map.defaults.get(&language).and_then(|id| map.by_id.get(id)) {
         return Ok(ctx.clone());
     }
     let ctx = new_context(e2b, meta, language).await?;
@@ -221,10 +223,12 @@ async fn remove_context(
 ) -> Result<StatusCode, Failure> {
     let (meta, _) = e2b.sandbox_side(&headers, INTERPRETER_TOKEN, Shape::Rest)?;
     let mut map = meta.contexts.inner.lock().await;
-    let ctx = map
-        .by_id
-        .remove(&id)
-        .ok_or_else(|| Failure::new(StatusCode::NOT_FOUND, format!("context `{id}` does not exist")))?;
+    let ctx = map.by_id.remove(&id).ok_or_else(|| {
+        Failure::new(
+            StatusCode::NOT_FOUND,
+            format!("context `{id}` does not exist"),
+        )
+    })?;
     map.defaults.retain(|_, default| *default != id);
     drop(map);
     let _ = e2b
@@ -250,7 +254,10 @@ async fn restart_context(
 }
 
 async fn unknown_context(Path(id): Path<String>) -> Failure {
-    Failure::new(StatusCode::NOT_FOUND, format!("context `{id}` has no such endpoint"))
+    Failure::new(
+        StatusCode::NOT_FOUND,
+        format!("context `{id}` has no such endpoint"),
+    )
 }
 
 async fn restart(session: &Session) -> Result<(), Failure> {
@@ -314,7 +321,11 @@ impl Utf8Carry {
     }
 }
 
-async fn execute(State(e2b): State<E2b>, headers: HeaderMap, body: Bytes) -> Result<Response, Failure> {
+async fn execute(
+    State(e2b): State<E2b>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Failure> {
     let (meta, _) = e2b.sandbox_side(&headers, INTERPRETER_TOKEN, Shape::Rest)?;
     let req: ExecuteRequest = parse_json(&body)?;
     if req.env_vars.as_ref().is_some_and(|e| !e.is_empty()) {
@@ -327,7 +338,13 @@ async fn execute(State(e2b): State<E2b>, headers: HeaderMap, body: Bytes) -> Res
             "give either context_id or language, not both",
         ));
     }
-    let ctx = context_for(&e2b, &meta, req.context_id.as_deref(), req.language.as_deref()).await?;
+    let ctx = context_for(
+        &e2b,
+        &meta,
+        req.context_id.as_deref(),
+        req.language.as_deref(),
+    )
+    .await?;
     let run = ctx.run.clone().lock_owned().await;
     let session = e2b
         .manager
@@ -336,7 +353,10 @@ async fn execute(State(e2b): State<E2b>, headers: HeaderMap, body: Bytes) -> Res
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     tokio::spawn(run_cell(session, run, req.code, tx, admission));
     let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
-    let body = Body::from_stream(futures::StreamExt::map(stream, Ok::<_, std::convert::Infallible>));
+    let body = Body::from_stream(futures::StreamExt::map(
+        stream,
+        Ok::<_, std::convert::Infallible>,
+    ));
     Ok((
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/x-ndjson")],
@@ -363,7 +383,11 @@ fn limit_name(status: Status) -> &'static str {
 /// The exception's name and message from an error's stderr: Python's `Name: message` last
 /// line, JavaScript's `Name: message` first line, Ruby's `...: message (Name)`.
 pub(crate) fn exception(language: Language, stderr: &str) -> (String, String) {
-    let lines: Vec<&str> = stderr.lines().map(str::trim_end).filter(|l| !l.trim().is_empty()).collect();
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.trim().is_empty())
+        .collect();
     let pick = match language {
         Language::JavaScript => lines.first(),
         _ => lines.last(),
@@ -377,11 +401,15 @@ pub(crate) fn exception(language: Language, stderr: &str) -> (String, String) {
         && text.ends_with(')')
     {
         let name = &text[open + 2..text.len() - 1];
-        let message = text[..open].rsplit_once(": ").map_or(&text[..open], |(_, m)| m);
+        let message = text[..open]
+            .rsplit_once(": ")
+            .map_or(&text[..open], |(_, m)| m);
         return (name.to_owned(), message.to_owned());
     }
     let is_name = |s: &str| {
-        !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '.')
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_alphanumeric() || c == '_' || c == '.')
     };
     match text.split_once(':') {
         Some((name, message)) if is_name(name.trim()) => {
@@ -408,7 +436,9 @@ async fn run_cell(
         let note = "[soulbox] the previous cell in this context was stopped before it finished \
                     (timeout or disconnect); the context was restarted and its earlier state is gone\n";
         if let Err(f) = restart(&session).await {
-            let _ = tx.send(error_line("ContextRestartError", &f.message, "")).await;
+            let _ = tx
+                .send(error_line("ContextRestartError", &f.message, ""))
+                .await;
             let _ = tx.send(line(&json!({"type": "end_of_execution"}))).await;
             return;
         }
@@ -465,7 +495,9 @@ async fn run_cell(
         }
         Err(e) => lines.push(error_line(e.kind().name(), &e.to_string(), "")),
     }
-    lines.push(line(&json!({"type": "number_of_executions", "execution_count": run.count})));
+    lines.push(line(
+        &json!({"type": "number_of_executions", "execution_count": run.count}),
+    ));
     lines.push(line(&json!({"type": "end_of_execution"})));
     for l in lines {
         if tx.send(l).await.is_err() {
@@ -483,7 +515,9 @@ fn result_lines(language: Language, result: &ExecutionResult) -> Vec<Bytes> {
     match result.status {
         Status::Ok => {
             if let Some(value) = &result.value {
-                lines.push(line(&json!({"type": "result", "text": value, "is_main_result": true})));
+                lines.push(line(
+                    &json!({"type": "result", "text": value, "is_main_result": true}),
+                ));
             }
         }
         Status::Error => {
@@ -491,7 +525,10 @@ fn result_lines(language: Language, result: &ExecutionResult) -> Vec<Bytes> {
             lines.push(error_line(&name, &value, &result.stderr));
         }
         other => {
-            let why = result.error.clone().unwrap_or_else(|| other.name().to_owned());
+            let why = result
+                .error
+                .clone()
+                .unwrap_or_else(|| other.name().to_owned());
             lines.push(error_line(limit_name(other), &why, &result.stderr));
         }
     }
@@ -528,10 +565,17 @@ mod tests {
     #[test]
     fn names_exceptions_in_each_language() {
         let py = "Traceback (most recent call last):\n  File \"<cell>\", line 1\nZeroDivisionError: division by zero\n";
-        assert_eq!(exception(Language::Python, py), ("ZeroDivisionError".into(), "division by zero".into()));
+        assert_eq!(
+            exception(Language::Python, py),
+            ("ZeroDivisionError".into(), "division by zero".into())
+        );
         let js = "ReferenceError: x is not defined\n    at <eval> (cell:1)\n";
-        assert_eq!(exception(Language::JavaScript, js), ("ReferenceError".into(), "x is not defined".into()));
-        let rb = "cell:1:in '<main>': undefined local variable or method 'x' for main (NameError)\n";
+        assert_eq!(
+            exception(Language::JavaScript, js),
+            ("ReferenceError".into(), "x is not defined".into())
+        );
+        let rb =
+            "cell:1:in '<main>': undefined local variable or method 'x' for main (NameError)\n";
         assert_eq!(exception(Language::Ruby, rb).0, "NameError");
         assert_eq!(exception(Language::Python, "").0, "Error");
     }

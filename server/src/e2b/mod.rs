@@ -199,7 +199,10 @@ impl E2b {
     /// The tenant of a control-plane call: `X-API-KEY` (what the SDK sends) or
     /// `Authorization: Bearer` (what the gRPC door takes) must be one of the server's tokens.
     pub(crate) fn tenant(&self, headers: &HeaderMap) -> Result<Tenant, Failure> {
-        let bearer = match (header(headers, "x-api-key"), header(headers, "authorization")) {
+        let bearer = match (
+            header(headers, "x-api-key"),
+            header(headers, "authorization"),
+        ) {
             (Some(key), _) => Some(format!("Bearer {}", key.trim())),
             (None, Some(auth)) => Some(auth.trim().to_owned()),
             (None, None) => None,
@@ -229,7 +232,11 @@ impl E2b {
     }
 
     /// The door's record of the tenant's live sandbox `id` (marks it used).
-    pub(crate) fn owned(&self, tenant: &Tenant, id: &str) -> Result<(Arc<Meta>, Arc<Entry>), Failure> {
+    pub(crate) fn owned(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+    ) -> Result<(Arc<Meta>, Arc<Entry>), Failure> {
         let entry = match self.manager.get(tenant, id) {
             Ok(entry) => entry,
             Err(e) => {
@@ -284,7 +291,10 @@ impl E2b {
         shape: Shape,
     ) -> Result<(Arc<Meta>, Arc<Entry>), Failure> {
         let meta = match header(headers, "e2b-sandbox-id") {
-            Some(id) => lock(&self.sandboxes).get(id).cloned().ok_or_else(|| sandbox_gone(id)),
+            Some(id) => lock(&self.sandboxes)
+                .get(id)
+                .cloned()
+                .ok_or_else(|| sandbox_gone(id)),
             None => {
                 self.prune();
                 let map = lock(&self.sandboxes);
@@ -404,7 +414,10 @@ pub fn router(manager: Manager, tokens: Tokens) -> Router {
         .fallback(|uri: axum::http::Uri| async move {
             Failure::new(
                 StatusCode::NOT_FOUND,
-                format!("no such endpoint `{}` on SoulBox's E2B-compatible API", uri.path()),
+                format!(
+                    "no such endpoint `{}` on SoulBox's E2B-compatible API",
+                    uri.path()
+                ),
             )
         })
         .with_state(state)
@@ -430,7 +443,10 @@ mod tests {
     #[test]
     fn maps_sdk_paths_onto_the_workspace() {
         assert_eq!(workspace_path("/home/user").ok().as_deref(), Some(""));
-        assert_eq!(workspace_path("/home/user/a/b.txt").ok().as_deref(), Some("a/b.txt"));
+        assert_eq!(
+            workspace_path("/home/user/a/b.txt").ok().as_deref(),
+            Some("a/b.txt")
+        );
         assert_eq!(workspace_path("a.txt").ok().as_deref(), Some("a.txt"));
         assert_eq!(workspace_path("/work/x").ok().as_deref(), Some("x"));
         assert!(workspace_path("/etc/passwd").is_err());

@@ -105,7 +105,10 @@ async fn the_unmodified_e2b_sdk_runs_code_files_and_lifecycle() {
     assert_eq!(out["ruby"], "6");
     assert_eq!(out["r_context"][0], "SandboxException");
     assert!(
-        out["r_context"][1].as_str().unwrap_or("").contains("python, javascript or ruby"),
+        out["r_context"][1]
+            .as_str()
+            .unwrap_or("")
+            .contains("python, javascript or ruby"),
         "{}",
         out["r_context"]
     );
@@ -123,7 +126,10 @@ async fn the_unmodified_e2b_sdk_runs_code_files_and_lifecycle() {
     assert_eq!(out["outside"][0], "InvalidArgumentException");
     // allow_native is off in this server: commands fail, saying why.
     assert!(
-        out["command"][1].as_str().unwrap_or("").contains("allow_native"),
+        out["command"][1]
+            .as_str()
+            .unwrap_or("")
+            .contains("allow_native"),
         "{}",
         out["command"]
     );
@@ -144,4 +150,27 @@ async fn the_unmodified_e2b_sdk_runs_code_files_and_lifecycle() {
     assert_eq!(out["after_kill"], "TimeoutException");
     assert_eq!(server.manager.sandbox_count(), 0);
     tokio::time::sleep(Duration::from_millis(10)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_run_on_the_native_backend() {
+    let config = ServerConfig {
+        allow_native: true,
+        ..ServerConfig::default()
+    };
+    let server = E2bServer::start(config).await;
+    let out = server.run_python(include_str!("commands.py")).await;
+    println!("{out:#}");
+    assert_eq!(out["run"], serde_json::json!([0, "hi\nhello\n", "oops\n"]));
+    assert_eq!(out["fail"], serde_json::json!(["CommandExitException", 3]));
+    assert_eq!(out["sees_workspace"], "from the SDK");
+    assert_eq!(out["sdk_sees_output"], "made\n");
+    assert_eq!(out["listed"], true);
+    assert_eq!(out["kill"], true);
+    assert_eq!(
+        out["killed_wait"],
+        serde_json::json!(["CommandExitException", -1])
+    );
+    assert_eq!(out["listed_after"], 0);
+    assert_eq!(server.manager.sandbox_count(), 0);
 }
