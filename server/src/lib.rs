@@ -26,6 +26,7 @@ pub mod config;
 pub mod e2b;
 mod grpc;
 pub mod manager;
+pub mod mcp;
 mod serve;
 
 pub use auth::{Tenant, Tokens};

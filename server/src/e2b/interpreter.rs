@@ -537,15 +537,13 @@ fn result_lines(language: Language, result: &ExecutionResult) -> Vec<Bytes> {
 
 /// The open matplotlib figures as PNG results (nothing when the cell made none).
 async fn figures(session: &Session) -> Vec<Bytes> {
-    match session.execute(PYTHON_FIGURES).await {
-        Ok(r) => r
-            .stdout
-            .lines()
-            .filter_map(|l| l.strip_prefix(PNG_MARK))
+    match figures_png(session).await {
+        Ok(pngs) => pngs
+            .into_iter()
             .map(|png| {
                 line(&json!({
                     "type": "result",
-                    "png": png.trim(),
+                    "png": png,
                     "text": "<Figure>",
                     "is_main_result": false,
                 }))
@@ -556,6 +554,16 @@ async fn figures(session: &Session) -> Vec<Bytes> {
             &format!("[soulbox] rendering the cell's figures failed: {e}\n"),
         )],
     }
+}
+
+/// A Python session's open matplotlib figures, each as a base64 PNG, closed afterwards.
+pub(crate) async fn figures_png(session: &Session) -> Result<Vec<String>, soulbox::SoulBoxError> {
+    let r = session.execute(PYTHON_FIGURES).await?;
+    Ok(r.stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix(PNG_MARK))
+        .map(|png| png.trim().to_owned())
+        .collect())
 }
 
 #[cfg(test)]
