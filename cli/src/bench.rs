@@ -30,6 +30,10 @@ pub(crate) struct BenchArgs {
     /// Write the Markdown report to this file as well as stdout.
     #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Measure the gRPC server instead: JS and Python hello in-process vs through `soulbox
+    /// serve` on loopback (latency per execution, throughput at the --concurrency levels).
+    #[arg(long)]
+    server: bool,
 }
 
 /// One thing to measure: a runtime (or raw wasm) running a small program.
@@ -327,6 +331,14 @@ fn machine() -> String {
 }
 
 pub(crate) async fn bench(args: BenchArgs) -> ExitCode {
+    if args.server {
+        return crate::bench_server::run(
+            args.iterations,
+            &args.concurrency,
+            args.output.as_deref(),
+        )
+        .await;
+    }
     // The default engine (warm pools on) for the pooled and throughput figures; one without
     // pools for the plain warm figures.
     let engines = Engine::new(EngineConfig::default()).and_then(|pooled| {

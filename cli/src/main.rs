@@ -4,9 +4,12 @@
 //! on it.
 
 mod bench;
+mod bench_server;
+mod remote;
 mod repl;
 mod run;
 mod runtimes;
+mod serve;
 mod toolchains;
 
 use std::process::ExitCode;
@@ -34,6 +37,9 @@ enum Command {
     Toolchains(toolchains::ToolchainsArgs),
     /// List, install or verify the language runtimes (Python, JavaScript, Ruby interpreters).
     Runtimes(runtimes::RuntimesArgs),
+    /// Serve sandboxes over gRPC to many clients (`soulbox run --remote`, the Rust client, any
+    /// gRPC client of proto/soulbox/v1).
+    Serve(serve::ServeArgs),
 }
 
 /// Exit status for usage errors (bad flags, unknown language, missing file).
@@ -60,6 +66,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => runtime.block_on(bench::bench(args)),
         Command::Toolchains(args) => toolchains::run(args),
         Command::Runtimes(args) => runtime.block_on(runtimes::runtimes(args)),
+        Command::Serve(args) => runtime.block_on(serve::serve(args)),
     };
     // Work abandoned at a deadline may still hold a blocking thread (a guest's module compile
     // that lost the race finishes in the background): the result is out, so do not wait for it

@@ -70,6 +70,83 @@ pub(crate) struct ReplArgs {
     /// work.
     #[arg(long)]
     meta_commands: bool,
+    /// Run the session on a SoulBox server (`soulbox serve`). --save, --restore and %save need
+    /// a local session (a remote session's interpreter stays on the server).
+    #[arg(long, value_name = "URL", conflicts_with_all = ["save", "restore"])]
+    remote: Option<String>,
+    /// Bearer token for --remote.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "SOULBOX_TOKEN",
+        hide_env_values = true,
+        requires = "remote"
+    )]
+    token: Option<String>,
+}
+
+/// The session cells run on: in this process, or on a server.
+enum ReplSession {
+    Local(Session),
+    Remote(soulbox_client::RemoteSession),
+}
+
+/// Why a cell could not run.
+enum CellError {
+    Poisoned(String),
+    Other(String),
+}
+
+impl ReplSession {
+    fn language(&self) -> Language {
+        match self {
+            ReplSession::Local(s) => s.language(),
+            ReplSession::Remote(s) => s.language(),
+        }
+    }
+
+    fn runtime_name(&self) -> &str {
+        match self {
+            ReplSession::Local(s) => s.runtime_name(),
+            ReplSession::Remote(s) => s.runtime_name(),
+        }
+    }
+
+    async fn execute_streaming(
+        &self,
+        cell: &str,
+        tx: tokio::sync::mpsc::UnboundedSender<StreamOutput>,
+    ) -> Result<soulbox::ExecutionResult, CellError> {
+        match self {
+            ReplSession::Local(s) => s.execute_streaming(cell, tx).await.map_err(|e| match e {
+                soulbox::SoulBoxError::SessionPoisoned(_) => CellError::Poisoned(e.to_string()),
+                e => CellError::Other(e.to_string()),
+            }),
+            ReplSession::Remote(s) => s.execute_streaming(cell, tx).await.map_err(|e| {
+                if e.kind() == soulbox::ErrorKind::SessionPoisoned {
+                    CellError::Poisoned(e.to_string())
+                } else {
+                    CellError::Other(e.to_string())
+                }
+            }),
+        }
+    }
+
+    async fn reset(&self) -> Result<(), String> {
+        match self {
+            ReplSession::Local(s) => s.reset().await.map_err(|e| e.to_string()),
+            ReplSession::Remote(s) => s.reset().await.map_err(|e| e.to_string()),
+        }
+    }
+
+    async fn end(&self) {
+        match self {
+            ReplSession::Local(s) => s.sandbox().terminate().await,
+            ReplSession::Remote(s) => {
+                let _ = s.sandbox().terminate().await;
+            }
+        }
+    }
 }
 
 pub(crate) async fn repl(args: ReplArgs) -> ExitCode {
@@ -97,15 +174,20 @@ pub(crate) async fn repl(args: ReplArgs) -> ExitCode {
         eprintln!("soulbox: {e}");
         return ExitCode::from(EXIT_USAGE);
     }
-    let session = async {
-        let engine = Engine::new(EngineConfig::default().with_offline(args.offline))?;
-        let sandbox = engine.sandbox(config).await?;
-        match &args.restore {
-            Some(path) => sandbox.restore_session(path).await,
-            None => sandbox.session(args.lang.unwrap_or(Language::Python)).await,
+    let session = match &args.remote {
+        Some(url) => remote_session(url, args.token.as_deref(), config, args.lang).await,
+        None => async {
+            let engine = Engine::new(EngineConfig::default().with_offline(args.offline))?;
+            let sandbox = engine.sandbox(config).await?;
+            match &args.restore {
+                Some(path) => sandbox.restore_session(path).await,
+                None => sandbox.session(args.lang.unwrap_or(Language::Python)).await,
+            }
         }
-    }
-    .await;
+        .await
+        .map(ReplSession::Local)
+        .map_err(|e| e.to_string()),
+    };
     let session = match session {
         Ok(s) => s,
         Err(e) => {
@@ -120,7 +202,7 @@ pub(crate) async fn repl(args: ReplArgs) -> ExitCode {
             "soulbox: the snapshot holds a {} session, not {lang}",
             session.language()
         );
-        session.sandbox().terminate().await;
+        session.end().await;
         return ExitCode::from(EXIT_USAGE);
     }
     let ok = if std::io::stdin().is_terminal() {
@@ -132,7 +214,7 @@ pub(crate) async fn repl(args: ReplArgs) -> ExitCode {
         Some(path) => save(&session, path).await,
         None => true,
     };
-    session.sandbox().terminate().await;
+    session.end().await;
     match (ok, saved) {
         (_, false) => ExitCode::from(EXIT_ENGINE),
         (true, true) => ExitCode::SUCCESS,
@@ -141,7 +223,31 @@ pub(crate) async fn repl(args: ReplArgs) -> ExitCode {
 }
 
 /// Writes the session to `path`, saying so on stderr. Returns whether it worked.
-async fn save(session: &Session, path: &Path) -> bool {
+/// A session on the server at `url`.
+async fn remote_session(
+    url: &str,
+    token: Option<&str>,
+    config: SandboxConfig,
+    lang: Option<Language>,
+) -> Result<ReplSession, String> {
+    let client = crate::remote::connect(url, token).await?;
+    let (sandbox, _) = crate::remote::create(&client, config).await?;
+    match sandbox.session(lang.unwrap_or(Language::Python)).await {
+        Ok(session) => Ok(ReplSession::Remote(session)),
+        Err(e) => {
+            let _ = sandbox.terminate().await;
+            Err(e.to_string())
+        }
+    }
+}
+
+async fn save(session: &ReplSession, path: &Path) -> bool {
+    let ReplSession::Local(session) = session else {
+        eprintln!(
+            "soulbox: cannot save a remote session to a local file (its interpreter stays on the server)"
+        );
+        return false;
+    };
     match session.snapshot(path).await {
         Ok(info) => {
             eprintln!(
@@ -161,7 +267,7 @@ async fn save(session: &Session, path: &Path) -> bool {
 
 /// Cells separated by `%%` lines, each run as soon as it is complete; meta-commands only with
 /// `meta_commands`. Stops at a poisoned session. Returns whether every cell succeeded.
-async fn piped(session: &Session, meta_commands: bool) -> bool {
+async fn piped(session: &ReplSession, meta_commands: bool) -> bool {
     let mut all_ok = true;
     let mut cell = String::new();
     let mut lines = std::io::stdin().lock().lines();
@@ -206,7 +312,7 @@ fn is_separator(line: &str) -> bool {
 /// A prompt per cell, with line editing and history; a cell continues while [`needs_more`]
 /// says so. Ctrl-C abandons the cell being typed, Ctrl-D ends. Returns whether every cell
 /// succeeded.
-async fn interactive(session: &Session) -> bool {
+async fn interactive(session: &ReplSession) -> bool {
     use rustyline::error::ReadlineError;
     let mut all_ok = true;
     eprintln!(
@@ -398,7 +504,7 @@ fn meta_command(cell: &str) -> Option<&'static str> {
 
 /// Runs one cell, streaming its output, then prints its value or what went wrong. A
 /// meta-command is obeyed only with `meta_commands`; otherwise it is refused (a failed cell).
-async fn run_cell(session: &Session, cell: &str, meta_commands: bool) -> CellEnd {
+async fn run_cell(session: &ReplSession, cell: &str, meta_commands: bool) -> CellEnd {
     if let Some(command) = meta_command(cell)
         && !meta_commands
     {
@@ -460,7 +566,7 @@ async fn run_cell(session: &Session, cell: &str, meta_commands: bool) -> CellEnd
                 }
             }
         }
-        Err(e @ soulbox::SoulBoxError::SessionPoisoned(_)) => {
+        Err(CellError::Poisoned(e)) => {
             eprintln!("soulbox: {e}");
             if std::io::stdin().is_terminal() {
                 CellEnd::Failed
@@ -468,7 +574,7 @@ async fn run_cell(session: &Session, cell: &str, meta_commands: bool) -> CellEnd
                 CellEnd::Fatal
             }
         }
-        Err(e) => {
+        Err(CellError::Other(e)) => {
             eprintln!("soulbox: {e}");
             CellEnd::Fatal
         }

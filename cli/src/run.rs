@@ -97,6 +97,20 @@ pub(crate) struct RunArgs {
     /// Print exactly one JSON object with status, output, usage and artifacts.
     #[arg(long)]
     json: bool,
+    /// Run on a SoulBox server (`soulbox serve`) instead of in this process: same output, JSON
+    /// and exit codes. With --workdir, the directory's files are uploaded first and the files
+    /// the run creates or changes are downloaded back into it.
+    #[arg(long, value_name = "URL")]
+    remote: Option<String>,
+    /// Bearer token for --remote.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "SOULBOX_TOKEN",
+        hide_env_values = true,
+        requires = "remote"
+    )]
+    token: Option<String>,
     /// Arguments passed to the guest program.
     #[arg(last = true, value_name = "ARGS")]
     args: Vec<String>,
@@ -212,14 +226,23 @@ pub(crate) async fn run(args: RunArgs) -> ExitCode {
         Stdin::Inherit
     };
 
-    let engine = Engine::new(EngineConfig::default().with_offline(args.offline));
-    let outcome = match engine {
-        Ok(engine) => engine.sandbox(config).await,
-        Err(e) => Err(e),
-    };
-    let outcome = match outcome {
-        Ok(sandbox) => execute(&sandbox, request, args.json).await,
-        Err(e) => Err(e),
+    let outcome = match &args.remote {
+        Some(url) => {
+            crate::remote::execute(url, args.token.as_deref(), config, request, args.json).await
+        }
+        None => {
+            let engine = Engine::new(EngineConfig::default().with_offline(args.offline));
+            let outcome = match engine {
+                Ok(engine) => engine.sandbox(config).await,
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok(sandbox) => execute(&sandbox, request, args.json)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        }
     };
     match outcome {
         Ok(result) => {
@@ -239,7 +262,7 @@ pub(crate) async fn run(args: RunArgs) -> ExitCode {
                 print_json(&json!({
                     "status": null, "exit_code": null, "stdout": "", "stderr": "",
                     "execution_time_ms": 0, "memory_usage": 0, "fuel_consumed": 0,
-                    "artifacts": [], "error": e.to_string(), "isolation": [],
+                    "artifacts": [], "error": e, "isolation": [],
                 }));
             } else {
                 eprintln!("soulbox: {e}");
@@ -258,7 +281,17 @@ async fn execute(
     if json {
         return sandbox.execute(request).await;
     }
-    let mut events = std::pin::pin!(sandbox.stream(request));
+    print_events(sandbox.stream(request))
+        .await?
+        .ok_or_else(|| soulbox::SoulBoxError::Engine("the run ended without a result".into()))
+}
+
+/// Writes a run's output to ours as it arrives; returns its result (`None`: the stream ended
+/// without one).
+pub(crate) async fn print_events<E>(
+    events: impl futures::Stream<Item = Result<StreamOutput, E>>,
+) -> Result<Option<ExecutionResult>, E> {
+    let mut events = std::pin::pin!(events);
     let mut result = None;
     while let Some(event) = events.next().await {
         match event? {
@@ -274,10 +307,10 @@ async fn execute(
             StreamOutput::Exit(r) => result = Some(*r),
         }
     }
-    result.ok_or_else(|| soulbox::SoulBoxError::Engine("the run ended without a result".into()))
+    Ok(result)
 }
 
-fn exit_status(result: &ExecutionResult) -> u8 {
+pub(crate) fn exit_status(result: &ExecutionResult) -> u8 {
     match result.status {
         Status::Ok => 0,
         Status::Error => result

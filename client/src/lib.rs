@@ -44,8 +44,8 @@ use tonic::{Code, Request};
 
 pub use soulbox_api as api;
 
-/// Bytes per chunk of an upload.
-const UPLOAD_CHUNK: usize = 1024 * 1024;
+/// Bytes per chunk of an upload (well under the smallest `max_message_bytes` a server accepts).
+const UPLOAD_CHUNK: usize = 256 * 1024;
 /// Largest message the client accepts or sends (the server enforces its own limit).
 const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 
@@ -138,7 +138,7 @@ struct Stubs {
 /// A connection to a SoulBox server. Cheap to clone; clones share the connection.
 #[derive(Clone)]
 pub struct Client {
-    stubs: Stubs,
+    stubs: Arc<Stubs>,
 }
 
 /// What [`Client::connect`] returns: set the token (and TLS, timeouts), then `.await` it.
@@ -206,7 +206,7 @@ impl Connect {
         })?;
         let auth = Bearer(bearer);
         Ok(Client {
-            stubs: Stubs {
+            stubs: Arc::new(Stubs {
                 sandboxes: SandboxesClient::with_interceptor(channel.clone(), auth.clone())
                     .max_decoding_message_size(MAX_MESSAGE)
                     .max_encoding_message_size(MAX_MESSAGE),
@@ -216,7 +216,7 @@ impl Connect {
                 files: FilesClient::with_interceptor(channel, auth)
                     .max_decoding_message_size(MAX_MESSAGE)
                     .max_encoding_message_size(MAX_MESSAGE),
-            },
+            }),
         })
     }
 }
@@ -330,7 +330,7 @@ impl Client {
 #[derive(Clone)]
 pub struct RemoteSandbox {
     id: Arc<str>,
-    stubs: Stubs,
+    stubs: Arc<Stubs>,
 }
 
 impl std::fmt::Debug for RemoteSandbox {
@@ -465,6 +465,18 @@ impl RemoteSandbox {
             .await?
             .into_inner();
         RemoteSession::from_info(self.clone(), info)
+    }
+
+    /// Removes a snapshot this token made from the server (each token may keep only so many).
+    pub async fn delete_snapshot(&self, snapshot: &RemoteSnapshot) -> Result<()> {
+        self.stubs
+            .sessions
+            .clone()
+            .delete_snapshot(v1::SnapshotRef {
+                snapshot_id: snapshot.id.clone(),
+            })
+            .await?;
+        Ok(())
     }
 
     /// Writes a file into the workspace (uploaded in chunks; bounded by the sandbox's disk

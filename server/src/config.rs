@@ -6,6 +6,8 @@
 //! max_timeout = "60s"            # nor its per-execution timeout
 //! max_disk_bytes = "1GiB"        # nor its disk budget
 //! max_fuel = 10000000000         # nor its fuel (unset: unlimited fuel allowed)
+//! max_compile_timeout = "60s"    # nor the Rust/C/C++ compile step's timeout
+//! max_compile_memory = "4GiB"    # nor the compiler's memory
 //! max_sandboxes = 1000           # live sandboxes, all tenants together
 //! max_concurrent_executions = 64 # executions and session cells running at once
 //! max_queued_executions = 256    # waiting for a slot; beyond: RESOURCE_EXHAUSTED
@@ -35,6 +37,10 @@ pub struct ServerConfig {
     pub max_disk_bytes: u64,
     /// Largest `fuel`; `Some` also makes it the default (a client cannot ask for unlimited).
     pub max_fuel: Option<u64>,
+    /// Largest `compile.timeout` (Rust, C, C++ source).
+    pub max_compile_timeout: Duration,
+    /// Largest `compile.memory_limit`.
+    pub max_compile_memory: u64,
     /// Live sandboxes, all tenants together.
     pub max_sandboxes: usize,
     /// Executions (and session cells) running at once.
@@ -65,6 +71,8 @@ impl Default for ServerConfig {
             max_timeout: Duration::from_secs(60),
             max_disk_bytes: 1024 * MIB,
             max_fuel: None,
+            max_compile_timeout: Duration::from_secs(60),
+            max_compile_memory: 4096 * MIB,
             max_sandboxes: 1000,
             max_concurrent_executions: 64,
             max_queued_executions: 256,
@@ -88,6 +96,8 @@ struct File {
     max_timeout: Option<toml::Value>,
     max_disk_bytes: Option<toml::Value>,
     max_fuel: Option<u64>,
+    max_compile_timeout: Option<toml::Value>,
+    max_compile_memory: Option<toml::Value>,
     max_sandboxes: Option<usize>,
     max_concurrent_executions: Option<usize>,
     max_queued_executions: Option<usize>,
@@ -135,6 +145,12 @@ impl ServerConfig {
             config.max_disk_bytes = size("max_disk_bytes", v)?;
         }
         config.max_fuel = file.max_fuel.or(config.max_fuel);
+        if let Some(v) = &file.max_compile_timeout {
+            config.max_compile_timeout = duration("max_compile_timeout", v)?;
+        }
+        if let Some(v) = &file.max_compile_memory {
+            config.max_compile_memory = size("max_compile_memory", v)?;
+        }
         config.max_sandboxes = file.max_sandboxes.unwrap_or(config.max_sandboxes);
         config.max_concurrent_executions = file
             .max_concurrent_executions
@@ -188,8 +204,9 @@ impl ServerConfig {
                 self.max_idle_timeout
             ));
         }
-        if self.max_message_bytes < 64 * 1024 {
-            return Err("max_message_bytes must be at least 64KiB".into());
+        // Clients upload in 256 KiB chunks (soulbox-client) and results carry output.
+        if self.max_message_bytes < 1024 * 1024 {
+            return Err("max_message_bytes must be at least 1MiB".into());
         }
         Ok(())
     }

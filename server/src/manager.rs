@@ -212,6 +212,8 @@ impl Manager {
         config.timeout = config.timeout.min(caps.max_timeout);
         config.max_disk_bytes = config.max_disk_bytes.min(caps.max_disk_bytes);
         config.fuel = caps.max_fuel;
+        config.compile.timeout = config.compile.timeout.min(caps.max_compile_timeout);
+        config.compile.memory_limit = config.compile.memory_limit.min(caps.max_compile_memory);
         config
     }
 
@@ -250,6 +252,18 @@ impl Manager {
                     )));
                 }
             }
+        }
+        if config.compile.timeout > caps.max_compile_timeout {
+            return Err(ManagerError::OverCap(format!(
+                "compile timeout {:?} is above this server's cap max_compile_timeout ({:?})",
+                config.compile.timeout, caps.max_compile_timeout
+            )));
+        }
+        if config.compile.memory_limit > caps.max_compile_memory {
+            return Err(ManagerError::OverCap(format!(
+                "compile memory_limit {} bytes is above this server's cap max_compile_memory ({} bytes)",
+                config.compile.memory_limit, caps.max_compile_memory
+            )));
         }
         if config.persistent_storage.is_some() {
             return Err(ManagerError::Invalid(
@@ -547,6 +561,24 @@ impl Manager {
             })?;
         let session = entry.sandbox.restore_session(&path).await?;
         Ok(add_session(&entry, session))
+    }
+
+    /// Removes one of the tenant's snapshots (its file too).
+    pub fn delete_snapshot(&self, tenant: &Tenant, snapshot_id: &str) -> Result<()> {
+        let removed = {
+            let mut snapshots = lock(&self.inner.snapshots);
+            match snapshots.get(snapshot_id) {
+                Some(s) if &s.tenant == tenant => snapshots.remove(snapshot_id),
+                _ => None,
+            }
+        };
+        let snapshot = removed.ok_or_else(|| ManagerError::NotFound {
+            what: "snapshot",
+            id: snapshot_id.to_owned(),
+        })?;
+        // The server's own file, named by its own UUID; gone already is as good as removed.
+        let _ = std::fs::remove_file(&snapshot.path);
+        Ok(())
     }
 
     /// Deletes every sandbox whose idle timeout has passed; returns how many.

@@ -7,8 +7,8 @@ use std::time::Duration;
 use soulbox_proto::v1::files_server::FilesServer;
 use soulbox_proto::v1::sandboxes_server::SandboxesServer;
 use soulbox_proto::v1::sessions_server::SessionsServer;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::interceptor::InterceptedService;
+use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
 use crate::auth::{Authenticator, Tokens};
@@ -143,7 +143,8 @@ pub async fn serve(
             );
         }
     };
-    let incoming = TcpListenerStream::new(listener);
+    // No Nagle: an event and the result right behind it must not wait for an ACK (40 ms).
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let (served, ()) = tokio::join!(router.serve_with_incoming_shutdown(incoming, signal), drain);
     reaper.abort();
     served.map_err(|e| ServeError::Transport(e.to_string()))

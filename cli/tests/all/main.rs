@@ -7,6 +7,7 @@ mod native;
 mod repl;
 mod run;
 mod runtimes;
+mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -25,6 +26,25 @@ pub fn soulbox(args: &[&str], stdin: &[u8]) -> Output {
         .args(args)
         .current_dir(repo())
         .env("SOULBOX_HOME", home.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn soulbox");
+    let mut input = child.stdin.take().expect("stdin");
+    input.write_all(stdin).expect("write stdin");
+    drop(input);
+    child.wait_with_output().expect("wait")
+}
+
+/// Runs `soulbox ARGS` with `stdin` and extra environment variables, on the caller's
+/// `$SOULBOX_HOME` (the installed runtimes).
+pub fn soulbox_with_env(args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_soulbox"))
+        .args(args)
+        .current_dir(repo())
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

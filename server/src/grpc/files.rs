@@ -13,8 +13,8 @@ use super::{CallLog, engine_status, invalid};
 use crate::auth::tenant;
 use crate::manager::Manager;
 
-/// Bytes per `FileChunk` of a download.
-const CHUNK_BYTES: usize = 1024 * 1024;
+/// Bytes per `FileChunk` of a download (well under the smallest `max_message_bytes`).
+const CHUNK_BYTES: usize = 256 * 1024;
 
 /// The `Files` service over a [`Manager`].
 pub(crate) struct FilesService {

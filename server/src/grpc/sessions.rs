@@ -168,6 +168,21 @@ impl Sessions for SessionsService {
         log.result(result)
     }
 
+    async fn delete_snapshot(
+        &self,
+        request: Request<v1::SnapshotRef>,
+    ) -> Result<Response<v1::DeleteSnapshotResponse>, Status> {
+        let tenant = tenant(&request)?;
+        let request = request.into_inner();
+        let log = CallLog::new("Sessions/DeleteSnapshot", &tenant, "-");
+        let result = self
+            .manager
+            .delete_snapshot(&tenant, &request.snapshot_id)
+            .map(|()| Response::new(v1::DeleteSnapshotResponse {}))
+            .map_err(Status::from);
+        log.result(result)
+    }
+
     async fn restore(
         &self,
         request: Request<v1::RestoreRequest>,

@@ -74,6 +74,16 @@ async fn requests_above_a_cap_are_refused_naming_the_cap() {
             "max_fuel",
         ),
         (fueled.clone().with_backend(Backend::Native), "allow_native"),
+        (
+            SandboxConfig {
+                compile: soulbox::CompileConfig {
+                    timeout: Duration::from_secs(600),
+                    ..Default::default()
+                },
+                ..fueled.clone()
+            },
+            "max_compile_timeout",
+        ),
     ];
     for (config, cap) in cases {
         let err = client.create(config).await.expect_err(cap);
@@ -110,4 +120,40 @@ async fn requests_above_a_cap_are_refused_naming_the_cap() {
         .await
         .expect_err("no host directories");
     assert!(err.message().contains("persistent_storage"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_and_uploads_above_the_size_limits_are_refused() {
+    let config = ServerConfig {
+        max_message_bytes: 1024 * 1024,
+        max_upload_bytes: 2 * 1024 * 1024,
+        ..ServerConfig::default()
+    };
+    let server = TestServer::start(config).await;
+    let sandbox = server.sandbox().await;
+    let big_code = format!("# {}\nprint(1)", "x".repeat(1536 * 1024));
+    let err = sandbox
+        .execute_code(Language::Python, big_code)
+        .await
+        .expect_err("a message above max_message_bytes");
+    assert!(
+        matches!(err.code(), Code::OutOfRange | Code::ResourceExhausted),
+        "{err:?}"
+    );
+    // An upload travels in chunks, so a file may be larger than one message...
+    sandbox
+        .write_file("ok.bin", vec![7u8; 1536 * 1024])
+        .await
+        .expect("an upload above one message but within max_upload_bytes");
+    assert_eq!(
+        sandbox.read_file("ok.bin").await.expect("read").len(),
+        1536 * 1024
+    );
+    // ...but not larger than max_upload_bytes.
+    let err = sandbox
+        .write_file("big.bin", vec![0u8; 3 * 1024 * 1024])
+        .await
+        .expect_err("above max_upload_bytes");
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+    assert!(err.message().contains("max_upload_bytes"), "{err}");
 }

@@ -11,7 +11,9 @@ mod lifecycle;
 mod limits;
 mod runs;
 mod sessions;
+mod standard;
 mod streaming;
+mod tls;
 
 use std::sync::OnceLock;
 use std::time::Duration;

@@ -100,6 +100,15 @@ async fn fork_snapshot_restore_and_reset() {
         .await
         .expect_err("not theirs");
     assert_eq!(err.code(), Code::NotFound, "{err}");
+    let err = stranger
+        .delete_snapshot(&snapshot)
+        .await
+        .expect_err("not theirs");
+    assert_eq!(err.code(), Code::NotFound, "{err}");
+    // Deleted by its owner, it is gone.
+    other.delete_snapshot(&snapshot).await.expect("delete");
+    let err = other.restore_session(&snapshot).await.expect_err("deleted");
+    assert_eq!(err.code(), Code::NotFound, "{err}");
 
     session.reset().await.expect("reset");
     let after = session
@@ -131,5 +140,47 @@ async fn a_cell_over_a_limit_poisons_the_session_until_reset() {
     assert_eq!(
         session.execute("2").await.expect("after").value.as_deref(),
         Some("2")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_cell_closes_its_session() {
+    use futures::StreamExt;
+    let server = TestServer::start(Default::default()).await;
+    let sandbox = server
+        .client()
+        .await
+        .create(python_config().with_timeout(std::time::Duration::from_secs(60)))
+        .await
+        .expect("create");
+    let session = sandbox.session(Language::Python).await.expect("session");
+    {
+        let mut events =
+            Box::pin(session.stream("import time\nprint('started', flush=True)\ntime.sleep(30)"));
+        match events.next().await {
+            Some(Ok(soulbox::StreamOutput::Stdout(b))) => assert_eq!(b.as_ref(), b"started\n"),
+            other => panic!("expected the first chunk, got {other:?}"),
+        }
+    }
+    // The interpreter was interrupted halfway: the server closes the session.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match session.execute("1").await {
+            Err(err) if err.code() == Code::NotFound => break,
+            other => assert!(
+                std::time::Instant::now() < deadline,
+                "the session is still usable: {other:?}"
+            ),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // The sandbox is free for new work.
+    let fresh = sandbox
+        .session(Language::Python)
+        .await
+        .expect("new session");
+    assert_eq!(
+        fresh.execute("6 * 7").await.expect("cell").value.as_deref(),
+        Some("42")
     );
 }
