@@ -82,3 +82,29 @@ if ! "$grpc_venv/bin/python" -c 'import grpc, grpc_tools' >/dev/null 2>&1; then
   python3 -m venv "$grpc_venv"
   "$grpc_venv/bin/python" -m pip install -q grpcio==1.85.1 grpcio-tools==1.85.1 protobuf==7.36.2
 fi
+# The agent doors' real clients, for the server's E2B and MCP tests: the official
+# e2b-code-interpreter SDK (needs Python >= 3.11) and the official MCP SDK, pinned, unmodified,
+# in a venv under $SOULBOX_HOME/clients. Skipped once the venv has exactly these versions.
+agent_venv="$SOULBOX_HOME/clients/agent-venv"
+agent_pins=(e2b-code-interpreter==2.11.5 e2b==2.63.0 mcp==2.3.0)
+if ! "$agent_venv/bin/python" -c '
+import importlib.metadata as m, sys
+want = {"e2b-code-interpreter": "2.11.5", "e2b": "2.63.0", "mcp": "2.3.0"}
+sys.exit(any(m.version(k) != v for k, v in want.items()))' >/dev/null 2>&1; then
+  if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    echo "setup: the E2B SDK needs Python >= 3.11; python3 is $(python3 --version 2>&1)" >&2
+    exit 1
+  fi
+  if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    else
+      echo "setup: python3-venv is needed for the E2B and MCP clients (apt-get install python3-venv)" >&2
+      exit 1
+    fi
+  fi
+  mkdir -p "$SOULBOX_HOME/clients"
+  chmod 700 "$SOULBOX_HOME/clients"
+  [ -x "$agent_venv/bin/python" ] || python3 -m venv "$agent_venv"
+  "$agent_venv/bin/python" -m pip install -q "${agent_pins[@]}"
+fi

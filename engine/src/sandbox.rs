@@ -434,6 +434,17 @@ impl Sandbox {
         self.workspace("list files")?.list_files(path, 10_000)
     }
 
+    /// Creates a directory (and its missing parents) in the workspace.
+    pub async fn make_dir(&self, path: &str) -> Result<()> {
+        self.writable_workspace("make a directory")?.make_dir(path)
+    }
+
+    /// Renames (moves) a file or directory within the workspace, creating the destination's
+    /// parents; an existing file at the destination is replaced.
+    pub async fn rename_file(&self, from: &str, to: &str) -> Result<()> {
+        self.writable_workspace("move a file")?.rename(from, to)
+    }
+
     /// Removes a file or directory (recursively) from the workspace.
     pub async fn remove_file(&self, path: &str) -> Result<()> {
         self.writable_workspace("remove a file")?.remove_file(path)

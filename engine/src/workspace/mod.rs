@@ -105,6 +105,38 @@ impl Workspace {
         removed.map_err(|e| path_io(path, "removing", e))
     }
 
+    /// Creates the directory `path` and its missing parents; a link on the way is refused.
+    pub(crate) fn make_dir(&self, path: &str) -> Result<()> {
+        let rel = relative_path(path)?;
+        guest_fs::create_dir_all(&self.dir, &rel)
+            .map(drop)
+            .map_err(|e| file_error(path, "creating", e))
+    }
+
+    /// Renames the entry `from` to `to` (parents of `to` created). Neither a link on the way nor
+    /// the entry itself is followed: a link is moved as a link.
+    pub(crate) fn rename(&self, from: &str, to: &str) -> Result<()> {
+        let from_rel = relative_path(from)?;
+        let to_rel = relative_path(to)?;
+        let (from_parent, from_name) = guest_fs::open_parent(&self.dir, &from_rel)
+            .map_err(|e| file_error(from, "moving", e))?;
+        let to_name = to_rel
+            .file_name()
+            .ok_or_else(|| SoulBoxError::InvalidPath {
+                path: to.to_owned(),
+                reason: "names no file",
+            })?;
+        let to_parent =
+            guest_fs::create_dir_all(&self.dir, to_rel.parent().unwrap_or(Path::new("")))
+                .map_err(|e| file_error(to, "moving", e))?;
+        from_parent
+            .rename(from_name, &to_parent, to_name)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => SoulBoxError::FileNotFound(from.to_owned()),
+                _ => path_io(from, "moving", e),
+            })
+    }
+
     /// Lists files under `path` (`""` or `"/work"` for the root), recursively, without following
     /// symlinks, at most `limit` entries. Only regular files and directories are listed.
     pub(crate) fn list_files(&self, path: &str, limit: usize) -> Result<Vec<FileInfo>> {

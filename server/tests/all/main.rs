@@ -4,6 +4,7 @@
 
 mod auth;
 mod concurrency;
+mod e2b;
 mod files;
 mod grpcio;
 mod lifecycle;
