@@ -10,6 +10,7 @@ mod repl;
 mod run;
 mod runtimes;
 mod serve;
+mod stream;
 mod toolchains;
 
 use std::process::ExitCode;

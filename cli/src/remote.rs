@@ -58,7 +58,7 @@ pub(crate) async fn execute(
         let result = if json {
             sandbox.execute(request).await.map_err(|e| e.to_string())?
         } else {
-            crate::run::print_events(sandbox.stream(request))
+            crate::stream::print_events(sandbox.stream(request))
                 .await
                 .map_err(|e| e.to_string())?
                 .ok_or("the server ended the run without a result")?
