@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -352,11 +352,7 @@ async fn execute(
     let admission = e2b.manager.admit(&meta.tenant, &meta.id).await?;
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     tokio::spawn(run_cell(session, run, req.code, tx, admission));
-    let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
-    let body = Body::from_stream(futures::StreamExt::map(
-        stream,
-        Ok::<_, std::convert::Infallible>,
-    ));
+    let body = super::channel_body(rx);
     Ok((
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/x-ndjson")],

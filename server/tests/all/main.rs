@@ -5,6 +5,7 @@
 mod auth;
 mod concurrency;
 mod e2b;
+mod mcp;
 mod files;
 mod grpcio;
 mod lifecycle;
