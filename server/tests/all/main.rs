@@ -5,11 +5,11 @@
 mod auth;
 mod concurrency;
 mod e2b;
-mod mcp;
 mod files;
 mod grpcio;
 mod lifecycle;
 mod limits;
+mod mcp;
 mod runs;
 mod sessions;
 mod standard;

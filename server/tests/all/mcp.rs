@@ -38,7 +38,10 @@ pub fn check(out: &serde_json::Value) {
     assert_eq!(out["png"], "89504e47");
     assert_eq!(out["read"], "hello");
     assert!(
-        out["listed"].as_str().unwrap_or("").contains("notes/a.txt (5 bytes)"),
+        out["listed"]
+            .as_str()
+            .unwrap_or("")
+            .contains("notes/a.txt (5 bytes)"),
         "{}",
         out["listed"]
     );
@@ -64,7 +67,10 @@ async fn mcp_over_streamable_http_with_the_official_python_sdk() {
         .expect("python runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
     let out: serde_json::Value =
         serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("JSON");
     println!("{out:#}");
