@@ -5,6 +5,7 @@
 
 mod bench;
 mod bench_server;
+mod mcp;
 mod remote;
 mod repl;
 mod run;
@@ -41,6 +42,9 @@ enum Command {
     /// Serve sandboxes over gRPC to many clients (`soulbox run --remote`, the Rust client, any
     /// gRPC client of proto/soulbox/v1).
     Serve(serve::ServeArgs),
+    /// Serve SoulBox's tools to an MCP client over stdin/stdout (for agent apps' MCP config
+    /// files): run_code, sessions, workspace files.
+    Mcp(mcp::McpArgs),
 }
 
 /// Exit status for usage errors (bad flags, unknown language, missing file).
@@ -68,6 +72,7 @@ fn main() -> ExitCode {
         Command::Toolchains(args) => toolchains::run(args),
         Command::Runtimes(args) => runtime.block_on(runtimes::runtimes(args)),
         Command::Serve(args) => runtime.block_on(serve::serve(args)),
+        Command::Mcp(args) => runtime.block_on(mcp::mcp(args)),
     };
     // Work abandoned at a deadline may still hold a blocking thread (a guest's module compile
     // that lost the race finishes in the background): the result is out, so do not wait for it

@@ -37,6 +37,11 @@ pub(crate) struct ServeArgs {
     /// PEM private key of --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Also serve the E2B-compatible HTTP API (control plane, envd, code interpreter) and MCP
+    /// over streamable HTTP (at `/mcp`) on this address, plain HTTP/1.1: point the E2B SDK's
+    /// E2B_API_URL and E2B_SANDBOX_URL here, with one of the tokens as E2B_API_KEY.
+    #[arg(long, value_name = "ADDR")]
+    e2b_listen: Option<SocketAddr>,
     /// Never download a missing runtime.
     #[arg(long)]
     offline: bool,
@@ -55,12 +60,13 @@ pub(crate) async fn serve(args: ServeArgs) -> ExitCode {
         },
         None => ServerConfig::default(),
     };
-    if !args.listen.ip().is_loopback() && args.token_file.is_none() && !args.insecure_no_auth {
-        return usage(format!(
-            "refusing to listen on {} (not loopback) without --token-file; pass --insecure-no-auth \
-             to serve without authentication",
-            args.listen
-        ));
+    for listen in std::iter::once(args.listen).chain(args.e2b_listen) {
+        if !listen.ip().is_loopback() && args.token_file.is_none() && !args.insecure_no_auth {
+            return usage(format!(
+                "refusing to listen on {listen} (not loopback) without --token-file; pass \
+                 --insecure-no-auth to serve without authentication"
+            ));
+        }
     }
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => match (std::fs::read(cert), std::fs::read(key)) {
@@ -108,9 +114,24 @@ pub(crate) async fn serve(args: ServeArgs) -> ExitCode {
         Ok(stop) => stop,
         Err(e) => return failure(format!("cannot install the SIGTERM/SIGINT handlers: {e}")),
     };
+    let e2b_listener = match args.e2b_listen {
+        Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => Some(listener),
+            Err(e) => return failure(format!("cannot listen on {addr}: {e}")),
+        },
+        None => None,
+    };
     let address = listener.local_addr().map_or(args.listen, |a| a);
     let scheme = if tls.is_some() { "https" } else { "http" };
     eprintln!("soulbox serve: listening on {scheme}://{address}");
+    if let Some(e2b) = &e2b_listener
+        && let Ok(e2b) = e2b.local_addr()
+    {
+        eprintln!(
+            "soulbox serve: E2B-compatible API on http://{e2b} (E2B_API_URL and E2B_SANDBOX_URL), \
+             MCP on http://{e2b}/mcp"
+        );
+    }
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SOULBOX_LOG")
@@ -119,9 +140,38 @@ pub(crate) async fn serve(args: ServeArgs) -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
+    // One stop signal for both listeners.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        stop.await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let e2b = match e2b_listener {
+        Some(listener) => {
+            let e2b = soulbox_server::serve_e2b(
+                manager.clone(),
+                tokens.clone(),
+                listener,
+                stopped(stop_rx.clone()),
+            );
+            Some(tokio::spawn(e2b))
+        }
+        None => None,
+    };
     let mut options = ServeOptions::new(tokens);
     options.tls = tls;
-    match soulbox_server::serve(manager, options, listener, stop).await {
+    let served = soulbox_server::serve(manager, options, listener, stopped(stop_rx)).await;
+    if let Some(e2b) = e2b {
+        match e2b.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return failure(format!("the E2B-compatible API failed: {e}")),
+            Err(e) => return failure(format!("the E2B-compatible API failed: {e}")),
+        }
+    }
+    match served {
         Ok(()) => {
             eprintln!("soulbox serve: stopped");
             ExitCode::SUCCESS

@@ -1,6 +1,7 @@
 //! Integration tests of the `soulbox` command: the CLI contract scripts rely on.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod agents;
 mod compile;
 #[cfg(target_os = "linux")]
 mod native;

@@ -100,6 +100,8 @@ async fn create(State(e2b): State<E2b>, headers: HeaderMap, body: Bytes) -> Resp
     let result = async {
         let tenant = e2b.tenant(&headers)?;
         let req: NewSandbox = parse_json(&body)?;
+        // Records of sandboxes that expired since are dropped here (and when listing).
+        e2b.prune();
         if req.auto_pause == Some(true) {
             return Err(Failure::bad_request(
                 "autoPause is not supported by SoulBox: an idle sandbox is deleted when its \

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -319,12 +319,10 @@ fn end_frame(error: Option<&Failure>) -> Bytes {
 
 /// A streaming response: `frames` as they come, already ended by the producer.
 fn stream_response(rx: mpsc::Receiver<Bytes>) -> Response {
-    let stream =
-        tokio_stream::wrappers::ReceiverStream::new(rx).map(Ok::<_, std::convert::Infallible>);
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/connect+json")],
-        Body::from_stream(stream),
+        super::channel_body(rx),
     )
         .into_response()
 }

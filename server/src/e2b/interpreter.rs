@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -57,9 +57,10 @@ def __soulbox_e2b_figures():
         return
     import base64, io
     for n in plt.get_fignums():
+        fig = plt.figure(n)
         buf = io.BytesIO()
-        plt.figure(n).savefig(buf, format='png')
-        print('__soulbox_e2b_png__:' + base64.b64encode(buf.getvalue()).decode())
+        fig.savefig(buf, format='png')
+        print('__soulbox_e2b_png__:' + base64.b64encode(buf.getvalue()).decode() + '\t' + repr(fig))
     plt.close('all')
 __soulbox_e2b_figures()
 del __soulbox_e2b_figures
@@ -352,11 +353,7 @@ async fn execute(
     let admission = e2b.manager.admit(&meta.tenant, &meta.id).await?;
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     tokio::spawn(run_cell(session, run, req.code, tx, admission));
-    let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
-    let body = Body::from_stream(futures::StreamExt::map(
-        stream,
-        Ok::<_, std::convert::Infallible>,
-    ));
+    let body = super::channel_body(rx);
     Ok((
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/x-ndjson")],
@@ -540,11 +537,11 @@ async fn figures(session: &Session) -> Vec<Bytes> {
     match figures_png(session).await {
         Ok(pngs) => pngs
             .into_iter()
-            .map(|png| {
+            .map(|(png, text)| {
                 line(&json!({
                     "type": "result",
                     "png": png,
-                    "text": "<Figure>",
+                    "text": text,
                     "is_main_result": false,
                 }))
             })
@@ -556,13 +553,19 @@ async fn figures(session: &Session) -> Vec<Bytes> {
     }
 }
 
-/// A Python session's open matplotlib figures, each as a base64 PNG, closed afterwards.
-pub(crate) async fn figures_png(session: &Session) -> Result<Vec<String>, soulbox::SoulBoxError> {
+/// A Python session's open matplotlib figures, each as a base64 PNG and its text form
+/// (`<Figure size 640x480 with 1 Axes>`), closed afterwards.
+pub(crate) async fn figures_png(
+    session: &Session,
+) -> Result<Vec<(String, String)>, soulbox::SoulBoxError> {
     let r = session.execute(PYTHON_FIGURES).await?;
     Ok(r.stdout
         .lines()
         .filter_map(|l| l.strip_prefix(PNG_MARK))
-        .map(|png| png.trim().to_owned())
+        .map(|l| {
+            let (png, text) = l.split_once('\t').unwrap_or((l, "<Figure>"));
+            (png.trim().to_owned(), text.trim().to_owned())
+        })
         .collect())
 }
 

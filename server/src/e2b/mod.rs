@@ -405,10 +405,24 @@ pub(crate) fn rfc3339(t: SystemTime) -> String {
     )
 }
 
-/// The door's routes (control plane, envd, code interpreter) over `manager`.
+/// A response body of the chunks sent on `rx`, each flushed as it comes; it ends when every
+/// sender is gone. Dropping the body (the client went away) makes the senders' `send` fail.
+pub(crate) fn channel_body(rx: tokio::sync::mpsc::Receiver<axum::body::Bytes>) -> axum::body::Body {
+    let chunks = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|chunk| (Ok::<_, std::convert::Infallible>(chunk), rx))
+    });
+    axum::body::Body::from_stream(chunks)
+}
+
+/// The door's routes (control plane, envd, code interpreter), plus MCP over streamable HTTP
+/// at `/mcp`, over `manager`.
 pub fn router(manager: Manager, tokens: Tokens) -> Router {
+    let mcp = crate::mcp::http_service(manager.clone(), tokens.clone());
     let state = E2b::new(manager, tokens);
     control::routes()
+        .nest_service("/mcp", mcp)
         .merge(envd::routes(&state))
         .merge(interpreter::routes())
         .fallback(|uri: axum::http::Uri| async move {

@@ -230,8 +230,14 @@ impl SoulBoxMcp {
         };
         let limit = self.manager.config().max_timeout;
         let timeout = match args.timeout_seconds {
-            Some(s) if s.is_finite() && s > 0.0 => Duration::from_secs_f64(s.min(limit.as_secs_f64())),
-            Some(s) => return Ok(failed(format!("timeout_seconds must be above zero, not {s}"))),
+            Some(s) if s.is_finite() && s > 0.0 => {
+                Duration::from_secs_f64(s.min(limit.as_secs_f64()))
+            }
+            Some(s) => {
+                return Ok(failed(format!(
+                    "timeout_seconds must be above zero, not {s}"
+                )));
+            }
             None => limit,
         };
         let admission = match self.manager.admit(&tenant, entry.id()).await {
@@ -252,7 +258,8 @@ impl SoulBoxMcp {
                         args.language
                     )));
                 }
-                let ran = tokio::time::timeout(timeout, session.execute(args.code.as_bytes())).await;
+                let ran =
+                    tokio::time::timeout(timeout, session.execute(args.code.as_bytes())).await;
                 if ran.is_err() {
                     // A cell stopped halfway leaves the interpreter in an unknown state.
                     let _ = session.reset().await;
@@ -294,7 +301,7 @@ impl SoulBoxMcp {
             match figures_png(session).await {
                 Ok(pngs) => content.extend(
                     pngs.into_iter()
-                        .map(|png| ContentBlock::image(png, "image/png")),
+                        .map(|(png, _)| ContentBlock::image(png, "image/png")),
                 ),
                 Err(e) => content.push(ContentBlock::text(format!(
                     "rendering the open figures failed: {e}"
@@ -332,7 +339,11 @@ impl SoulBoxMcp {
             Err(e) => return Ok(e),
         };
         Ok(
-            match self.manager.open_session(&tenant, entry.id(), language).await {
+            match self
+                .manager
+                .open_session(&tenant, entry.id(), language)
+                .await
+            {
                 Ok((id, _)) => CallToolResult::success(vec![ContentBlock::text(id)]),
                 Err(e) => manager_failed(e),
             },
@@ -354,7 +365,10 @@ impl SoulBoxMcp {
             Err(e) => return Ok(e),
         };
         Ok(
-            match self.manager.close_session(&tenant, entry.id(), &args.session_id) {
+            match self
+                .manager
+                .close_session(&tenant, entry.id(), &args.session_id)
+            {
                 Ok(()) => CallToolResult::success(vec![ContentBlock::text("closed")]),
                 Err(e) => manager_failed(e),
             },
@@ -377,11 +391,17 @@ impl SoulBoxMcp {
         };
         let data = match args.encoding.as_deref() {
             None | Some("utf8") | Some("utf-8") | Some("text") => args.content.into_bytes(),
-            Some("base64") => match base64::engine::general_purpose::STANDARD.decode(args.content.trim()) {
-                Ok(d) => d,
-                Err(e) => return Ok(failed(format!("content is not valid base64: {e}"))),
-            },
-            Some(other) => return Ok(failed(format!("encoding must be utf8 or base64, not `{other}`"))),
+            Some("base64") => {
+                match base64::engine::general_purpose::STANDARD.decode(args.content.trim()) {
+                    Ok(d) => d,
+                    Err(e) => return Ok(failed(format!("content is not valid base64: {e}"))),
+                }
+            }
+            Some(other) => {
+                return Ok(failed(format!(
+                    "encoding must be utf8 or base64, not `{other}`"
+                )));
+            }
         };
         let cap = self.manager.config().max_upload_bytes;
         if u64::try_from(data.len()).unwrap_or(u64::MAX) > cap {
@@ -453,7 +473,9 @@ impl SoulBoxMcp {
         };
         let path = args.path.unwrap_or_default();
         Ok(match entry.sandbox().list_files(&path).await {
-            Ok(files) if files.is_empty() => CallToolResult::success(vec![ContentBlock::text("(empty)")]),
+            Ok(files) if files.is_empty() => {
+                CallToolResult::success(vec![ContentBlock::text("(empty)")])
+            }
             Ok(files) => CallToolResult::success(vec![ContentBlock::text(
                 files
                     .iter()

@@ -9,6 +9,7 @@ mod files;
 mod grpcio;
 mod lifecycle;
 mod limits;
+mod mcp;
 mod runs;
 mod sessions;
 mod standard;

@@ -470,3 +470,71 @@ print(json.dumps(out))
     assert_eq!(out["after"], "42");
     assert_eq!(out["small"], "/home/user/small.bin");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cell_over_the_time_limit_is_a_timeout_error_and_its_context_restarts() {
+    let config = ServerConfig {
+        max_timeout: std::time::Duration::from_secs(2),
+        ..ServerConfig::default()
+    };
+    let server = E2bServer::start(config).await;
+    let json_type = ("Content-Type", "application/json");
+    let r = send(
+        &server,
+        "POST",
+        "/sandboxes",
+        &[("X-API-KEY", TOKEN), json_type],
+        &[b"{}"],
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    let created = r.json();
+    let id = created["sandboxID"].as_str().expect("id").to_owned();
+    let access = created["envdAccessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let headers = [
+        ("E2b-Sandbox-Id", id.as_str()),
+        ("X-Access-Token", access.as_str()),
+        json_type,
+    ];
+    let cell = |code: &'static str| {
+        let body = json!({"code": code}).to_string();
+        let server = &server;
+        async move {
+            let r = send(server, "POST", "/execute", &headers, &[body.as_bytes()]).await;
+            assert_eq!(r.status, 200);
+            String::from_utf8_lossy(&r.body)
+                .lines()
+                .map(|l| serde_json::from_str::<Value>(l).expect("NDJSON"))
+                .filter(|l| l["type"] != "keepalive")
+                .collect::<Vec<Value>>()
+        }
+    };
+    cell("x = 1").await;
+    let lines = cell("while True:\n    pass").await;
+    let error = lines
+        .iter()
+        .find(|l| l["type"] == "error")
+        .expect("an error line");
+    assert_eq!(error["name"], "TimeoutError", "{lines:?}");
+    // The interrupted interpreter is replaced: the next cell runs, says so, and x is gone.
+    let lines = cell("'x' in globals()").await;
+    assert!(
+        lines.iter().any(
+            |l| l["type"] == "stderr" && l["text"].as_str().unwrap_or("").contains("restarted")
+        ),
+        "{lines:?}"
+    );
+    let result = lines
+        .iter()
+        .find(|l| l["type"] == "result")
+        .expect("a result");
+    assert_eq!(result["text"], "False");
+    let counted = lines
+        .iter()
+        .find(|l| l["type"] == "number_of_executions")
+        .expect("count");
+    assert_eq!(counted["execution_count"], 3);
+}
