@@ -51,7 +51,10 @@ fi
 profile="${SOULBOX_PROFILE:-debug}"
 case "$profile" in
   release) cargo build --release -p soulbox-cli ;;
-  debug) cargo build -q -p soulbox-cli ;;
+  # The whole workspace with its tests, so dependencies are built once with the feature set the
+  # test command unifies to (building one package alone resolves other features, and the test
+  # command would then rebuild tokio, Wasmtime's WASI and everything above them).
+  debug) cargo build -q --workspace --all-targets ;;
   *) echo "setup: SOULBOX_PROFILE must be debug or release, not '$profile'" >&2; exit 2 ;;
 esac
 soulbox="$CARGO_TARGET_DIR/$profile/soulbox"

@@ -19,26 +19,26 @@ pub(crate) async fn connect(url: &str, token: Option<&str>) -> Result<Client, St
     connect.await.map_err(|e| e.to_string())
 }
 
-/// Creates a sandbox on the server for `config`, whose workdir (a host directory) is not sent:
-/// its files are uploaded instead. Returns the sandbox and the workdir.
+/// Creates a sandbox on the server for `config`, whose workspace directory (a host directory) is not sent:
+/// its files are uploaded instead. Returns the sandbox and that directory.
 pub(crate) async fn create(
     client: &Client,
     mut config: SandboxConfig,
 ) -> Result<(RemoteSandbox, Option<PathBuf>), String> {
-    let workdir = config.persistent_storage.take();
-    // As locally: a missing workdir is created.
-    if let Some(dir) = &workdir {
+    let local_workspace = config.persistent_storage.take();
+    // As locally: a missing workspace directory is created.
+    if let Some(dir) = &local_workspace {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
     let sandbox = client.create(config).await.map_err(|e| e.to_string())?;
-    if let Some(dir) = &workdir
+    if let Some(dir) = &local_workspace
         && let Err(e) = upload(&sandbox, dir, dir).await
     {
         let _ = sandbox.terminate().await;
         return Err(e);
     }
-    Ok((sandbox, workdir))
+    Ok((sandbox, local_workspace))
 }
 
 /// Runs `request` in a new sandbox on the server at `url`, streaming output unless `json`.
@@ -53,7 +53,7 @@ pub(crate) async fn execute(
         request.stdin = Stdin::Bytes(read_stdin()?);
     }
     let client = connect(url, token).await?;
-    let (sandbox, workdir) = create(&client, config).await?;
+    let (sandbox, local_workspace) = create(&client, config).await?;
     let outcome = async {
         let result = if json {
             sandbox.execute(request).await.map_err(|e| e.to_string())?
@@ -63,7 +63,7 @@ pub(crate) async fn execute(
                 .map_err(|e| e.to_string())?
                 .ok_or("the server ended the run without a result")?
         };
-        if let Some(dir) = &workdir {
+        if let Some(dir) = &local_workspace {
             download(&sandbox, &result, dir).await?;
         }
         Ok(result)

@@ -98,7 +98,7 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     json: bool,
     /// Run on a SoulBox server (`soulbox serve`) instead of in this process: same output, JSON
-    /// and exit codes. With --workdir, the directory's files are uploaded first and the files
+    /// and exit codes. With --workspace, the directory's files are uploaded first and the files
     /// the run creates or changes are downloaded back into it.
     #[arg(long, value_name = "URL")]
     remote: Option<String>,
