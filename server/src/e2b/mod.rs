@@ -405,6 +405,37 @@ pub(crate) fn rfc3339(t: SystemTime) -> String {
     )
 }
 
+/// A whole request body of at most the server's `max_message_bytes`; a larger one is refused
+/// with 413 in the route's error shape (Connect for the RPC paths, E2B's REST shape otherwise).
+pub(crate) struct Body(pub(crate) axum::body::Bytes);
+
+impl axum::extract::FromRequest<E2b> for Body {
+    type Rejection = Failure;
+
+    async fn from_request(request: axum::extract::Request, state: &E2b) -> Result<Body, Failure> {
+        let path = request.uri().path();
+        let shape = if path.starts_with("/filesystem.") || path.starts_with("/process.") {
+            Shape::Connect
+        } else {
+            Shape::Rest
+        };
+        let limit = state.manager.config().max_message_bytes;
+        axum::body::to_bytes(request.into_body(), limit)
+            .await
+            .map(Body)
+            .map_err(|e| {
+                Failure::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!(
+                        "the request body could not be read or is larger than this server's \
+                         max_message_bytes ({limit} bytes): {e}"
+                    ),
+                )
+                .shaped(shape)
+            })
+    }
+}
+
 /// A response body of the chunks sent on `rx`, each flushed as it comes; it ends when every
 /// sender is gone. Dropping the body (the client went away) makes the senders' `send` fail.
 pub(crate) fn channel_body(rx: tokio::sync::mpsc::Receiver<axum::body::Bytes>) -> axum::body::Body {
