@@ -2,11 +2,11 @@
 //! sandboxes. One HTTP/1.1 listener serves all three of E2B's surfaces, whose paths do not
 //! overlap, so `E2B_API_URL` and `E2B_SANDBOX_URL` both point at it:
 //!
-//! - [`control`]: the control plane (`/sandboxes`, `/v2/sandboxes`, ...): `X-API-KEY` is one of
+//! - `control`: the control plane (`/sandboxes`, `/v2/sandboxes`, ...): `X-API-KEY` is one of
 //!   the server's tokens, each its own tenant (the same tenants as the gRPC door).
-//! - [`envd`]: the in-sandbox daemon's API: `/files`, `filesystem.Filesystem/*` and
+//! - `envd`: the in-sandbox daemon's API: `/files`, `filesystem.Filesystem/*` and
 //!   `process.Process/*` over Connect RPC (JSON codec).
-//! - [`interpreter`]: the code interpreter's `/execute` (NDJSON stream) and `/contexts`.
+//! - `interpreter`: the code interpreter's `/execute` (NDJSON stream) and `/contexts`.
 //!
 //! Sandbox-side calls name their sandbox in the `E2b-Sandbox-Id` header and must carry the
 //! per-sandbox secret issued at create (`envdAccessToken`, sent back as `X-Access-Token`; the
