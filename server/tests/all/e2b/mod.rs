@@ -139,6 +139,9 @@ async fn the_unmodified_e2b_sdk_runs_code_files_and_lifecycle() {
     assert_eq!(out["listed"], true);
     assert_eq!(out["other_sees"], false);
     assert_eq!(out["other_kill"], false);
+    assert_eq!(out["env_in_code"], "'from-create'");
+    assert_eq!(out["pages"], true);
+    assert_eq!(out["async"], "45");
     assert_eq!(out["other_connect"], "SandboxNotFoundException");
     assert_eq!(out["reconnected"], "42");
     // The interrupted cell's context was restarted: its earlier state is gone, and the next
