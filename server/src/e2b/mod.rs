@@ -466,6 +466,27 @@ pub fn router(manager: Manager, tokens: Tokens) -> Router {
             )
         })
         .with_state(state)
+        .layer(axum::middleware::from_fn(log_request))
+}
+
+/// One log line per request: method, path, sandbox, status and duration (never a token).
+async fn log_request(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let sandbox = header(request.headers(), "e2b-sandbox-id")
+        .unwrap_or("-")
+        .to_owned();
+    let response = next.run(request).await;
+    tracing::info!(
+        method = %method,
+        path = %path,
+        sandbox = %sandbox,
+        status = response.status().as_u16(),
+        duration_ms = started.elapsed().as_secs_f64() * 1e3,
+        "e2b request"
+    );
+    response
 }
 
 /// Serves the E2B-compatible API on `listener` until `shutdown` resolves. Sandboxes live in
