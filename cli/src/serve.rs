@@ -138,6 +138,7 @@ pub(crate) async fn serve(args: ServeArgs) -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
     // One stop signal for both listeners.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -139,6 +139,18 @@ async fn shutdown_lets_a_run_in_flight_finish_then_refuses_work() {
     let stopped = tokio::spawn(server.shutdown());
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(manager.is_closing());
+    // New work is refused while the run in flight finishes.
+    let refused = sandbox
+        .execute_code(Language::Wasm, crate::wat_print("late\n"))
+        .await
+        .expect_err("no new work during shutdown");
+    assert!(
+        matches!(
+            refused.code(),
+            Code::Unavailable | Code::Cancelled | Code::Unknown
+        ),
+        "{refused:?}"
+    );
     let mut result = None;
     while let Some(event) = events.next().await {
         if let Ok(StreamOutput::Exit(r)) = event {
