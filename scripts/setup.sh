@@ -111,3 +111,10 @@ sys.exit(any(m.version(k) != v for k, v in want.items()))' >/dev/null 2>&1; then
   [ -x "$agent_venv/bin/python" ] || python3 -m venv "$agent_venv"
   "$agent_venv/bin/python" -m pip install -q "${agent_pins[@]}"
 fi
+# The E2B JavaScript SDK (pinned) for the same door, under $SOULBOX_HOME/clients/e2b-js; skipped
+# once that version is installed.
+e2b_js="$SOULBOX_HOME/clients/e2b-js"
+if ! grep -qs '"version": "2.8.0"' "$e2b_js/node_modules/@e2b/code-interpreter/package.json"; then
+  mkdir -p "$e2b_js"
+  npm install --prefix "$e2b_js" --silent --no-audit --no-fund @e2b/code-interpreter@2.8.0 e2b@2.51.0
+fi

@@ -7,6 +7,9 @@
 //! - `grpc/`: the gRPC door, `soulbox.v1` (`proto/soulbox/v1/*.proto`): `Sandboxes`
 //!   (lifecycle and streamed `Execute`), `Sessions`, `Files`; plus `grpc.health.v1` and server
 //!   reflection.
+//! - [`e2b`]: the E2B-compatible HTTP door (control plane, envd, code interpreter) that the
+//!   unmodified E2B SDKs drive; [`mcp`]: the MCP door (stdio and streamable HTTP at `/mcp`).
+//!   Both use the manager; see docs/agents.md.
 //! - [`serve`]: wires the services, TLS, size limits and graceful shutdown onto a listener.
 //!
 //! ```no_run

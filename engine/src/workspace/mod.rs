@@ -300,6 +300,39 @@ mod tests {
     }
 
     #[test]
+    fn make_dir_and_rename_stay_inside_and_follow_no_links() -> Result<()> {
+        let ws = Workspace::temporary()?;
+        ws.make_dir("a/b/c")?;
+        assert!(
+            ws.list_files("a/b", 100)?
+                .iter()
+                .any(|f| f.path == "a/b/c" && f.is_dir)
+        );
+        ws.write_file("a/x.txt", b"x")?;
+        ws.rename("a/x.txt", "moved/y.txt")?;
+        assert_eq!(ws.read_file("moved/y.txt")?, b"x");
+        assert!(matches!(
+            ws.read_file("a/x.txt"),
+            Err(SoulBoxError::FileNotFound(_))
+        ));
+        assert!(matches!(
+            ws.rename("nope", "z"),
+            Err(SoulBoxError::FileNotFound(_))
+        ));
+        assert!(ws.rename("moved/y.txt", "../../escaped.txt").is_err());
+        assert!(ws.make_dir("../outside").is_err());
+        let outside = tempfile::tempdir().map_err(|e| SoulBoxError::io("tempdir", e))?;
+        std::os::unix::fs::symlink(outside.path(), ws.host_path().join("link"))
+            .map_err(|e| SoulBoxError::io("symlink", e))?;
+        assert!(ws.make_dir("link/inside").is_err());
+        assert!(ws.rename("moved/y.txt", "link/y.txt").is_err());
+        let left =
+            std::fs::read_dir(outside.path()).map_err(|e| SoulBoxError::io("read_dir", e))?;
+        assert_eq!(left.count(), 0, "nothing was made through the link");
+        Ok(())
+    }
+
+    #[test]
     fn symlink_out_of_workspace_is_not_followed() -> Result<()> {
         let ws = Workspace::temporary()?;
         std::os::unix::fs::symlink("/etc/passwd", ws.host_path().join("link"))

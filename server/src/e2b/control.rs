@@ -8,7 +8,6 @@ use std::time::{Duration, SystemTime};
 
 use axum::Json;
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -96,7 +95,11 @@ fn detail_json(meta: &Meta, entry: &Entry) -> Value {
     })
 }
 
-async fn create(State(e2b): State<E2b>, headers: HeaderMap, body: Bytes) -> Response {
+async fn create(
+    State(e2b): State<E2b>,
+    headers: HeaderMap,
+    super::Body(body): super::Body,
+) -> Response {
     let result = async {
         let tenant = e2b.tenant(&headers)?;
         let req: NewSandbox = parse_json(&body)?;
@@ -219,7 +222,7 @@ async fn set_timeout(
     State(e2b): State<E2b>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    body: Bytes,
+    super::Body(body): super::Body,
 ) -> Result<StatusCode, Failure> {
     let tenant = e2b.tenant(&headers)?;
     let req: TimeoutBody = parse_json(&body)?;
@@ -238,7 +241,7 @@ async fn connect(
     State(e2b): State<E2b>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    body: Bytes,
+    super::Body(body): super::Body,
 ) -> Result<Response, Failure> {
     let tenant = e2b.tenant(&headers)?;
     let req: ConnectBody = parse_json(&body)?;

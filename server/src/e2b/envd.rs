@@ -387,7 +387,7 @@ async fn filesystem(
     State(e2b): State<E2b>,
     Path(method): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    super::Body(body): super::Body,
 ) -> Response {
     let result = async {
         let (_, entry) = e2b.sandbox_side(&headers, ENVD_TOKEN, Shape::Connect)?;
@@ -572,7 +572,7 @@ async fn process(
     State(e2b): State<E2b>,
     Path(method): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    super::Body(body): super::Body,
 ) -> Response {
     match method.as_str() {
         "Start" => match start(&e2b, &headers, &body).await {

@@ -187,7 +187,7 @@ struct NewContext {
 async fn create_context(
     State(e2b): State<E2b>,
     headers: HeaderMap,
-    body: Bytes,
+    super::Body(body): super::Body,
 ) -> Result<Response, Failure> {
     let (meta, _) = e2b.sandbox_side(&headers, INTERPRETER_TOKEN, Shape::Rest)?;
     let req: NewContext = parse_json(&body)?;
@@ -325,7 +325,7 @@ impl Utf8Carry {
 async fn execute(
     State(e2b): State<E2b>,
     headers: HeaderMap,
-    body: Bytes,
+    super::Body(body): super::Body,
 ) -> Result<Response, Failure> {
     let (meta, _) = e2b.sandbox_side(&headers, INTERPRETER_TOKEN, Shape::Rest)?;
     let req: ExecuteRequest = parse_json(&body)?;

@@ -2,11 +2,11 @@
 //! sandboxes. One HTTP/1.1 listener serves all three of E2B's surfaces, whose paths do not
 //! overlap, so `E2B_API_URL` and `E2B_SANDBOX_URL` both point at it:
 //!
-//! - [`control`]: the control plane (`/sandboxes`, `/v2/sandboxes`, ...): `X-API-KEY` is one of
+//! - `control`: the control plane (`/sandboxes`, `/v2/sandboxes`, ...): `X-API-KEY` is one of
 //!   the server's tokens, each its own tenant (the same tenants as the gRPC door).
-//! - [`envd`]: the in-sandbox daemon's API: `/files`, `filesystem.Filesystem/*` and
+//! - `envd`: the in-sandbox daemon's API: `/files`, `filesystem.Filesystem/*` and
 //!   `process.Process/*` over Connect RPC (JSON codec).
-//! - [`interpreter`]: the code interpreter's `/execute` (NDJSON stream) and `/contexts`.
+//! - `interpreter`: the code interpreter's `/execute` (NDJSON stream) and `/contexts`.
 //!
 //! Sandbox-side calls name their sandbox in the `E2b-Sandbox-Id` header and must carry the
 //! per-sandbox secret issued at create (`envdAccessToken`, sent back as `X-Access-Token`; the
@@ -405,6 +405,37 @@ pub(crate) fn rfc3339(t: SystemTime) -> String {
     )
 }
 
+/// A whole request body of at most the server's `max_message_bytes`; a larger one is refused
+/// with 413 in the route's error shape (Connect for the RPC paths, E2B's REST shape otherwise).
+pub(crate) struct Body(pub(crate) axum::body::Bytes);
+
+impl axum::extract::FromRequest<E2b> for Body {
+    type Rejection = Failure;
+
+    async fn from_request(request: axum::extract::Request, state: &E2b) -> Result<Body, Failure> {
+        let path = request.uri().path();
+        let shape = if path.starts_with("/filesystem.") || path.starts_with("/process.") {
+            Shape::Connect
+        } else {
+            Shape::Rest
+        };
+        let limit = state.manager.config().max_message_bytes;
+        axum::body::to_bytes(request.into_body(), limit)
+            .await
+            .map(Body)
+            .map_err(|e| {
+                Failure::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!(
+                        "the request body could not be read or is larger than this server's \
+                         max_message_bytes ({limit} bytes): {e}"
+                    ),
+                )
+                .shaped(shape)
+            })
+    }
+}
+
 /// A response body of the chunks sent on `rx`, each flushed as it comes; it ends when every
 /// sender is gone. Dropping the body (the client went away) makes the senders' `send` fail.
 pub(crate) fn channel_body(rx: tokio::sync::mpsc::Receiver<axum::body::Bytes>) -> axum::body::Body {
@@ -435,6 +466,27 @@ pub fn router(manager: Manager, tokens: Tokens) -> Router {
             )
         })
         .with_state(state)
+        .layer(axum::middleware::from_fn(log_request))
+}
+
+/// One log line per request: method, path, sandbox, status and duration (never a token).
+async fn log_request(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let sandbox = header(request.headers(), "e2b-sandbox-id")
+        .unwrap_or("-")
+        .to_owned();
+    let response = next.run(request).await;
+    tracing::info!(
+        method = %method,
+        path = %path,
+        sandbox = %sandbox,
+        status = response.status().as_u16(),
+        duration_ms = started.elapsed().as_secs_f64() * 1e3,
+        "e2b request"
+    );
+    response
 }
 
 /// Serves the E2B-compatible API on `listener` until `shutdown` resolves. Sandboxes live in

@@ -1,5 +1,6 @@
 //! The E2B-compatible door, driven by the official, unmodified `e2b-code-interpreter` Python
-//! SDK (pinned; scripts/setup.sh installs it into `$SOULBOX_HOME/clients/agent-venv`), and by
+//! SDK (pinned; scripts/setup.sh installs it into `$SOULBOX_HOME/clients/agent-venv`), the E2B
+//! JavaScript SDK (`@e2b/code-interpreter`, pinned, in `$SOULBOX_HOME/clients/e2b-js`), and by
 //! raw HTTP for the malformed requests no SDK would send.
 
 mod raw;
@@ -139,6 +140,9 @@ async fn the_unmodified_e2b_sdk_runs_code_files_and_lifecycle() {
     assert_eq!(out["listed"], true);
     assert_eq!(out["other_sees"], false);
     assert_eq!(out["other_kill"], false);
+    assert_eq!(out["env_in_code"], "'from-create'");
+    assert_eq!(out["pages"], true);
+    assert_eq!(out["async"], "45");
     assert_eq!(out["other_connect"], "SandboxNotFoundException");
     assert_eq!(out["reconnected"], "42");
     // The interrupted cell's context was restarted: its earlier state is gone, and the next
@@ -172,5 +176,51 @@ async fn commands_run_on_the_native_backend() {
         serde_json::json!(["CommandExitException", -1])
     );
     assert_eq!(out["listed_after"], 0);
+    assert_eq!(server.manager.sandbox_count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_unmodified_e2b_javascript_sdk_runs_code_and_files() {
+    let server = E2bServer::start(ServerConfig::default()).await;
+    let home = soulbox::default_home().expect("SOULBOX_HOME");
+    let prefix = home.join("clients/e2b-js");
+    assert!(
+        prefix.join("node_modules/@e2b/code-interpreter").exists(),
+        "{} is missing: run scripts/setup.sh (it installs the E2B JavaScript SDK)",
+        prefix.display()
+    );
+    let mut command = Command::new("node");
+    command
+        .args(["--input-type=module", "-e", include_str!("sdk.mjs")])
+        .current_dir(&prefix)
+        .env("E2B_API_URL", &server.url)
+        .env("E2B_SANDBOX_URL", &server.url)
+        .env("E2B_API_KEY", TOKEN)
+        .env_remove("E2B_DEBUG");
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("join")
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let out: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
+    assert_eq!(out["answer"], "42");
+    assert_eq!(out["seen"], serde_json::json!(["l 0\n", "l 1\n"]));
+    assert_eq!(out["png"], 1);
+    assert_eq!(out["err"], "ZeroDivisionError");
+    assert_eq!(out["read"], "hello js");
+    assert_eq!(out["list"], serde_json::json!(["a.txt"]));
+    assert!(
+        out["cmd"].as_str().unwrap_or("").contains("allow_native"),
+        "{}",
+        out["cmd"]
+    );
+    assert_eq!(out["info"], "running");
+    assert_eq!(out["killed"], true);
     assert_eq!(server.manager.sandbox_count(), 0);
 }

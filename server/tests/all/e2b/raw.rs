@@ -538,3 +538,40 @@ async fn a_cell_over_the_time_limit_is_a_timeout_error_and_its_context_restarts(
         .expect("count");
     assert_eq!(counted["execution_count"], 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_body_over_max_message_bytes_is_refused_in_shape() {
+    let config = ServerConfig {
+        max_message_bytes: MIB as usize,
+        ..ServerConfig::default()
+    };
+    let server = E2bServer::start(config).await;
+    let big = vec![b' '; 3 * MIB as usize];
+    let r = send(
+        &server,
+        "POST",
+        "/v2/sandboxes",
+        &[("X-API-KEY", TOKEN)],
+        &[&big],
+    )
+    .await;
+    assert_rest_error(&r, 413, "max_message_bytes");
+    let r = send(
+        &server,
+        "POST",
+        "/filesystem.Filesystem/ListDir",
+        &[("Content-Type", "application/json")],
+        &[&big],
+    )
+    .await;
+    assert_connect_error(&r, 413, "resource_exhausted", "max_message_bytes");
+    let r = send(
+        &server,
+        "GET",
+        "/v2/sandboxes",
+        &[("X-API-KEY", TOKEN)],
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 200);
+}

@@ -98,6 +98,23 @@ out["listed"] = sbx.sandbox_id in [s.sandbox_id for s in Sandbox.list().next_ite
 other = os.environ["OTHER_KEY"]
 out["other_sees"] = sbx.sandbox_id in [s.sandbox_id for s in Sandbox.list(api_key=other).next_items()]
 out["other_kill"] = Sandbox.kill(sbx.sandbox_id, api_key=other)
+# Paging: two sandboxes, one per page; creation-time envs reach the code.
+second = Sandbox.create(envs={"SOULBOX_E2B_TEST": "from-create"})
+out["env_in_code"] = second.run_code("import os\nos.environ.get('SOULBOX_E2B_TEST')").text
+pages, paginator = [], Sandbox.list(limit=1)
+while paginator.has_next:
+    pages.append([s.sandbox_id for s in paginator.next_items()])
+out["pages"] = sorted(pages) == sorted([[sbx.sandbox_id], [second.sandbox_id]])
+second.kill()
+# The async SDK, same server.
+import asyncio
+from e2b_code_interpreter import AsyncSandbox
+async def use_async():
+    a = await AsyncSandbox.create()
+    text = (await a.run_code("sum(range(10))")).text
+    await a.kill()
+    return text
+out["async"] = asyncio.run(use_async())
 try:
     Sandbox.connect(sbx.sandbox_id, api_key=other)
     out["other_connect"] = "connected"
