@@ -6,11 +6,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
-use futures::StreamExt;
 use serde_json::json;
 use soulbox::{
     Backend, CompileProfile, Engine, EngineConfig, ExecutionRequest, ExecutionResult, Language,
-    Sandbox, SandboxConfig, Status, Stdin, StdinExt, StreamOutput, parse_byte_size, parse_duration,
+    Sandbox, SandboxConfig, Status, Stdin, StdinExt, parse_byte_size, parse_duration,
 };
 
 use crate::EXIT_USAGE;

@@ -391,7 +391,7 @@ mod tests {
 
     #[test]
     fn a_host_directory_has_no_wire_form() {
-        let config = api::SandboxConfig::default().with_workdir("/tmp/x");
+        let config = api::SandboxConfig::default().with_workspace("/tmp/x");
         let err = config_to_wire(&config)
             .err()
             .map(|e| e.0)

@@ -27,13 +27,16 @@
 pub mod auth;
 pub mod config;
 pub mod e2b;
+mod figures;
 mod grpc;
+pub mod http;
 pub mod manager;
 pub mod mcp;
 mod serve;
+mod sync;
 
 pub use auth::{Tenant, Tokens};
 pub use config::ServerConfig;
-pub use e2b::{router as e2b_router, serve_e2b};
+pub use http::{router as e2b_router, serve_e2b};
 pub use manager::{Manager, ManagerError};
 pub use serve::{ServeError, ServeOptions, Tls, serve};

@@ -24,47 +24,12 @@ use tokio::sync::mpsc;
 
 use super::control::parse_json;
 use super::{E2b, Failure, HOME, Meta, Shape, engine_failure, rfc3339};
+use crate::figures::{PYTHON_SETUP, figures_png};
 use crate::manager::Admission;
 
 /// `/execute` carries the access token as `X-Access-Token`; `/contexts` calls only as
 /// `E2B-Traffic-Access-Token` (the SDK sends both the same way E2B issues them).
 const INTERPRETER_TOKEN: &[&str] = &["X-Access-Token", "E2B-Traffic-Access-Token"];
-
-/// Marks a PNG line in the figure epilogue's output.
-const PNG_MARK: &str = "__soulbox_e2b_png__:";
-
-/// Run once in each new Python context: pyplot with the Agg backend, `show()` leaving figures
-/// open for the epilogue (instead of warning that Agg cannot show).
-const PYTHON_SETUP: &str = "\
-def __soulbox_e2b_setup():
-    try:
-        import matplotlib
-        matplotlib.use('Agg')
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return
-    plt.show = lambda *args, **kwargs: None
-__soulbox_e2b_setup()
-del __soulbox_e2b_setup
-";
-
-/// Run after each Python cell: every open figure as a base64 PNG line, then closed.
-const PYTHON_FIGURES: &str = "\
-def __soulbox_e2b_figures():
-    import sys
-    plt = sys.modules.get('matplotlib.pyplot')
-    if plt is None or not plt.get_fignums():
-        return
-    import base64, io
-    for n in plt.get_fignums():
-        fig = plt.figure(n)
-        buf = io.BytesIO()
-        fig.savefig(buf, format='png')
-        print('__soulbox_e2b_png__:' + base64.b64encode(buf.getvalue()).decode() + '\t' + repr(fig))
-    plt.close('all')
-__soulbox_e2b_figures()
-del __soulbox_e2b_figures
-";
 
 pub(crate) fn routes() -> Router<E2b> {
     Router::new()
@@ -551,22 +516,6 @@ async fn figures(session: &Session) -> Vec<Bytes> {
             &format!("[soulbox] rendering the cell's figures failed: {e}\n"),
         )],
     }
-}
-
-/// A Python session's open matplotlib figures, each as a base64 PNG and its text form
-/// (`<Figure size 640x480 with 1 Axes>`), closed afterwards.
-pub(crate) async fn figures_png(
-    session: &Session,
-) -> Result<Vec<(String, String)>, soulbox::SoulBoxError> {
-    let r = session.execute(PYTHON_FIGURES).await?;
-    Ok(r.stdout
-        .lines()
-        .filter_map(|l| l.strip_prefix(PNG_MARK))
-        .map(|l| {
-            let (png, text) = l.split_once('\t').unwrap_or((l, "<Figure>"));
-            (png.trim().to_owned(), text.trim().to_owned())
-        })
-        .collect())
 }
 
 #[cfg(test)]

@@ -21,7 +21,6 @@ pub(crate) mod envd;
 pub(crate) mod interpreter;
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -61,12 +60,7 @@ pub(crate) struct Meta {
     pub(crate) processes: envd::Processes,
 }
 
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
-    }
-}
+pub(crate) use crate::sync::lock;
 
 /// Which error shape a failed call answers in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -447,13 +441,11 @@ pub(crate) fn channel_body(rx: tokio::sync::mpsc::Receiver<axum::body::Bytes>) -
     axum::body::Body::from_stream(chunks)
 }
 
-/// The door's routes (control plane, envd, code interpreter), plus MCP over streamable HTTP
-/// at `/mcp`, over `manager`.
-pub fn router(manager: Manager, tokens: Tokens) -> Router {
-    let mcp = crate::mcp::http_service(manager.clone(), tokens.clone());
+/// The door's routes (control plane, envd, code interpreter) over `manager`, plus `extra`
+/// routes served on the same listener (MCP at `/mcp`; see [`crate::http`]).
+pub fn router(manager: Manager, tokens: Tokens, extra: Router) -> Router {
     let state = E2b::new(manager, tokens);
     control::routes()
-        .nest_service("/mcp", mcp)
         .merge(envd::routes(&state))
         .merge(interpreter::routes())
         .fallback(|uri: axum::http::Uri| async move {
@@ -466,6 +458,7 @@ pub fn router(manager: Manager, tokens: Tokens) -> Router {
             )
         })
         .with_state(state)
+        .merge(extra)
         .layer(axum::middleware::from_fn(log_request))
 }
 
@@ -487,19 +480,6 @@ async fn log_request(request: axum::extract::Request, next: axum::middleware::Ne
         "e2b request"
     );
     response
-}
-
-/// Serves the E2B-compatible API on `listener` until `shutdown` resolves. Sandboxes live in
-/// `manager` (its reaper and shutdown are run by whoever owns it, normally [`crate::serve`]).
-pub async fn serve_e2b(
-    manager: Manager,
-    tokens: Tokens,
-    listener: tokio::net::TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(manager, tokens))
-        .with_graceful_shutdown(shutdown)
-        .await
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use serde::Deserialize;
 use soulbox::{ExecutionRequest, ExecutionResult, Language, Status};
 
 use crate::auth::{Tenant, Tokens};
-use crate::e2b::interpreter::figures_png;
+use crate::figures::figures_png;
 use crate::manager::{Entry, Manager, ManagerError};
 
 /// Images larger than this are named, not inlined.
@@ -147,7 +147,7 @@ impl SoulBoxMcp {
 
     /// The tenant's sandbox, made now if it has none (or its old one expired).
     async fn sandbox(&self, tenant: &Tenant) -> Result<Arc<Entry>, CallToolResult> {
-        let known = crate::e2b::lock(&self.sandboxes.0).get(tenant).cloned();
+        let known = crate::sync::lock(&self.sandboxes.0).get(tenant).cloned();
         if let Some(id) = known
             && let Ok(entry) = self.manager.get(tenant, &id)
         {
@@ -158,7 +158,7 @@ impl SoulBoxMcp {
             .create(tenant, self.manager.base_config(), None)
             .await
             .map_err(manager_failed)?;
-        crate::e2b::lock(&self.sandboxes.0).insert(tenant.clone(), entry.id().to_owned());
+        crate::sync::lock(&self.sandboxes.0).insert(tenant.clone(), entry.id().to_owned());
         Ok(entry)
     }
 

@@ -116,7 +116,7 @@ async fn requests_above_a_cap_are_refused_naming_the_cap() {
     assert!(err.message().contains("memory_limit"), "{err}");
     // A host directory cannot be asked for.
     let err = client
-        .create(SandboxConfig::default().with_workdir("/etc"))
+        .create(SandboxConfig::default().with_workspace("/etc"))
         .await
         .expect_err("no host directories");
     assert!(err.message().contains("persistent_storage"), "{err}");
