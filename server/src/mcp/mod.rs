@@ -145,6 +145,16 @@ impl SoulBoxMcp {
             .ok_or_else(|| failed("the request was not authenticated"))
     }
 
+    /// The caller's tenant and its sandbox (see [`sandbox`](Self::sandbox)).
+    async fn tenant_sandbox(
+        &self,
+        ctx: &RequestContext<RoleServer>,
+    ) -> Result<(Tenant, Arc<Entry>), CallToolResult> {
+        let tenant = self.tenant(ctx)?;
+        let entry = self.sandbox(&tenant).await?;
+        Ok((tenant, entry))
+    }
+
     /// The tenant's sandbox, made now if it has none (or its old one expired).
     async fn sandbox(&self, tenant: &Tenant) -> Result<Arc<Entry>, CallToolResult> {
         let known = crate::sync::lock(&self.sandboxes.0).get(tenant).cloned();
@@ -220,12 +230,8 @@ impl SoulBoxMcp {
         Parameters(args): Parameters<RunCode>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        let tenant = match self.tenant(&ctx) {
-            Ok(t) => t,
-            Err(e) => return Ok(e),
-        };
-        let entry = match self.sandbox(&tenant).await {
-            Ok(e) => e,
+        let (tenant, entry) = match self.tenant_sandbox(&ctx).await {
+            Ok(found) => found,
             Err(e) => return Ok(e),
         };
         let limit = self.manager.config().max_timeout;
@@ -356,12 +362,8 @@ impl SoulBoxMcp {
         Parameters(args): Parameters<SessionRef>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        let tenant = match self.tenant(&ctx) {
-            Ok(t) => t,
-            Err(e) => return Ok(e),
-        };
-        let entry = match self.sandbox(&tenant).await {
-            Ok(e) => e,
+        let (tenant, entry) = match self.tenant_sandbox(&ctx).await {
+            Ok(found) => found,
             Err(e) => return Ok(e),
         };
         Ok(
@@ -433,12 +435,8 @@ impl SoulBoxMcp {
         Parameters(args): Parameters<FilePath>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        let tenant = match self.tenant(&ctx) {
-            Ok(t) => t,
-            Err(e) => return Ok(e),
-        };
-        let entry = match self.sandbox(&tenant).await {
-            Ok(e) => e,
+        let (tenant, entry) = match self.tenant_sandbox(&ctx).await {
+            Ok(found) => found,
             Err(e) => return Ok(e),
         };
         let data = match entry.sandbox().read_file(&args.path).await {
@@ -463,12 +461,8 @@ impl SoulBoxMcp {
         Parameters(args): Parameters<ListFiles>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        let tenant = match self.tenant(&ctx) {
-            Ok(t) => t,
-            Err(e) => return Ok(e),
-        };
-        let entry = match self.sandbox(&tenant).await {
-            Ok(e) => e,
+        let (tenant, entry) = match self.tenant_sandbox(&ctx).await {
+            Ok(found) => found,
             Err(e) => return Ok(e),
         };
         let path = args.path.unwrap_or_default();
