@@ -28,6 +28,10 @@ use crate::wasm::live::{LiveGuest, SessionSlot, SessionState as State};
 use crate::wasm::{PreparedRuntime, snapshot};
 use crate::{ExecutionResult, Language, Result, Sandbox, SandboxState, SoulBoxError, Status};
 
+/// Why a session cannot run code after a cell of it was cancelled halfway.
+const CANCELLED_CELL: &str = "a cell was cancelled before it finished (its interpreter was \
+     stopped halfway and freed); reset() the session to continue";
+
 /// The live guest in `state`, or why there is none.
 fn live(state: &mut State) -> Result<&mut LiveGuest> {
     match state {
@@ -159,20 +163,29 @@ impl Session {
         events: Option<UnboundedSender<StreamOutput>>,
     ) -> Result<ExecutionResult> {
         let mut state = self.state.lock().await;
-        let live = live(&mut state)?;
+        live(&mut state)?;
         let started = Instant::now();
         let signals = Arc::new(RunSignals::default());
         let turn = self.sandbox.begin("execute", signals.clone()).await?;
         let workspace = turn.workspace();
         let config = self.sandbox.config();
+        // The guest leaves its slot while the cell runs: if this future is dropped mid-cell (a
+        // cancelled request), the slot says why and the half-run interpreter is freed with it,
+        // instead of being offered to the next cell as if it were whole.
+        let State::Live(mut guest) =
+            std::mem::replace(&mut *state, State::Poisoned(CANCELLED_CELL.into()))
+        else {
+            return Err(SoulBoxError::SessionPoisoned(CANCELLED_CELL.into()));
+        };
         let ran = async {
             let tracking = workspace.track()?;
-            let cell = live.cell(code, config, signals, events).await?;
+            let cell = guest.cell(code, config, signals, events).await?;
             let artifacts = tracking.artifacts(config)?;
             Ok::<_, SoulBoxError>((cell, artifacts))
         }
         .await;
         drop(turn);
+        *state = State::Live(guest);
         let (cell, artifacts) = ran?;
         let outcome = cell.outcome;
         if !matches!(outcome.status, Status::Ok | Status::Error) {

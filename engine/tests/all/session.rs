@@ -120,6 +120,37 @@ async fn a_timeout_poisons_the_session_until_reset() {
 }
 
 #[tokio::test]
+async fn a_cell_cancelled_halfway_poisons_the_session_until_reset() {
+    let sandbox = runtime_sandbox(config().with_timeout(Duration::from_secs(30))).await;
+    let session = sandbox.session(Language::Python).await.unwrap();
+    session.execute("kept = 1").await.unwrap();
+    // The caller gives up on a cell mid-run (a client that disconnected): its future is dropped.
+    let cancelled = tokio::time::timeout(
+        Duration::from_millis(500),
+        session.execute("while True:\n    pass"),
+    )
+    .await;
+    assert!(cancelled.is_err(), "the endless cell cannot have finished");
+    // The sandbox's turn was released with it: another execution runs at once.
+    let r = tokio::time::timeout(
+        Duration::from_secs(20),
+        sandbox.execute_code(Language::Python, "print('free')"),
+    )
+    .await
+    .expect("the turn was released")
+    .unwrap();
+    assert_eq!(r.stdout, "free\n");
+    assert!(session.is_poisoned().await);
+    let err = session.execute("kept").await.unwrap_err();
+    assert!(matches!(err, SoulBoxError::SessionPoisoned(_)), "{err}");
+    assert!(err.to_string().contains("cancelled"), "{err}");
+    session.reset().await.unwrap();
+    let r = session.execute("2 ** 10").await.unwrap();
+    assert_eq!(r.value.as_deref(), Some("1024"));
+    sandbox.terminate().await;
+}
+
+#[tokio::test]
 async fn hitting_the_memory_limit_poisons_the_session() {
     let sandbox = runtime_sandbox(config().with_memory_limit(192 * MIB)).await;
     let session = sandbox.session(Language::Python).await.unwrap();
