@@ -435,7 +435,7 @@ impl SoulBoxMcp {
         Parameters(args): Parameters<FilePath>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        let (tenant, entry) = match self.tenant_sandbox(&ctx).await {
+        let (_, entry) = match self.tenant_sandbox(&ctx).await {
             Ok(found) => found,
             Err(e) => return Ok(e),
         };
@@ -461,7 +461,7 @@ impl SoulBoxMcp {
         Parameters(args): Parameters<ListFiles>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        let (tenant, entry) = match self.tenant_sandbox(&ctx).await {
+        let (_, entry) = match self.tenant_sandbox(&ctx).await {
             Ok(found) => found,
             Err(e) => return Ok(e),
         };
