@@ -2,14 +2,11 @@
 //! `$SOULBOX_HOME/clients/agent-venv`): the README's E2B SDK script, unmodified, against
 //! `soulbox serve --e2b-listen`, and `soulbox mcp` over stdio with the MCP Python SDK.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 use crate::repo;
-
-const TOKEN: &str = "cli-agents-token-0123456789abcdef";
+use crate::serve::{TOKEN, start_with};
 
 fn venv_python() -> PathBuf {
     let home = soulbox::default_home().expect("SOULBOX_HOME");
@@ -20,58 +17,6 @@ fn venv_python() -> PathBuf {
         python.display()
     );
     python
-}
-
-struct Serve {
-    child: Child,
-    e2b_url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve() -> Serve {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let tokens = dir.path().join("tokens");
-    std::fs::write(&tokens, format!("{TOKEN}\n")).expect("token file");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_soulbox"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--e2b-listen",
-            "127.0.0.1:0",
-            "--token-file",
-        ])
-        .arg(&tokens)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn soulbox serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.strip_prefix("soulbox serve: E2B-compatible API on ") {
-                let url = rest.split_whitespace().next().unwrap_or_default();
-                let _ = tx.send(url.to_owned());
-            }
-        }
-    });
-    let e2b_url = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the server printed its E2B address");
-    Serve {
-        child,
-        e2b_url,
-        _dir: dir,
-    }
 }
 
 /// The README's E2B example: the python block of the "Use SoulBox from the E2B SDK" section.
@@ -91,13 +36,14 @@ fn readme_script() -> String {
 
 #[test]
 fn the_readme_e2b_script_runs_unmodified_against_soulbox_serve() {
-    let server = serve();
+    let server = start_with(&["--e2b-listen", "127.0.0.1:0"]);
+    let e2b_url = server.e2b_url.clone().expect("the E2B address");
     let output = Command::new(venv_python())
         .arg("-c")
         .arg(readme_script())
         .env("E2B_API_KEY", TOKEN)
-        .env("E2B_API_URL", &server.e2b_url)
-        .env("E2B_SANDBOX_URL", &server.e2b_url)
+        .env("E2B_API_URL", &e2b_url)
+        .env("E2B_SANDBOX_URL", &e2b_url)
         .env_remove("E2B_DEBUG")
         .output()
         .expect("python runs");

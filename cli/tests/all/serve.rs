@@ -6,11 +6,16 @@ use std::time::{Duration, Instant};
 
 use crate::{json, soulbox_with_env};
 
-const TOKEN: &str = "cli-test-token-0123456789abcdef";
+/// The one tenant's token of the servers these tests start.
+pub(crate) const TOKEN: &str = "cli-test-token-0123456789abcdef";
 
-struct Server {
-    child: Child,
-    url: String,
+/// A running `soulbox serve`, killed when dropped.
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    /// The gRPC address.
+    pub(crate) url: String,
+    /// The E2B-compatible API's address, when started with `--e2b-listen`.
+    pub(crate) e2b_url: Option<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -21,14 +26,17 @@ impl Drop for Server {
     }
 }
 
-/// Starts `soulbox serve` on a free loopback port with one token; its engine uses the real
-/// `$SOULBOX_HOME` (the installed runtimes).
-fn start() -> Server {
+/// Starts `soulbox serve` on a free loopback port with one token ([`TOKEN`]) and `extra`
+/// arguments (`--e2b-listen 127.0.0.1:0`), and waits for the addresses it prints; its engine
+/// uses the real `$SOULBOX_HOME` (the installed runtimes).
+pub(crate) fn start_with(extra: &[&str]) -> Server {
     let dir = tempfile::tempdir().expect("temp dir");
     let tokens = dir.path().join("tokens");
     std::fs::write(&tokens, format!("# test tenant\n{TOKEN}\n")).expect("token file");
     let mut child = Command::new(env!("CARGO_BIN_EXE_soulbox"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--token-file"])
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .arg("--token-file")
         .arg(&tokens)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -40,18 +48,31 @@ fn start() -> Server {
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if let Some(url) = line.strip_prefix("soulbox serve: listening on ") {
-                let _ = tx.send(url.to_owned());
+                let _ = tx.send((false, url.to_owned()));
+            } else if let Some(rest) = line.strip_prefix("soulbox serve: E2B-compatible API on ") {
+                let url = rest.split_whitespace().next().unwrap_or_default();
+                let _ = tx.send((true, url.to_owned()));
             }
         }
     });
-    let url = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the server printed its address");
+    let wants_e2b = extra.contains(&"--e2b-listen");
+    let (mut url, mut e2b_url) = (None, None);
+    while url.is_none() || (wants_e2b && e2b_url.is_none()) {
+        let (e2b, address) = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the server printed its addresses");
+        *if e2b { &mut e2b_url } else { &mut url } = Some(address);
+    }
     Server {
         child,
-        url,
+        url: url.unwrap_or_default(),
+        e2b_url,
         _dir: dir,
     }
+}
+
+fn start() -> Server {
+    start_with(&[])
 }
 
 #[test]
