@@ -235,24 +235,32 @@ async fn upload(
 
 // ---- Connect RPC ---------------------------------------------------------------------------
 
+/// Refuses a request whose Content-Type does not start with `expected`, saying `why` and what
+/// was sent (415, Connect's error shape).
+fn require_content_type(headers: &HeaderMap, expected: &str, why: &str) -> Result<(), Failure> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.starts_with(expected) {
+        return Ok(());
+    }
+    Err(Failure::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        format!("{why}, not `{content_type}`"),
+    ))
+}
+
 /// A unary Connect call's JSON body.
 fn unary_body<T: serde::de::DeserializeOwned>(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<T, Failure> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !content_type.starts_with("application/json") {
-        return Err(Failure::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!(
-                "SoulBox speaks Connect RPC with the JSON codec: Content-Type must be \
-                 application/json, not `{content_type}`"
-            ),
-        ));
-    }
+    require_content_type(
+        headers,
+        "application/json",
+        "SoulBox speaks Connect RPC with the JSON codec: Content-Type must be application/json",
+    )?;
     parse_json(body)
 }
 
@@ -262,18 +270,11 @@ fn stream_request<T: serde::de::DeserializeOwned>(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<T, Failure> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !content_type.starts_with("application/connect+json") {
-        return Err(Failure::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!(
-                "a streaming call must be sent as application/connect+json, not `{content_type}`"
-            ),
-        ));
-    }
+    require_content_type(
+        headers,
+        "application/connect+json",
+        "a streaming call must be sent as application/connect+json",
+    )?;
     let Some((&flags, rest)) = body.split_first() else {
         return Err(Failure::bad_request(
             "empty request: expected one Connect frame",
