@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use soulbox_runtimes::stack::StackWindow;
 use soulbox_runtimes::{Installed, Progress, Runtime, RuntimeError, catalogue, install};
 use tokio::sync::OnceCell;
 
@@ -188,10 +189,11 @@ impl Runtimes {
                     .modules
                     .get_pinned(
                         &self.wasm.engine,
-                        &installed.module_sha256,
+                        &module_key(installed),
                         {
                             let path = installed.module_path();
-                            move || read_module(&path)
+                            let window = soulbox_runtimes::stack::window_for(installed);
+                            move || read_module(&path, window)
                         },
                         Some((self.progress(), label)),
                     )
@@ -218,7 +220,7 @@ impl Runtimes {
                     None
                 };
                 Ok::<_, SoulBoxError>(Arc::new(RuntimeFlavours {
-                    plain_identity: format!("{}:sha256:{}", runtime.name, installed.module_sha256),
+                    plain_identity: format!("{}:sha256:{}", runtime.name, module_key(&installed)),
                     installed,
                     plain: OnceCell::new(),
                     image,
@@ -243,7 +245,7 @@ impl Runtimes {
                 return None;
             }
         };
-        let key = preinit::image_key(&installed.module_sha256, &recipe, &invocation);
+        let key = preinit::image_key(&module_key(installed), &recipe, &invocation);
         let note = preinit::failure_note(self.home(), &key);
         if note.exists() {
             return None;
@@ -259,6 +261,7 @@ impl Runtimes {
             }
         );
         let path = installed.module_path();
+        let window = soulbox_runtimes::stack::window_for(installed);
         let made = self
             .wasm
             .modules
@@ -266,7 +269,7 @@ impl Runtimes {
                 &self.wasm.engine,
                 &key,
                 move || {
-                    let bytes = read_module(&path)?;
+                    let bytes = read_module(&path, window)?;
                     preinit::build(&bytes, boot_driver, &invocation).map(Arc::from)
                 },
                 Some((self.progress(), label)),
@@ -386,9 +389,23 @@ pub(crate) fn select_for_session(
     Ok(catalogue::session_default_for(name))
 }
 
-/// Reads a runtime's module from its install directory.
-fn read_module(path: &std::path::Path) -> Result<Arc<[u8]>> {
-    std::fs::read(path)
-        .map(Arc::from)
-        .map_err(|e| SoulBoxError::io(format!("reading {}", path.display()), e))
+/// Reads a runtime's module from its install directory, with its C-stack window widened where
+/// SoulBox widens it (see [`soulbox_runtimes::stack`]).
+fn read_module(path: &std::path::Path, window: Option<&StackWindow>) -> Result<Arc<[u8]>> {
+    let mut bytes = std::fs::read(path)
+        .map_err(|e| SoulBoxError::io(format!("reading {}", path.display()), e))?;
+    if let Some(window) = window {
+        window.apply(&mut bytes)?;
+    }
+    Ok(Arc::from(bytes))
+}
+
+/// What identifies a runtime's module as the engine loads it: the pinned sha256, plus the
+/// change made while loading (so compiled and pre-initialised modules of the shipped and the
+/// widened bytes never share a cache entry).
+fn module_key(installed: &Installed) -> String {
+    match soulbox_runtimes::stack::window_for(installed) {
+        Some(window) => format!("{}-{}", installed.module_sha256, window.tag()),
+        None => installed.module_sha256.clone(),
+    }
 }

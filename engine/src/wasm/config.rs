@@ -12,8 +12,15 @@ pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Largest table a guest may have (function tables of big interpreters hold 10^5 entries).
 pub(crate) const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 /// Native stack a guest may use, and the fiber stack that holds it (plus room for host calls).
-const MAX_WASM_STACK: usize = 2 << 20;
-const ASYNC_STACK: usize = 4 << 20;
+///
+/// Sized for CPython's C-level recursion: CPython stops it by watching its *linear-memory* stack
+/// (a window of 1020 KiB under SoulBox, see `soulbox_runtimes::stack`), but every wasm frame
+/// also takes native stack, up to ~12x as much for `repr` of nested lists (measured: 32,000
+/// levels use the whole window and 8-12 MiB natively). 24 MiB keeps CPython's `RecursionError`
+/// ahead of a native overflow with a 2x margin. It is address space until a guest recurses: the
+/// pooling allocator reserves it per slot and touches only what is used.
+const MAX_WASM_STACK: usize = 24 << 20;
+const ASYNC_STACK: usize = 26 << 20;
 
 /// Initial heaps up to this size always get a copy-on-write memory image, however sparse their
 /// data (wasmtime's default, 16 MiB, left the 70 MiB Ruby image to be copied in at every

@@ -290,6 +290,91 @@ async fn deep_recursion_is_a_python_error_not_a_crash() {
     assert!(r.stderr.contains("RecursionError"), "{}", r.stderr);
 }
 
+/// Nested lists `depth` deep and the ways CPython walks them recursively in C (`json`, `repr`,
+/// `pickle`), in Python (`copy.deepcopy`, bounded by `sys.setrecursionlimit`), and an
+/// `lru_cache`d recursive function (C and Python frames alternating), each reporting a
+/// `RecursionError` instead of its answer.
+const C_RECURSION: &str = r#"
+import copy, functools, json, pickle, sys
+depth = int(sys.argv[1])
+sys.setrecursionlimit(10_000)
+@functools.lru_cache(maxsize=None)
+def down(n):
+    return 0 if n == 0 else down(n - 1) + 1
+def nested(d):
+    top = v = []
+    for _ in range(d):
+        v.append([])
+        v = v[0]
+    return top
+x = nested(depth)
+for name, go in [("lru_cache", lambda: down(depth)), ("json", lambda: len(json.dumps(x))),
+                 ("repr", lambda: len(repr(x))), ("deepcopy", lambda: len(repr(copy.deepcopy(x)))),
+                 ("pickle", lambda: len(repr(pickle.loads(pickle.dumps(x)))))]:
+    try:
+        print(name, go())
+    except RecursionError as e:
+        print(name, "RecursionError:", e)
+"#;
+
+async fn c_recursion(depth: u32) -> soulbox::ExecutionResult {
+    let sandbox = runtime_sandbox(config()).await;
+    let request =
+        ExecutionRequest::new(Language::Python, C_RECURSION).with_args([depth.to_string()]);
+    sandbox.execute(request).await.unwrap()
+}
+
+#[tokio::test]
+async fn c_level_recursion_reaches_a_thousand_levels_as_native_cpython_does() {
+    let r = c_recursion(1000).await;
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    assert_eq!(
+        r.stdout, "lru_cache 1000\njson 2002\nrepr 2002\ndeepcopy 2002\npickle 2002\n",
+        "{}",
+        r.stderr
+    );
+}
+
+#[tokio::test]
+async fn c_level_recursion_beyond_the_window_is_a_recursion_error_not_a_trap() {
+    // Far past every limit (the window ends lru_cache at ~1,900 levels, pickle at ~5,300, json
+    // at ~21,000, repr at ~32,000; deepcopy meets the recursion limit): each way ends in Python's
+    // own RecursionError, which the program catches and goes on.
+    let r = c_recursion(50_000).await;
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 5, "{}\n{}", r.stdout, r.stderr);
+    for (line, name) in lines
+        .iter()
+        .zip(["lru_cache", "json", "repr", "deepcopy", "pickle"])
+    {
+        assert!(
+            line.starts_with(&format!("{name} RecursionError:")),
+            "{line}"
+        );
+    }
+    // The C-level ones stop at the widened window, not at the module's own 128 KiB.
+    assert!(
+        r.stdout
+            .contains("lru_cache RecursionError: Stack overflow (used 100"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("deepcopy RecursionError: maximum recursion depth exceeded")
+    );
+    // Uncaught, it is the program's error (exit 1), like native CPython's.
+    let uncaught = py("import json\nv = x = []\nfor _ in range(50_000):\n    v.append([]); v = v[0]\njson.dumps(x)").await;
+    assert_eq!(uncaught.status, Status::Error, "{uncaught:?}");
+    assert_eq!(uncaught.exit_code, Some(1));
+    assert!(
+        uncaught.stderr.contains("RecursionError"),
+        "{}",
+        uncaught.stderr
+    );
+}
+
 #[tokio::test]
 async fn python_lite_runs_the_standard_library() {
     let r = run_code(
