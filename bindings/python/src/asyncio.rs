@@ -7,7 +7,7 @@ use futures::StreamExt;
 use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
 
-use crate::bridge::{Bytes, Data, awaitable};
+use crate::bridge::{Bytes, Data, awaitable, future};
 use crate::config::PySandboxConfig;
 use crate::error::Outcome;
 use crate::result::{PyExecutionResult, PyFileInfo, event_object};
@@ -451,6 +451,25 @@ impl<'py> IntoPyObject<'py> for Event {
     }
 }
 
+/// What `__anext__` resolves to: an event, or the end (raised as `StopAsyncIteration`).
+pub enum NextEvent {
+    Event(Event),
+    End,
+}
+
+impl<'py> IntoPyObject<'py> for NextEvent {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
+        match self {
+            NextEvent::Event(event) => event.into_pyobject(py),
+            NextEvent::End => Err(PyStopAsyncIteration::new_err(())),
+        }
+    }
+}
+
 /// The events of one execution, for ``async for``. Leaving the loop early (or ``aclose()``)
 /// stops the guest.
 #[pyclass(frozen, module = "soulbox._native", name = "AsyncEvents")]
@@ -474,12 +493,11 @@ impl AsyncEvents {
 
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let state = self.state.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            match state.lock().await.next().await {
-                Ok(Some(event)) => Ok(Event(event)),
-                Ok(None) => Err(PyStopAsyncIteration::new_err(())),
-                Err(failure) => Err(failure.into_pyerr_attached()),
-            }
+        future(py, async move {
+            Ok(match state.lock().await.next().await? {
+                Some(event) => NextEvent::Event(Event(event)),
+                None => NextEvent::End,
+            })
         })
     }
 

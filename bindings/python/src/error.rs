@@ -9,6 +9,7 @@
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use soulbox::{ApiError, ErrorKind, SoulBoxError};
+use tonic::Code;
 
 /// A host-side failure on its way to Python: which exception class, and the engine's message.
 #[derive(Debug, Clone)]
@@ -63,11 +64,6 @@ impl Failure {
             Err(_) => pyo3::exceptions::PyRuntimeError::new_err(self.message),
         }
     }
-
-    /// [`into_pyerr`](Self::into_pyerr) from a thread that may not hold the GIL (an async task).
-    pub fn into_pyerr_attached(self) -> PyErr {
-        Python::attach(|py| self.into_pyerr(py))
-    }
 }
 
 impl std::fmt::Display for Failure {
@@ -85,8 +81,15 @@ impl From<SoulBoxError> for Failure {
 impl From<soulbox_client::Error> for Failure {
     fn from(err: soulbox_client::Error) -> Failure {
         let mut failure = Failure::from_api(err.to_api_error());
-        if err.kind() == ErrorKind::Other {
-            // No engine kind: the server could not be reached, refused the token, or is older.
+        let transport = matches!(
+            err.code(),
+            Code::Unavailable
+                | Code::Unauthenticated
+                | Code::PermissionDenied
+                | Code::DeadlineExceeded
+        );
+        if err.kind() == ErrorKind::Other || (err.kind() == ErrorKind::Io && transport) {
+            // Not the engine's error: the server could not be reached or refused the token.
             failure.class = "RemoteError";
         }
         failure

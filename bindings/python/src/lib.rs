@@ -42,6 +42,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<blocking::Sandbox>()?;
     m.add_class::<blocking::SyncSession>()?;
     m.add_class::<blocking::Events>()?;
+    m.add_class::<bridge::Completions>()?;
     m.add("ENGINE_VERSION", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
