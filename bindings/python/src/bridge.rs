@@ -137,15 +137,20 @@ where
         intern!(py, "add_done_callback"),
         (AbortOnCancel {
             task: task.abort_handle(),
+            shared,
+            id,
         },),
     )?;
     Ok(py_future)
 }
 
-/// Done-callback of an operation's asyncio future: a cancelled future aborts the task.
+/// Done-callback of an operation's asyncio future: a cancelled future aborts the task (and
+/// forgets the future, which the aborted task will never report).
 #[pyclass(frozen, module = "soulbox._native")]
 struct AbortOnCancel {
     task: tokio::task::AbortHandle,
+    shared: Arc<Shared>,
+    id: u64,
 }
 
 #[pymethods]
@@ -156,6 +161,7 @@ impl AbortOnCancel {
             .is_truthy()?
         {
             self.task.abort();
+            lock(&self.shared.waiting).remove(&self.id);
         }
         Ok(())
     }
