@@ -3,7 +3,7 @@
 import pytest
 
 from conftest import run
-from soulbox import ArtifactEvent, ExecutionResult, OutputEvent, UnknownLanguage
+from soulbox import ArtifactEvent, ExecutionResult, OutputEvent, SandboxConfig, UnknownLanguage
 
 CODE = """
 import sys
@@ -57,8 +57,6 @@ def test_stdout_interleaves_in_write_order(make_box):
 
 
 def test_a_limit_in_a_stream_ends_with_its_status(make_box):
-    from soulbox import SandboxConfig
-
     async def main():
         async with make_box(SandboxConfig(timeout=1)) as sandbox:
             return [e async for e in sandbox.stream_execute("javascript", "console.log('before'); for (;;) {}")]
@@ -83,3 +81,36 @@ def test_iterating_past_the_end_stops(make_box):
 
     seen, again = run(main())
     assert seen[-1].kind == "result" and again == []
+
+
+def test_aclose_stops_a_running_guest(make_box):
+    import asyncio
+
+    async def main():
+        async with make_box(SandboxConfig(timeout=55)) as sandbox:
+            events = sandbox.stream_execute("javascript", "console.log('spinning'); for (;;) {}")
+            first = await events.__anext__()
+            await events.aclose()
+            assert [e async for e in events] == []
+            # The sandbox runs one execution at a time: a guest still spinning (55 s timeout)
+            # would hold it, and wait_for would time out.
+            after = await asyncio.wait_for(sandbox.execute_code("javascript", "console.log('free')"), 20)
+            return first, after
+
+    first, after = run(main())
+    assert first.text == "spinning\n"
+    assert after.stdout == "free\n"
+
+
+def test_closing_a_sync_stream_stops_the_guest(make_sync):
+    with make_sync(SandboxConfig(timeout=55)) as sandbox:
+        events = sandbox.stream_execute("javascript", "console.log('spinning'); for (;;) {}")
+        assert next(events).text == "spinning\n"
+        events.close()
+        assert list(events) == []
+        assert sandbox.execute_code("javascript", "console.log('free')").stdout == "free\n"
+
+
+def test_config_is_kept(make_box):
+    box = make_box(SandboxConfig(timeout=7, memory_limit=64 * 1024 * 1024))
+    assert box.config.timeout == 7.0 and box.config.memory_limit == 64 * 1024 * 1024
