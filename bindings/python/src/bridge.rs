@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -20,7 +21,9 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyBytes;
 
-use crate::error::Outcome;
+use futures::FutureExt;
+
+use crate::error::{Failure, Outcome};
 
 /// How often a blocking call wakes to let Python handle signals (Ctrl-C).
 const SIGNAL_CHECK: Duration = Duration::from_millis(50);
@@ -126,7 +129,7 @@ where
     lock(&shared.waiting).insert(id, py_future.clone().unbind());
     let notify = shared.clone();
     let task = runtime()?.spawn(async move {
-        let outcome = fut.await;
+        let outcome = guarded(fut).await;
         let finish: Finish = Box::new(move |py| match outcome {
             Ok(value) => value.into_py_any(py),
             Err(failure) => Err(failure.into_pyerr(py)),
@@ -254,7 +257,7 @@ where
     T: Send,
 {
     let runtime = runtime()?;
-    let mut fut = pin!(fut);
+    let mut fut = pin!(guarded(fut));
     loop {
         let step = py.detach(|| {
             runtime.block_on(async { tokio::time::timeout(SIGNAL_CHECK, fut.as_mut()).await })
@@ -262,6 +265,22 @@ where
         match step {
             Ok(outcome) => return outcome.map_err(|f| f.into_pyerr(py)),
             Err(_elapsed) => py.check_signals()?,
+        }
+    }
+}
+
+/// `fut`, with a panic turned into a `SoulBoxError` instead of an operation that never
+/// finishes (async) or a `PanicException` (blocking).
+async fn guarded<T, F: Future<Output = Outcome<T>>>(fut: F) -> Outcome<T> {
+    match AssertUnwindSafe(fut).catch_unwind().await {
+        Ok(outcome) => outcome,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_owned());
+            Err(Failure::internal(what))
         }
     }
 }

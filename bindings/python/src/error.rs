@@ -43,6 +43,15 @@ impl Failure {
         }
     }
 
+    /// A bug on SoulBox's side (a panic in the engine or the bindings), caught so the caller
+    /// gets an exception rather than an operation that never ends.
+    pub fn internal(what: String) -> Failure {
+        Failure {
+            class: "SoulBoxError",
+            message: format!("internal error in SoulBox (please report it): {what}"),
+        }
+    }
+
     fn from_api(err: ApiError) -> Failure {
         Failure {
             class: class_of(err.kind),
