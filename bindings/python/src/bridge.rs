@@ -2,26 +2,24 @@
 //! the GIL released (checking for Ctrl-C), on one process-wide Tokio runtime whose threads never
 //! run Python code.
 
-use std::future::Future;
-use std::pin::pin;
-use std::time::Duration;
-
 use std::collections::HashMap;
+use std::future::Future;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::panic::AssertUnwindSafe;
+use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
+use futures::FutureExt;
 use pyo3::IntoPyObjectExt;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyBytes;
-
-use futures::FutureExt;
 
 use crate::error::{Failure, Outcome};
 
