@@ -91,6 +91,10 @@ pub enum RuntimeError {
         reason: String,
     },
 
+    /// A package could not be installed for a guest (not found, refused, conflict, offline...).
+    #[error(transparent)]
+    Package(Box<crate::packages::PackageError>),
+
     /// The runtime's module does not have the exports or imports its driver expects.
     #[error("runtime {runtime}: {detail}")]
     Driver {
@@ -99,6 +103,12 @@ pub enum RuntimeError {
         /// What did not fit.
         detail: String,
     },
+}
+
+impl From<crate::packages::PackageError> for RuntimeError {
+    fn from(e: crate::packages::PackageError) -> Self {
+        RuntimeError::Package(Box::new(e))
+    }
 }
 
 /// Details of a failed download.
