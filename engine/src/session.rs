@@ -96,6 +96,8 @@ impl Session {
                 ),
             ));
         }
+        // The layer exists from the start, so packages installed later can be seen.
+        sandbox.packages().ensure_dir(sandbox.engine().home())?;
         let live = start(&sandbox, &runtime).await?;
         Ok(Session::new(sandbox, language, runtime, live))
     }
@@ -177,7 +179,15 @@ impl Session {
         else {
             return Err(SoulBoxError::SessionPoisoned(CANCELLED_CELL.into()));
         };
+        let (generation, packages) = {
+            let packages = self.sandbox.packages();
+            (packages.generation(), packages.view())
+        };
         let ran = async {
+            if let Some(packages) = packages.filter(|_| guest.packages_seen != generation) {
+                guest.refresh_packages(&packages, config, signals.clone()).await?;
+                guest.packages_seen = generation;
+            }
             let tracking = workspace.track()?;
             let cell = guest.cell(code, config, signals, events).await?;
             let artifacts = tracking.artifacts(config)?;
@@ -468,6 +478,7 @@ fn guest_context<'a>(
         stdin: crate::Stdin::Empty,
         events: None,
         signals,
+        packages: sandbox.packages().view(),
     }
 }
 

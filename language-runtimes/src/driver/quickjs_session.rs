@@ -17,6 +17,7 @@ use super::{
     c_stack_explanation, check_args, code_text, export_error,
 };
 use crate::catalogue::Runtime;
+use crate::packages::layer;
 use crate::error::Result;
 
 pub(super) struct QuickJsSessionDriver {
@@ -106,6 +107,12 @@ impl<T: DriverHost> Driver<T> for QuickJsSessionDriver {
         let mut invocation = Invocation::new(vec!["qjs".into()]);
         invocation.env.push(("LANG".into(), "C.UTF-8".into()));
         invocation.source = code;
+        if input.packages.is_some() {
+            invocation.add_packages(input.packages);
+            invocation
+                .env
+                .push(("NODE_PATH".into(), layer::GUEST_NODE_MODULES.into()));
+        }
         Ok(invocation)
     }
 
