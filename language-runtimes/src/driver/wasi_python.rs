@@ -34,8 +34,8 @@ use crate::error::{Result, RuntimeError};
 /// the standard library and what the runtime ships, so those always win) and dropping the
 /// import system's cached directory listings, so packages laid out since are found.
 /// (A statement's value would be echoed by `turn`, hence the final `and None`.)
-const SITE_PACKAGES: &str = "(__import__('sys').path.append('/soulbox/packages/python') \
-    if '/soulbox/packages/python' not in __import__('sys').path else None, \
+const SITE_PACKAGES: &str = "(__import__('sys').path.append('/packages/python') \
+    if '/packages/python' not in __import__('sys').path else None, \
     __import__('importlib').invalidate_caches()) and None";
 
 /// The per-run writable root: the guest's `/` (the nested read-only mounts need no directory).
@@ -46,7 +46,7 @@ static ROOT_LAYOUT: Layout = Layout {
         "home",
         "usr/local/lib",
         "usr/local/bin",
-        "soulbox/packages",
+        "packages",
     ],
 };
 
@@ -64,8 +64,8 @@ const BOOTSTRAP: &str = "\
 import sys as __soulbox_sys, os as __soulbox_os, linecache as __soulbox_lc
 __soulbox_os.chdir('/work')
 __soulbox_sys.path.insert(0, '')
-if __soulbox_os.path.isdir('/soulbox/packages/python'):
-    __soulbox_sys.path.append('/soulbox/packages/python')
+if __soulbox_os.path.isdir('/packages/python'):
+    __soulbox_sys.path.append('/packages/python')
 __soulbox_src = __soulbox_sys.argv.pop(1)
 __soulbox_lc.cache['<string>'] = (len(__soulbox_src), None, __soulbox_src.splitlines(True), '<string>')
 del __soulbox_sys, __soulbox_os, __soulbox_lc
@@ -337,7 +337,7 @@ impl<T: DriverHost> Driver<T> for WasiPythonDriver {
                 writable: false,
             },
         ];
-        invocation.add_packages_or_empty(input.packages, scratch.path().join("soulbox/packages"));
+        invocation.add_packages_or_empty(input.packages, scratch.path().join("packages"));
         invocation.scratch = Some(scratch);
         Ok(invocation)
     }

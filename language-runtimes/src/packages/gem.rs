@@ -21,10 +21,19 @@ const MAX_GEM_BYTES: u64 = 64 << 20;
 const MAX_META_BYTES: u64 = 1 << 20;
 
 pub(super) fn install(installer: &Installer, specs: &[String]) -> Result<Installed> {
+    let mut gems = Vec::new();
+    for spec in specs {
+        gems.push((spec.clone(), read_gem_file(Path::new(spec))?));
+    }
+    install_bytes(installer, gems)
+}
+
+/// Installs gems given as (label for messages, bytes of the `.gem`).
+pub(super) fn install_bytes(installer: &Installer, gems: Vec<(String, Vec<u8>)>) -> Result<Installed> {
     let mut packages = Vec::new();
     let mut all_cached = true;
-    for spec in specs {
-        let (package, cached) = install_one(installer, Path::new(spec))?;
+    for (label, bytes) in gems {
+        let (package, cached) = install_one(installer, Path::new(&label), &bytes)?;
         all_cached &= cached;
         packages.push(package);
     }
@@ -43,7 +52,7 @@ fn bad(spec: &Path, reason: impl Into<String>) -> RuntimeError {
     .into()
 }
 
-fn install_one(installer: &Installer, path: &Path) -> Result<(CachedPackage, bool)> {
+fn read_gem_file(path: &Path) -> Result<Vec<u8>> {
     if path.extension().is_none_or(|e| e != "gem") {
         return Err(bad(
             path,
@@ -58,12 +67,18 @@ fn install_one(installer: &Installer, path: &Path) -> Result<(CachedPackage, boo
             format!("it must be a regular file of at most {MAX_GEM_BYTES} bytes"),
         ));
     }
-    let bytes = std::fs::read(path).map_err(|e| bad(path, format!("it cannot be read ({e})")))?;
-    let sha256 = hex::encode(Sha256::digest(&bytes));
+    std::fs::read(path).map_err(|e| bad(path, format!("it cannot be read ({e})")))
+}
+
+fn install_one(installer: &Installer, path: &Path, bytes: &[u8]) -> Result<(CachedPackage, bool)> {
+    if bytes.len() as u64 > MAX_GEM_BYTES {
+        return Err(bad(path, format!("it is larger than {MAX_GEM_BYTES} bytes")));
+    }
+    let sha256 = hex::encode(Sha256::digest(bytes));
     let mut metadata = None;
     let mut data = None;
     let mut checksums = None;
-    let mut outer = tar::Archive::new(std::io::Cursor::new(&bytes));
+    let mut outer = tar::Archive::new(std::io::Cursor::new(bytes));
     let entries = outer
         .entries()
         .map_err(|e| bad(path, format!("it is not a gem (not a tar: {e})")))?;
@@ -159,6 +174,72 @@ fn install_one(installer: &Installer, path: &Path) -> Result<(CachedPackage, boo
         detail: "it is not in the cache after it was stored".into(),
     })?;
     Ok((found, false))
+}
+
+/// Writes a `.gem` file `<name>-<version>.gem` in `dir`: `files` (path, text) as its data,
+/// a YAML gemspec with `lib` as require path and `extensions`, and `checksums.yaml.gz`. For
+/// tests and fixtures (names are written byte for byte, so a test can make a hostile gem).
+pub fn write_gem(
+    dir: &Path,
+    name: &str,
+    version: &str,
+    files: &[(&str, &str)],
+    extensions: &[&str],
+) -> std::io::Result<std::path::PathBuf> {
+    use std::io::Write;
+    let gz = |bytes: &[u8]| -> std::io::Result<Vec<u8>> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(bytes)?;
+        e.finish()
+    };
+    let mut data = tar::Builder::new(Vec::new());
+    for (path, text) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(text.len() as u64);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        let name_field = &mut h.as_old_mut().name;
+        let bytes = path.as_bytes();
+        if bytes.len() >= name_field.len() {
+            return Err(std::io::Error::other("fixture path too long"));
+        }
+        name_field[..bytes.len()].copy_from_slice(bytes);
+        h.set_cksum();
+        data.append(&h, text.as_bytes())?;
+    }
+    let data = gz(&data.into_inner()?)?;
+    let ext = if extensions.is_empty() {
+        "extensions: []\n".to_owned()
+    } else {
+        format!(
+            "extensions:\n{}",
+            extensions.iter().map(|e| format!("- {e}\n")).collect::<String>()
+        )
+    };
+    let spec = format!(
+        "--- !ruby/object:Gem::Specification\nname: {name}\nversion: !ruby/object:Gem::Version\n  version: {version}\nplatform: ruby\n{ext}require_paths:\n- lib\n"
+    );
+    let metadata = gz(spec.as_bytes())?;
+    let checksums = gz(format!(
+        "---\nSHA256:\n  metadata.gz: {}\n  data.tar.gz: {}\n",
+        hex::encode(Sha256::digest(&metadata)),
+        hex::encode(Sha256::digest(&data))
+    )
+    .as_bytes())?;
+    let mut outer = tar::Builder::new(Vec::new());
+    for (entry, bytes) in [
+        ("metadata.gz", &metadata),
+        ("data.tar.gz", &data),
+        ("checksums.yaml.gz", &checksums),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(bytes.len() as u64);
+        h.set_mode(0o644);
+        outer.append_data(&mut h, entry, bytes.as_slice())?;
+    }
+    let path = dir.join(format!("{name}-{version}.gem"));
+    std::fs::write(&path, outer.into_inner()?)?;
+    Ok(path)
 }
 
 fn gunzip(bytes: &[u8]) -> std::result::Result<String, String> {

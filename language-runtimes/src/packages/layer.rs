@@ -19,11 +19,11 @@ use super::{CachedPackage, Ecosystem, PackageError, PackageRef};
 use crate::error::{Result, RuntimeError};
 
 /// Where the guest sees the layer.
-pub const GUEST_ROOT: &str = "/soulbox/packages";
+pub const GUEST_ROOT: &str = "/packages";
 /// The guest's Python `site-packages` in the layer.
-pub const GUEST_PYTHON: &str = "/soulbox/packages/python";
+pub const GUEST_PYTHON: &str = "/packages/python";
 /// The guest's `NODE_PATH`.
-pub const GUEST_NODE_MODULES: &str = "/soulbox/packages/node_modules";
+pub const GUEST_NODE_MODULES: &str = "/packages/node_modules";
 
 /// What a run needs to see a sandbox's packages.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -40,6 +40,7 @@ mod python;
 
 pub use archive::Caps;
 pub use error::PackageError;
+pub use gem::write_gem;
 
 /// Which package world a request is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -260,10 +261,10 @@ impl Installer {
             });
         }
         for spec in specs {
-            if spec.trim().is_empty() || spec.starts_with('-') || spec.contains('\0') {
+            if let Err(reason) = check_spec(target.ecosystem, spec) {
                 return Err(PackageError::BadSpec {
                     spec: spec.clone(),
-                    reason: "a package spec is a name with an optional version (options are not passed to the client)".into(),
+                    reason,
                 }
                 .into());
             }
@@ -298,6 +299,13 @@ impl Installer {
             shipped: resolution.shipped,
             from_cache: false,
         })
+    }
+
+    /// Installs gems given as (name for messages, bytes of the `.gem` file): how a door whose
+    /// caller may not name host files hands over a gem it read from the sandbox's workspace.
+    pub fn install_gems(&self, gems: Vec<(String, Vec<u8>)>) -> Result<Installed> {
+        crate::home::prepare(&self.home)?;
+        gem::install_bytes(self, gems)
     }
 
     /// Installs exactly the packages of a lock list (versions and digests as recorded), from the
@@ -580,6 +588,36 @@ impl Installer {
         }
         Ok(Err(std::fs::read_to_string(log).unwrap_or_default()))
     }
+}
+
+/// A spec must name a registry package: a name with optional extras, version range and
+/// markers. Options, paths, URLs, VCS and `file:` specs are refused: they would make the client
+/// read host files, reach other hosts or build (run) a project on the host.
+fn check_spec(ecosystem: Ecosystem, spec: &str) -> std::result::Result<(), String> {
+    let spec = spec.trim();
+    if spec.is_empty() || spec.starts_with('-') || spec.contains('\0') {
+        return Err(
+            "a package spec is a name with an optional version (options are not passed to the client)".into(),
+        );
+    }
+    if ecosystem == Ecosystem::Gem {
+        return Ok(());
+    }
+    let name_part = match ecosystem {
+        // `@scope/name@range`: one `/`, inside the scope.
+        Ecosystem::Npm => spec
+            .strip_prefix('@')
+            .and_then(|rest| rest.split_once('/'))
+            .map_or(spec, |(_, rest)| rest),
+        _ => spec,
+    };
+    let forbidden = ['/', '\\', ':'];
+    if name_part.contains(forbidden) || spec.starts_with('.') || (ecosystem == Ecosystem::Python && spec.contains('@')) {
+        return Err(
+            "only registry packages can be installed (a name and version range), not paths, URLs, VCS or file: specs".into(),
+        );
+    }
+    Ok(())
 }
 
 /// Checks `file` against the package's digest (the registry's, or a lock's).

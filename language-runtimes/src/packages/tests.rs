@@ -1,8 +1,6 @@
 //! Installer tests against the real registries (through pip and npm, as a user's machine
 //! would), plus gem fixtures built here.
 
-use std::io::Write;
-
 use super::*;
 
 fn python_target() -> Target {
@@ -86,6 +84,15 @@ fn python_refusals_name_the_package_and_why() {
     assert!(e.contains("not found"), "{e}");
     let e = install("--index-url=http://example.invalid");
     assert!(e.contains("options are not passed"), "{e}");
+    for hostile in ["./local-project", "/etc", "pkg @ https://example.invalid/p.whl", "git+https://example.invalid/r", "file:///etc"] {
+        let e = install(hostile);
+        assert!(e.contains("only registry packages"), "{hostile}: {e}");
+    }
+    let npm = Target::plain(Ecosystem::Npm, "quickjs", "0.11");
+    for hostile in ["file:../x", "github:user/repo", "../x", "@scope/../../x", "https://example.invalid/x.tgz"] {
+        let e = err_text(installer(&home).install(&npm, &[hostile.to_owned()]));
+        assert!(e.contains("only registry packages"), "{hostile}: {e}");
+    }
     // A bare name the runtime ships is a no-op.
     let shipped = installer(&home)
         .install(&python_target(), &["numpy".to_owned()])
@@ -110,76 +117,14 @@ fn npm_tree_is_resolved_fetched_and_checked() {
     assert!(e.contains("not found"), "{e}");
 }
 
-/// Builds a `.gem` (tar of metadata.gz, data.tar.gz, checksums.yaml.gz) in `dir`.
-pub(crate) fn fixture_gem(
-    dir: &Path,
-    name: &str,
-    version: &str,
-    files: &[(&str, &str)],
-    extensions: &[&str],
-) -> PathBuf {
-    let gz = |bytes: &[u8]| {
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        e.write_all(bytes).unwrap_or_else(|e| panic!("{e}"));
-        e.finish().unwrap_or_else(|e| panic!("{e}"))
-    };
-    let mut data = tar::Builder::new(Vec::new());
-    for (path, text) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(text.len() as u64);
-        h.set_mode(0o644);
-        h.set_entry_type(tar::EntryType::Regular);
-        // Raw name bytes: a hostile gem's `..` is written as is.
-        h.as_old_mut().name[..path.len()].copy_from_slice(path.as_bytes());
-        h.set_cksum();
-        data.append(&h, text.as_bytes())
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
-    let data = gz(&data.into_inner().unwrap_or_else(|e| panic!("{e}")));
-    let ext = if extensions.is_empty() {
-        "extensions: []\n".to_owned()
-    } else {
-        format!(
-            "extensions:\n{}",
-            extensions.iter().map(|e| format!("- {e}\n")).collect::<String>()
-        )
-    };
-    let spec = format!(
-        "--- !ruby/object:Gem::Specification\nname: {name}\nversion: !ruby/object:Gem::Version\n  version: {version}\nplatform: ruby\n{ext}require_paths:\n- lib\n"
-    );
-    let metadata = gz(spec.as_bytes());
-    let checksums = gz(format!(
-        "---\nSHA256:\n  metadata.gz: {}\n  data.tar.gz: {}\n",
-        hex::encode(Sha256::digest(&metadata)),
-        hex::encode(Sha256::digest(&data))
-    )
-    .as_bytes());
-    let mut outer = tar::Builder::new(Vec::new());
-    for (entry, bytes) in [
-        ("metadata.gz", &metadata),
-        ("data.tar.gz", &data),
-        ("checksums.yaml.gz", &checksums),
-    ] {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(bytes.len() as u64);
-        h.set_mode(0o644);
-        outer
-            .append_data(&mut h, entry, bytes.as_slice())
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
-    let path = dir.join(format!("{name}-{version}.gem"));
-    std::fs::write(&path, outer.into_inner().unwrap_or_else(|e| panic!("{e}")))
-        .unwrap_or_else(|e| panic!("{e}"));
-    path
-}
-
 #[test]
 fn a_local_gem_installs_and_a_native_one_is_refused() {
     let home = home();
     let dir = home.path().join("gems-in");
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
     let target = Target::plain(Ecosystem::Gem, "ruby", "3.4");
-    let gem = fixture_gem(&dir, "tiny", "1.0.0", &[("lib/tiny.rb", "module Tiny; end\n")], &[]);
+    let gem = write_gem(&dir, "tiny", "1.0.0", &[("lib/tiny.rb", "module Tiny; end\n")], &[])
+        .unwrap_or_else(|e| panic!("{e}"));
     let spec = vec![gem.display().to_string()];
     let got = installer(&home).install(&target, &spec).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(got.packages.len(), 1);
@@ -189,12 +134,14 @@ fn a_local_gem_installs_and_a_native_one_is_refused() {
     assert!(package.tree.join("lib/tiny.rb").is_file());
     let again = installer(&home).install(&target, &spec).unwrap_or_else(|e| panic!("{e}"));
     assert!(again.from_cache);
-    let native = fixture_gem(&dir, "fast", "2.0.0", &[("lib/fast.rb", "")], &["ext/fast/extconf.rb"]);
+    let native = write_gem(&dir, "fast", "2.0.0", &[("lib/fast.rb", "")], &["ext/fast/extconf.rb"])
+        .unwrap_or_else(|e| panic!("{e}"));
     let e = err_text(installer(&home).install(&target, &[native.display().to_string()]));
     assert!(e.contains("fast 2.0.0") && e.contains("native extensions"), "{e}");
     let e = err_text(installer(&home).install(&target, &["rails".to_owned()]));
     assert!(e.contains(".gem file"), "{e}");
-    let hostile = fixture_gem(&dir, "evil", "1.0.0", &[("../../escape.rb", "")], &[]);
+    let hostile = write_gem(&dir, "evil", "1.0.0", &[("../../escape.rb", "")], &[])
+        .unwrap_or_else(|e| panic!("{e}"));
     let e = err_text(installer(&home).install(&target, &[hostile.display().to_string()]));
     assert!(e.contains("path traversal"), "{e}");
     assert!(!home.path().join("packages/escape.rb").exists());
