@@ -107,6 +107,32 @@ pub fn ecosystem_for(language: Language) -> Result<Ecosystem> {
     }
 }
 
+/// Reads a session cell that is an install magic: `%pip install SPEC...` (Python), `%npm
+/// install SPEC...` (JavaScript), `%gem install FILE.gem...` (Ruby), alone in the cell
+/// (surrounding blank lines allowed). `-q`/`--quiet`/`-U`/`--upgrade` are accepted and
+/// ignored; other options are not passed on (the spec check refuses them).
+pub(crate) fn install_magic(code: &[u8]) -> Option<(Language, Vec<String>)> {
+    let text = std::str::from_utf8(code).ok()?.trim();
+    if text.contains('\n') {
+        return None;
+    }
+    let mut words = text.split_whitespace();
+    let language = match words.next()? {
+        "%pip" | "!pip" => Language::Python,
+        "%npm" | "!npm" => Language::JavaScript,
+        "%gem" | "!gem" => Language::Ruby,
+        _ => return None,
+    };
+    if words.next()? != "install" {
+        return None;
+    }
+    let specs: Vec<String> = words
+        .filter(|w| !matches!(*w, "-q" | "--quiet" | "-U" | "--upgrade"))
+        .map(|w| w.trim_matches(|c| c == '\'' || c == '"').to_owned())
+        .collect();
+    (!specs.is_empty()).then_some((language, specs))
+}
+
 fn language_for(ecosystem: Ecosystem) -> Language {
     match ecosystem {
         Ecosystem::Python => Language::Python,
@@ -148,6 +174,31 @@ impl Sandbox {
                 .await?;
         let mut report = self.lay_out(installed.packages).await?;
         report.shipped = installed.shipped;
+        report.from_cache = installed.from_cache;
+        Ok(report)
+    }
+
+    /// [`install_packages`](Self::install_packages) for callers that may not name host files
+    /// (remote doors, session cells): a Ruby gem is named by its path in this sandbox's
+    /// workspace and read from there (through the workspace's guarded file access); Python
+    /// and npm specs are the same as for `install_packages`.
+    pub async fn install_workspace_packages(
+        &self,
+        language: Language,
+        specs: &[String],
+    ) -> Result<InstallReport> {
+        if language != Language::Ruby {
+            return self.install_packages(language, specs).await;
+        }
+        self.check_running("install packages")?;
+        let mut gems = Vec::new();
+        for spec in specs {
+            gems.push((spec.clone(), self.read_file(spec).await?));
+        }
+        let installer = self.engine().runtimes().package_installer();
+        let installed =
+            blocking(move || installer.install_gems(gems).map_err(SoulBoxError::from)).await?;
+        let mut report = self.lay_out(installed.packages).await?;
         report.from_cache = installed.from_cache;
         Ok(report)
     }
@@ -288,4 +339,32 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| SoulBoxError::Engine(format!("package task failed: {e}")))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn install_magics_are_recognised_alone_in_a_cell() {
+        assert_eq!(
+            install_magic(b"%pip install -q requests 'attrs>=23'\n"),
+            Some((
+                Language::Python,
+                vec!["requests".to_owned(), "attrs>=23".to_owned()]
+            ))
+        );
+        assert_eq!(
+            install_magic(b"  %npm install ms@2.1.3  "),
+            Some((Language::JavaScript, vec!["ms@2.1.3".to_owned()]))
+        );
+        assert_eq!(
+            install_magic(b"%gem install /tmp/tiny-1.0.0.gem"),
+            Some((Language::Ruby, vec!["/tmp/tiny-1.0.0.gem".to_owned()]))
+        );
+        assert_eq!(install_magic(b"%pip install"), None);
+        assert_eq!(install_magic(b"%pip list"), None);
+        assert_eq!(install_magic(b"%pip install x\nprint(1)"), None);
+        assert_eq!(install_magic(b"print('%pip install x')"), None);
+    }
 }

@@ -164,6 +164,9 @@ impl Session {
         code: &[u8],
         events: Option<UnboundedSender<StreamOutput>>,
     ) -> Result<ExecutionResult> {
+        if let Some((language, specs)) = crate::packages::install_magic(code) {
+            return self.install_cell(language, specs, events).await;
+        }
         let mut state = self.state.lock().await;
         live(&mut state)?;
         let started = Instant::now();
@@ -209,6 +212,41 @@ impl Session {
             ));
         }
         Ok(outcome.into_result(started.elapsed(), artifacts, cell.value))
+    }
+
+    /// A `%pip install ...` cell (or `%npm`/`%gem`): installs into the sandbox, so this cell's
+    /// successors (and every run of the sandbox) see the packages; nothing runs in the guest.
+    async fn install_cell(
+        &self,
+        language: Language,
+        specs: Vec<String>,
+        events: Option<UnboundedSender<StreamOutput>>,
+    ) -> Result<ExecutionResult> {
+        use crate::result_ext::ExecutionResultExt;
+        let started = Instant::now();
+        if language != self.language {
+            return Err(SoulBoxError::InvalidRequest(format!(
+                "this is a {} session; its packages are installed with %{}",
+                self.language,
+                match self.language {
+                    Language::JavaScript => "npm install",
+                    Language::Ruby => "gem install",
+                    _ => "pip install",
+                }
+            )));
+        }
+        let outcome = match self.sandbox.install_workspace_packages(language, &specs).await {
+            Ok(report) => Ok(report.summary()),
+            Err(e @ SoulBoxError::InvalidState { .. }) => return Err(e),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Some(events) = events {
+            let _ = events.send(match &outcome {
+                Ok(text) => StreamOutput::Stdout(format!("{text}\n").into()),
+                Err(text) => StreamOutput::Stderr(format!("{text}\n").into()),
+            });
+        }
+        Ok(ExecutionResult::package_cell(outcome, started.elapsed()))
     }
 
     /// An independent copy of this session's interpreter (variables, imports, definitions), in
