@@ -49,7 +49,10 @@ pub(crate) fn packages(args: PackagesArgs) -> ExitCode {
                     println!("no packages cached in {}", home.display());
                 }
                 for p in list {
-                    println!("{:<7} {:<30} {:<16} {}", p.ecosystem, p.name, p.version, p.digest);
+                    println!(
+                        "{:<7} {:<30} {:<16} {}",
+                        p.ecosystem, p.name, p.version, p.digest
+                    );
                 }
                 ExitCode::SUCCESS
             }

@@ -304,9 +304,17 @@ async fn install_packages(
     if let Some(path) = &args.lock {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read the lock file {}: {e}", path.display()))?;
-        let lock: Vec<soulbox::packages::PackageRef> = serde_json::from_str(&text)
-            .map_err(|e| format!("the lock file {} is not a package list: {e}", path.display()))?;
-        let report = sandbox.install_lock(&lock).await.map_err(|e| e.to_string())?;
+        let lock: Vec<soulbox::packages::PackageRef> =
+            serde_json::from_str(&text).map_err(|e| {
+                format!(
+                    "the lock file {} is not a package list: {e}",
+                    path.display()
+                )
+            })?;
+        let report = sandbox
+            .install_lock(&lock)
+            .await
+            .map_err(|e| e.to_string())?;
         if !args.json {
             eprintln!("soulbox: {}", report.summary());
         }

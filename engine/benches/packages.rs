@@ -80,9 +80,18 @@ fn main() {
     let (cold, cached, pip) = (median(cold), median(cached), median(pip));
     println!("| what | median of {ROUNDS} |");
     println!("|---|---|");
-    println!("| soulbox cold install (resolve, download, verify, unpack) | {} |", ms(cold));
-    println!("| soulbox cached install (+ lay out in a new sandbox layer) | {} |", ms(cached));
-    println!("| `pip install --no-cache-dir requests` into a fresh venv | {} |", ms(pip));
+    println!(
+        "| soulbox cold install (resolve, download, verify, unpack) | {} |",
+        ms(cold)
+    );
+    println!(
+        "| soulbox cached install (+ lay out in a new sandbox layer) | {} |",
+        ms(cached)
+    );
+    println!(
+        "| `pip install --no-cache-dir requests` into a fresh venv | {} |",
+        ms(pip)
+    );
     println!(
         "ratios: cold / pip = {:.2}, cached / pip = {:.4}",
         cold.as_secs_f64() / pip.as_secs_f64(),

@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 
-use soulbox_runtimes::packages::layer::{self, Layer};
 use soulbox_runtimes::RuntimeError;
+use soulbox_runtimes::packages::layer::{self, Layer};
 use soulbox_runtimes::packages::{self as store, CachedPackage, PackageError, Target};
 pub use soulbox_runtimes::packages::{Ecosystem, PackageRef};
 
@@ -42,14 +42,20 @@ impl InstallReport {
             parts.push(format!(
                 "installed {}{}",
                 names(&self.installed),
-                if self.from_cache { " (from the cache)" } else { "" }
+                if self.from_cache {
+                    " (from the cache)"
+                } else {
+                    ""
+                }
             ));
         }
         if !self.already.is_empty() {
             parts.push(format!("already installed: {}", names(&self.already)));
         }
         for (name, version) in &self.shipped {
-            parts.push(format!("{name} {version} ships with the runtime (nothing to install)"));
+            parts.push(format!(
+                "{name} {version} ships with the runtime (nothing to install)"
+            ));
         }
         if parts.is_empty() {
             return "nothing to install".into();
@@ -169,9 +175,12 @@ impl Sandbox {
         let target = self.package_target(language, ecosystem).await?;
         let installer = self.engine().runtimes().package_installer();
         let specs = specs.to_vec();
-        let installed =
-            blocking(move || installer.install(&target, &specs).map_err(SoulBoxError::from))
-                .await?;
+        let installed = blocking(move || {
+            installer
+                .install(&target, &specs)
+                .map_err(SoulBoxError::from)
+        })
+        .await?;
         let mut report = self.lay_out(installed.packages).await?;
         report.shipped = installed.shipped;
         report.from_cache = installed.from_cache;

@@ -188,7 +188,9 @@ impl Session {
         };
         let ran = async {
             if let Some(packages) = packages.filter(|_| guest.packages_seen != generation) {
-                guest.refresh_packages(&packages, config, signals.clone()).await?;
+                guest
+                    .refresh_packages(&packages, config, signals.clone())
+                    .await?;
                 guest.packages_seen = generation;
             }
             let tracking = workspace.track()?;
@@ -235,7 +237,11 @@ impl Session {
                 }
             )));
         }
-        let outcome = match self.sandbox.install_workspace_packages(language, &specs).await {
+        let outcome = match self
+            .sandbox
+            .install_workspace_packages(language, &specs)
+            .await
+        {
             Ok(report) => Ok(report.summary()),
             Err(e @ SoulBoxError::InvalidState { .. }) => return Err(e),
             Err(e) => Err(e.to_string()),

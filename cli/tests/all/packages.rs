@@ -96,7 +96,10 @@ fn refused_packages_are_one_line_errors_naming_them() {
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(125), "{stderr}");
     let last = stderr.trim().lines().last().unwrap_or_default();
-    assert!(last.contains("pycrypto") && last.contains("sdist"), "{stderr}");
+    assert!(
+        last.contains("pycrypto") && last.contains("sdist"),
+        "{stderr}"
+    );
     let out = soulbox_shared(&["run", "--install", "./setup-py-project", "-c", "pass"]);
     let (_, stderr) = text(&out);
     assert!(stderr.contains("only registry packages"), "{stderr}");

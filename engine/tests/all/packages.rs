@@ -48,7 +48,11 @@ async fn python_requests_with_its_dependencies_imports_from_a_read_only_layer() 
     let lines: Vec<&str> = result.stdout.lines().collect();
     assert_eq!(lines.first(), Some(&"True"), "{}", result.stdout);
     assert_eq!(lines.len(), 3, "{}", result.stdout);
-    assert!(lines[1..].iter().all(|l| l.starts_with("ro ")), "{}", result.stdout);
+    assert!(
+        lines[1..].iter().all(|l| l.starts_with("ro ")),
+        "{}",
+        result.stdout
+    );
 
     // A lock of this sandbox installs the same set into another, from the cache.
     let lock = sandbox.installed_packages();
@@ -57,7 +61,10 @@ async fn python_requests_with_its_dependencies_imports_from_a_read_only_layer() 
     assert!(again.from_cache);
     assert_eq!(again.installed, lock);
     let result = other
-        .execute_code(Language::Python, "import requests; print(requests.__version__)")
+        .execute_code(
+            Language::Python,
+            "import requests; print(requests.__version__)",
+        )
         .await
         .expect("run");
     assert_eq!(result.status, Status::Ok, "{}", result.stderr);
@@ -84,7 +91,11 @@ async fn python_shipped_native_and_sdist_only_packages() {
             .await
             .expect("attrs");
         assert!(report.installed.is_empty(), "{report:?}");
-        assert!(report.summary().contains("ships with the runtime"), "{}", report.summary());
+        assert!(
+            report.summary().contains("ships with the runtime"),
+            "{}",
+            report.summary()
+        );
     }
     let e = refused(&sandbox, Language::Python, "numpy==2.2.0").await;
     assert!(e.contains("numpy") && e.contains("manylinux"), "{e}");
@@ -112,10 +123,16 @@ async fn a_live_python_session_sees_a_package_installed_during_it() {
         .await
         .expect("cell");
     assert_eq!(before.stdout, "missing\n", "{}", before.stderr);
-    let magic = session.execute("%pip install -q idna").await.expect("magic");
+    let magic = session
+        .execute("%pip install -q idna")
+        .await
+        .expect("magic");
     assert_eq!(magic.status, Status::Ok, "{}", magic.stderr);
     assert!(magic.stdout.contains("idna"), "{}", magic.stdout);
-    let wrong = session.execute("%pip install soulbox-no-such-package-xyzzy").await.expect("magic");
+    let wrong = session
+        .execute("%pip install soulbox-no-such-package-xyzzy")
+        .await
+        .expect("magic");
     assert_eq!(wrong.status, Status::Error);
     assert!(wrong.stderr.contains("not found"), "{}", wrong.stderr);
     let after = session
@@ -153,8 +170,7 @@ console.log(std.open('/packages/node_modules/debug/evil.js', 'w') === null);
         .expect("run");
     assert_eq!(result.status, Status::Ok, "{}", result.stderr);
     assert_eq!(
-        result.stdout,
-        "a\\.b\\*c\ndebug ./src/index.js ms\ntrue\n",
+        result.stdout, "a\\.b\\*c\ndebug ./src/index.js ms\ntrue\n",
         "{}",
         result.stderr
     );

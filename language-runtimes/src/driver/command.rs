@@ -8,8 +8,8 @@ use super::{
     code_text, export_error,
 };
 use crate::catalogue::Runtime;
-use crate::packages::layer;
 use crate::error::Result;
+use crate::packages::layer;
 
 pub(super) struct CommandDriver {
     pub(super) runtime: &'static Runtime,

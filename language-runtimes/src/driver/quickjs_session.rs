@@ -17,8 +17,8 @@ use super::{
     c_stack_explanation, check_args, code_text, export_error,
 };
 use crate::catalogue::Runtime;
-use crate::packages::layer;
 use crate::error::Result;
+use crate::packages::layer;
 
 pub(super) struct QuickJsSessionDriver {
     pub(super) runtime: &'static Runtime,

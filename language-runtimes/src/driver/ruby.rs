@@ -19,8 +19,8 @@ use super::{
     c_stack_explanation, check_args, code_text, export_error,
 };
 use crate::catalogue::Runtime;
-use crate::packages::layer::Layer;
 use crate::error::{Result, RuntimeError};
+use crate::packages::layer::Layer;
 
 /// The per-run (or per-session) directory behind [`CODE_DIR`].
 static CODE_LAYOUT: Layout = Layout {

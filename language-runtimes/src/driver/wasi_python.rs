@@ -27,8 +27,8 @@ use super::{
     c_stack_explanation, check_args, code_text, env_hex, export_error, hex, parse_report,
 };
 use crate::catalogue::Runtime;
-use crate::packages::layer::Layer;
 use crate::error::{Result, RuntimeError};
+use crate::packages::layer::Layer;
 
 /// A Python expression putting the layer's `site-packages` at the end of `sys.path` (after
 /// the standard library and what the runtime ships, so those always win) and dropping the
@@ -422,7 +422,14 @@ impl<T: DriverHost> Driver<T> for WasiPythonDriver {
             )
             .await?;
             if invocation.packages.is_some() {
-                turn_ok(self.runtime, store, instance, SITE_PACKAGES, "adding the packages").await?;
+                turn_ok(
+                    self.runtime,
+                    store,
+                    instance,
+                    SITE_PACKAGES,
+                    "adding the packages",
+                )
+                .await?;
             }
             Ok(())
         })
@@ -439,7 +446,14 @@ impl<T: DriverHost> Driver<T> for WasiPythonDriver {
             if invocation.packages.is_none() {
                 return Ok(());
             }
-            turn_ok(self.runtime, store, instance, SITE_PACKAGES, "adding the packages").await
+            turn_ok(
+                self.runtime,
+                store,
+                instance,
+                SITE_PACKAGES,
+                "adding the packages",
+            )
+            .await
         })
     }
 

@@ -68,7 +68,9 @@ pub(crate) fn plain_relative(name: &str) -> Result<PathBuf, Refusal> {
             Component::Normal(part) => out.push(part),
             Component::CurDir => {}
             Component::ParentDir => {
-                return Err(format!("entry {name:?} climbs out with `..` (path traversal)"));
+                return Err(format!(
+                    "entry {name:?} climbs out with `..` (path traversal)"
+                ));
             }
             Component::RootDir | Component::Prefix(_) => {
                 return Err(format!("entry {name:?} is an absolute path"));
@@ -149,8 +151,7 @@ impl Writer<'_> {
                 self.caps.max_file_bytes, self.caps.max_total_bytes
             ));
         }
-        out.flush()
-            .map_err(|e| format!("writing {name:?}: {e}"))?;
+        out.flush().map_err(|e| format!("writing {name:?}: {e}"))?;
         self.out.bytes += written;
         self.out.files.push(relative.to_string_lossy().into_owned());
         Ok(())
@@ -175,7 +176,11 @@ pub(crate) fn unpack(
     match format {
         Format::Zip => unpack_zip(reader, &mut writer)?,
         Format::TarGz { strip_first } => {
-            unpack_tar(flate2::read::GzDecoder::new(reader), strip_first, &mut writer)?;
+            unpack_tar(
+                flate2::read::GzDecoder::new(reader),
+                strip_first,
+                &mut writer,
+            )?;
         }
     }
     Ok(writer.out)
@@ -286,12 +291,11 @@ mod tests {
         let options = zip::write::SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Deflated);
         for (name, data) in entries {
-            out.start_file(*name, options).unwrap_or_else(|e| panic!("{e}"));
+            out.start_file(*name, options)
+                .unwrap_or_else(|e| panic!("{e}"));
             out.write_all(data).unwrap_or_else(|e| panic!("{e}"));
         }
-        out.finish()
-            .unwrap_or_else(|e| panic!("{e}"))
-            .into_inner()
+        out.finish().unwrap_or_else(|e| panic!("{e}")).into_inner()
     }
 
     fn tar_gz_with(build: impl FnOnce(&mut tar::Builder<Vec<u8>>)) -> Vec<u8> {
@@ -325,7 +329,11 @@ mod tests {
             .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
             .collect();
         names.sort();
-        assert_eq!(names, ["a", "archive"], "something was written beside the stage");
+        assert_eq!(
+            names,
+            ["a", "archive"],
+            "something was written beside the stage"
+        );
         assert!(!base.path().join("a/evil").exists());
         assert!(!Path::new("/tmp/soulbox-evil").exists());
         match result {
@@ -340,12 +348,16 @@ mod tests {
         let archive = base.path().join("w.whl");
         std::fs::write(
             &archive,
-            zip_with(&[("pkg/__init__.py", b"x = 1\n"), ("pkg-1.0.dist-info/METADATA", b"")]),
+            zip_with(&[
+                ("pkg/__init__.py", b"x = 1\n"),
+                ("pkg-1.0.dist-info/METADATA", b""),
+            ]),
         )
         .unwrap_or_else(|e| panic!("{e}"));
         let stage = base.path().join("stage");
         std::fs::create_dir(&stage).unwrap_or_else(|e| panic!("{e}"));
-        let out = unpack(&archive, Format::Zip, &stage, Caps::DEFAULT).unwrap_or_else(|e| panic!("{e}"));
+        let out =
+            unpack(&archive, Format::Zip, &stage, Caps::DEFAULT).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(out.files.len(), 2);
         assert_eq!(out.bytes, 6);
         assert_eq!(
@@ -356,9 +368,17 @@ mod tests {
 
     #[test]
     fn zip_path_traversal_and_absolute_names_are_refused() {
-        let e = refused(&zip_with(&[("../../evil", b"x")]), Format::Zip, Caps::DEFAULT);
+        let e = refused(
+            &zip_with(&[("../../evil", b"x")]),
+            Format::Zip,
+            Caps::DEFAULT,
+        );
         assert!(e.contains("path traversal"), "{e}");
-        let e = refused(&zip_with(&[("/tmp/soulbox-evil", b"x")]), Format::Zip, Caps::DEFAULT);
+        let e = refused(
+            &zip_with(&[("/tmp/soulbox-evil", b"x")]),
+            Format::Zip,
+            Caps::DEFAULT,
+        );
         assert!(e.contains("absolute path"), "{e}");
     }
 
@@ -371,7 +391,11 @@ mod tests {
             h.set_cksum();
             b.append(&h, &b"x"[..]).unwrap_or_else(|e| panic!("{e}"));
         });
-        let e = refused(&traversal, Format::TarGz { strip_first: true }, Caps::DEFAULT);
+        let e = refused(
+            &traversal,
+            Format::TarGz { strip_first: true },
+            Caps::DEFAULT,
+        );
         assert!(e.contains("path traversal"), "{e}");
         for kind in [tar::EntryType::Symlink, tar::EntryType::Link] {
             let link = tar_gz_with(|b| {
@@ -390,7 +414,11 @@ mod tests {
             h.set_cksum();
             b.append(&h, &b"x"[..]).unwrap_or_else(|e| panic!("{e}"));
         });
-        let e = refused(&absolute, Format::TarGz { strip_first: false }, Caps::DEFAULT);
+        let e = refused(
+            &absolute,
+            Format::TarGz { strip_first: false },
+            Caps::DEFAULT,
+        );
         assert!(e.contains("absolute path"), "{e}");
     }
 
@@ -416,7 +444,8 @@ mod tests {
         // A tar entry declaring 1 GiB: refused before a byte is read.
         let mut tar = Vec::new();
         let mut h = file_header(1 << 30);
-        h.set_path("package/big.bin").unwrap_or_else(|e| panic!("{e}"));
+        h.set_path("package/big.bin")
+            .unwrap_or_else(|e| panic!("{e}"));
         h.set_cksum();
         tar.extend_from_slice(h.as_bytes());
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());

@@ -91,7 +91,9 @@ pub enum PackageError {
         actual: String,
     },
     /// The registry could not be reached.
-    #[error("the {ecosystem} registry is unreachable (your {client} configuration, proxy and certificates apply): {detail}")]
+    #[error(
+        "the {ecosystem} registry is unreachable (your {client} configuration, proxy and certificates apply): {detail}"
+    )]
     Unreachable {
         /// Which world.
         ecosystem: Ecosystem,

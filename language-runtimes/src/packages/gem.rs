@@ -29,7 +29,10 @@ pub(super) fn install(installer: &Installer, specs: &[String]) -> Result<Install
 }
 
 /// Installs gems given as (label for messages, bytes of the `.gem`).
-pub(super) fn install_bytes(installer: &Installer, gems: Vec<(String, Vec<u8>)>) -> Result<Installed> {
+pub(super) fn install_bytes(
+    installer: &Installer,
+    gems: Vec<(String, Vec<u8>)>,
+) -> Result<Installed> {
     let mut packages = Vec::new();
     let mut all_cached = true;
     for (label, bytes) in gems {
@@ -72,7 +75,10 @@ fn read_gem_file(path: &Path) -> Result<Vec<u8>> {
 
 fn install_one(installer: &Installer, path: &Path, bytes: &[u8]) -> Result<(CachedPackage, bool)> {
     if bytes.len() as u64 > MAX_GEM_BYTES {
-        return Err(bad(path, format!("it is larger than {MAX_GEM_BYTES} bytes")));
+        return Err(bad(
+            path,
+            format!("it is larger than {MAX_GEM_BYTES} bytes"),
+        ));
     }
     let sha256 = hex::encode(Sha256::digest(bytes));
     let mut metadata = None;
@@ -108,9 +114,8 @@ fn install_one(installer: &Installer, path: &Path, bytes: &[u8]) -> Result<(Cach
     if let Some(checksums) = checksums {
         let text = gunzip(&checksums).map_err(|e| bad(path, format!("checksums.yaml.gz: {e}")))?;
         for (member, content) in [("metadata.gz", &metadata), ("data.tar.gz", &data)] {
-            let expected = sha256_of(&text, member).ok_or_else(|| {
-                bad(path, format!("checksums.yaml lists no SHA256 for {member}"))
-            })?;
+            let expected = sha256_of(&text, member)
+                .ok_or_else(|| bad(path, format!("checksums.yaml lists no SHA256 for {member}")))?;
             let actual = hex::encode(Sha256::digest(content));
             if expected != actual {
                 return Err(PackageError::Digest {
@@ -152,11 +157,16 @@ fn install_one(installer: &Installer, path: &Path, bytes: &[u8]) -> Result<(Cach
     let staged = work.path().join("entry");
     let tree = staged.join("tree");
     std::fs::create_dir_all(&tree).map_err(|e| RuntimeError::io("creating the staging tree", e))?;
-    let unpacked = archive::unpack(&archive_path, Format::TarGz { strip_first: false }, &tree, installer.caps)
-        .map_err(|detail| PackageError::Archive {
-            package: package.to_string(),
-            detail,
-        })?;
+    let unpacked = archive::unpack(
+        &archive_path,
+        Format::TarGz { strip_first: false },
+        &tree,
+        installer.caps,
+    )
+    .map_err(|detail| PackageError::Archive {
+        package: package.to_string(),
+        detail,
+    })?;
     if let Some(file) = unpacked
         .files
         .iter()
@@ -169,10 +179,12 @@ fn install_one(installer: &Installer, path: &Path, bytes: &[u8]) -> Result<(Cach
         .into());
     }
     installer.commit(&package, &staged)?;
-    let found = installer.cached(&package).ok_or_else(|| PackageError::Archive {
-        package: package.to_string(),
-        detail: "it is not in the cache after it was stored".into(),
-    })?;
+    let found = installer
+        .cached(&package)
+        .ok_or_else(|| PackageError::Archive {
+            package: package.to_string(),
+            detail: "it is not in the cache after it was stored".into(),
+        })?;
     Ok((found, false))
 }
 
@@ -213,7 +225,10 @@ pub fn write_gem(
     } else {
         format!(
             "extensions:\n{}",
-            extensions.iter().map(|e| format!("- {e}\n")).collect::<String>()
+            extensions
+                .iter()
+                .map(|e| format!("- {e}\n"))
+                .collect::<String>()
         )
     };
     let spec = format!(
@@ -262,12 +277,11 @@ fn sha256_of(text: &str, member: &str) -> Option<String> {
             in_sha256 = line.trim_end() == "SHA256:";
             continue;
         }
-        if in_sha256 {
-            if let Some((key, value)) = line.trim().split_once(':') {
-                if key.trim() == member {
-                    return Some(value.trim().trim_matches('\'').to_ascii_lowercase());
-                }
-            }
+        if in_sha256
+            && let Some((key, value)) = line.trim().split_once(':')
+            && key.trim() == member
+        {
+            return Some(value.trim().trim_matches('\'').to_ascii_lowercase());
         }
     }
     None
@@ -299,7 +313,11 @@ impl Gemspec {
                     "name" => spec.name = unquote(value),
                     "version" => in_version = true,
                     "require_paths" | "extensions" => {
-                        list = Some(if key == "extensions" { "extensions" } else { "require_paths" });
+                        list = Some(if key == "extensions" {
+                            "extensions"
+                        } else {
+                            "require_paths"
+                        });
                         if value == "[]" {
                             list = None;
                         }
@@ -365,7 +383,8 @@ mod tests {
         assert_eq!(spec.extensions, ["ext/tiny/extconf.rb"]);
         let hostile = "name: x\nversion: !ruby/object:Gem::Version\n  version: 1\nrequire_paths:\n- \"../../etc\"\n";
         assert!(Gemspec::parse(hostile).is_err());
-        let checksums = "---\nSHA256:\n  metadata.gz: AB12\n  data.tar.gz: cd34\nSHA512:\n  metadata.gz: ff\n";
+        let checksums =
+            "---\nSHA256:\n  metadata.gz: AB12\n  data.tar.gz: cd34\nSHA512:\n  metadata.gz: ff\n";
         assert_eq!(sha256_of(checksums, "metadata.gz").as_deref(), Some("ab12"));
         assert_eq!(sha256_of(checksums, "data.tar.gz").as_deref(), Some("cd34"));
     }

@@ -275,14 +275,14 @@ impl Installer {
             return gem::install(self, specs);
         }
         let key = target.key(&specs.join("\n"));
-        if let Some(resolution) = self.cached_resolution(target.ecosystem, &key) {
-            if let Some(packages) = self.all_cached(&resolution.resolved) {
-                return Ok(Installed {
-                    packages,
-                    shipped: resolution.shipped,
-                    from_cache: true,
-                });
-            }
+        if let Some(resolution) = self.cached_resolution(target.ecosystem, &key)
+            && let Some(packages) = self.all_cached(&resolution.resolved)
+        {
+            return Ok(Installed {
+                packages,
+                shipped: resolution.shipped,
+                from_cache: true,
+            });
         }
         if self.offline {
             return Err(self.offline_error(target, specs, &key));
@@ -422,14 +422,12 @@ impl Installer {
         let entry = self.root().join("store").join(store_name(&package.digest)?);
         let marker: PackageRef =
             serde_json::from_slice(&std::fs::read(entry.join(ENTRY_MARKER)).ok()?).ok()?;
-        (marker.name == package.name && marker.version == package.version).then(|| {
-            CachedPackage {
-                package: PackageRef {
-                    place: package.place.clone(),
-                    ..marker
-                },
-                tree: entry.join("tree"),
-            }
+        (marker.name == package.name && marker.version == package.version).then(|| CachedPackage {
+            package: PackageRef {
+                place: package.place.clone(),
+                ..marker
+            },
+            tree: entry.join("tree"),
         })
     }
 
@@ -446,7 +444,12 @@ impl Installer {
         serde_json::from_slice(&std::fs::read(path).ok()?).ok()
     }
 
-    fn store_resolution(&self, ecosystem: Ecosystem, key: &str, resolution: &Resolution) -> Result<()> {
+    fn store_resolution(
+        &self,
+        ecosystem: Ecosystem,
+        key: &str,
+        resolution: &Resolution,
+    ) -> Result<()> {
         let dir = self.root().join("resolved").join(ecosystem.name());
         std::fs::create_dir_all(&dir)
             .map_err(|e| RuntimeError::io(format!("creating {}", dir.display()), e))?;
@@ -538,8 +541,9 @@ impl Installer {
     /// Writes the marker last and renames the staged entry into the store (another process's
     /// finished copy of the same digest is as good as ours).
     fn commit(&self, package: &PackageRef, staged: &Path) -> Result<()> {
-        let marker = serde_json::to_vec_pretty(package)
-            .map_err(|e| RuntimeError::io("writing the package marker", std::io::Error::other(e)))?;
+        let marker = serde_json::to_vec_pretty(package).map_err(|e| {
+            RuntimeError::io("writing the package marker", std::io::Error::other(e))
+        })?;
         std::fs::write(staged.join(ENTRY_MARKER), marker)
             .map_err(|e| RuntimeError::io("writing the package marker", e))?;
         let store = self.root().join("store");
@@ -612,7 +616,10 @@ fn check_spec(ecosystem: Ecosystem, spec: &str) -> std::result::Result<(), Strin
         _ => spec,
     };
     let forbidden = ['/', '\\', ':'];
-    if name_part.contains(forbidden) || spec.starts_with('.') || (ecosystem == Ecosystem::Python && spec.contains('@')) {
+    if name_part.contains(forbidden)
+        || spec.starts_with('.')
+        || (ecosystem == Ecosystem::Python && spec.contains('@'))
+    {
         return Err(
             "only registry packages can be installed (a name and version range), not paths, URLs, VCS or file: specs".into(),
         );
@@ -647,8 +654,11 @@ fn store_name(digest: &str) -> Option<String> {
         "sha512" => 128,
         _ => return None,
     };
-    (hex.len() == len && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-        .then(|| format!("{algo}-{hex}"))
+    (hex.len() == len
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    .then(|| format!("{algo}-{hex}"))
 }
 
 /// `sha512-<base64>` (an npm `integrity`) as `sha512:<hex>`.
@@ -677,7 +687,9 @@ pub fn list(home: &Path) -> Result<Vec<PackageRef>> {
         .filter_map(|e| std::fs::read(e.path().join(ENTRY_MARKER)).ok())
         .filter_map(|bytes| serde_json::from_slice(&bytes).ok())
         .collect();
-    out.sort_by(|a, b| (a.ecosystem.name(), &a.name, &a.version).cmp(&(b.ecosystem.name(), &b.name, &b.version)));
+    out.sort_by(|a, b| {
+        (a.ecosystem.name(), &a.name, &a.version).cmp(&(b.ecosystem.name(), &b.name, &b.version))
+    });
     Ok(out)
 }
 

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::archive::Unpacked;
-use super::{Ecosystem, Installer, PackageError, PackageRef, Resolution, Resolved, tail, unreachable};
+use super::{
+    Ecosystem, Installer, PackageError, PackageRef, Resolution, Resolved, tail, unreachable,
+};
 use crate::error::{Result, RuntimeError};
 use crate::install::fetch::on_path;
 
@@ -24,7 +26,12 @@ fn npm(installer: &Installer) -> Result<Command> {
         .into());
     }
     let mut cmd = Command::new("npm");
-    cmd.args(["--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"]);
+    cmd.args([
+        "--ignore-scripts",
+        "--no-audit",
+        "--no-fund",
+        "--loglevel=error",
+    ]);
     Ok(cmd)
 }
 
@@ -109,7 +116,13 @@ pub(super) fn resolve(installer: &Installer, specs: &[String], work: &Path) -> R
             .get("name")
             .and_then(|v| v.as_str())
             .map(str::to_owned)
-            .unwrap_or_else(|| place.rsplit("node_modules/").next().unwrap_or(place).to_owned());
+            .unwrap_or_else(|| {
+                place
+                    .rsplit("node_modules/")
+                    .next()
+                    .unwrap_or(place)
+                    .to_owned()
+            });
         let version = entry
             .get("version")
             .and_then(|v| v.as_str())
@@ -118,7 +131,9 @@ pub(super) fn resolve(installer: &Installer, specs: &[String], work: &Path) -> R
         if flag("hasInstallScript") {
             return Err(PackageError::Native {
                 package: format!("{name} {version}"),
-                reason: "it has an install script (npm packages are installed without running anything)".into(),
+                reason:
+                    "it has an install script (npm packages are installed without running anything)"
+                        .into(),
             }
             .into());
         }
@@ -184,12 +199,11 @@ pub(super) fn download(
     step.finish("downloaded");
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     let start = text.find('[').unwrap_or(0);
-    let packed: serde_json::Value = serde_json::from_str(&text[start..]).map_err(|e| {
-        PackageError::ClientFailed {
+    let packed: serde_json::Value =
+        serde_json::from_str(&text[start..]).map_err(|e| PackageError::ClientFailed {
             client: "npm",
             detail: format!("npm pack printed no readable list of files: {e}"),
-        }
-    })?;
+        })?;
     let packed = packed.as_array().cloned().unwrap_or_default();
     wanted
         .iter()
@@ -233,7 +247,9 @@ pub(super) fn check_tree(package: &PackageRef, tree: &Path, unpacked: &Unpacked)
     let manifest: serde_json::Value = serde_json::from_slice(&manifest)
         .map_err(|e| refuse(format!("its package.json is not JSON ({e})")))?;
     if manifest.get("gypfile").and_then(|v| v.as_bool()) == Some(true) {
-        return Err(refuse("it is a native addon (`gypfile` in package.json)".into()));
+        return Err(refuse(
+            "it is a native addon (`gypfile` in package.json)".into(),
+        ));
     }
     if let Some(scripts) = manifest.get("scripts").and_then(|s| s.as_object()) {
         for hook in ["preinstall", "install", "postinstall"] {

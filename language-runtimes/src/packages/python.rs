@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::archive::Unpacked;
-use super::{Ecosystem, Installer, PackageError, PackageRef, Resolution, Resolved, Target, tail, unreachable};
+use super::{
+    Ecosystem, Installer, PackageError, PackageRef, Resolution, Resolved, Target, tail, unreachable,
+};
 use crate::error::{Result, RuntimeError};
 use crate::install::fetch::{on_path, python_has_pip};
 
@@ -65,7 +67,10 @@ pub(super) fn shipped_distributions(dir: &Path) -> Result<Vec<(String, String)>>
         let file = std::fs::File::open(&path)
             .map_err(|e| RuntimeError::io(format!("opening {}", path.display()), e))?;
         let zip = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(|e| {
-            RuntimeError::io(format!("reading {}", path.display()), std::io::Error::other(e))
+            RuntimeError::io(
+                format!("reading {}", path.display()),
+                std::io::Error::other(e),
+            )
         })?;
         for name in zip.file_names() {
             let Some(top) = name.split('/').next() else {
@@ -126,7 +131,13 @@ fn tag_options(target: &Target) -> Vec<String> {
         args.extend(["--abi".to_owned(), abi]);
     }
     args.extend(
-        ["--no-input", "--disable-pip-version-check", "--progress-bar", "off"].map(str::to_owned),
+        [
+            "--no-input",
+            "--disable-pip-version-check",
+            "--progress-bar",
+            "off",
+        ]
+        .map(str::to_owned),
     );
     args
 }
@@ -328,13 +339,19 @@ fn run_resolver(
 fn probe(installer: &Installer, target: &Target, spec: &str, work: &Path) -> Result<String> {
     let probe = work.join("probe");
     let mut cmd = pip(installer)?;
-    cmd.args(["install", "--dry-run", "--ignore-installed", "--no-deps", "-vv"])
-        .arg("--target")
-        .arg(probe.join("target"))
-        .args(tag_options(target))
-        .env("TMPDIR", work)
-        .arg("--")
-        .arg(spec);
+    cmd.args([
+        "install",
+        "--dry-run",
+        "--ignore-installed",
+        "--no-deps",
+        "-vv",
+    ])
+    .arg("--target")
+    .arg(probe.join("target"))
+    .args(tag_options(target))
+    .env("TMPDIR", work)
+    .arg("--")
+    .arg(spec);
     Ok(installer
         .run_client(cmd, &work.join("probe.log"))?
         .err()
@@ -361,7 +378,8 @@ fn classify(
         .find_map(|l| l.split("No matching distribution found for ").nth(1))
         .map(str::trim)
         .map(str::to_owned);
-    let conflict = text.contains("ResolutionImpossible") || text.contains("conflicting dependencies");
+    let conflict =
+        text.contains("ResolutionImpossible") || text.contains("conflicting dependencies");
     let culprit = failed.clone().or_else(|| {
         asked
             .iter()
@@ -446,7 +464,11 @@ fn wheel_tags(text: &str, name: &str) -> String {
             .nth(1)
             .and_then(|rest| rest.split_whitespace().next())
             .unwrap_or_default();
-        let file = url.rsplit('/').next().unwrap_or_default().to_ascii_lowercase();
+        let file = url
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         if !file.starts_with(&prefix) {
             continue;
         }
@@ -487,14 +509,22 @@ pub(super) fn download(
     dest: &Path,
 ) -> Result<Vec<PathBuf>> {
     let mut cmd = pip(installer)?;
-    cmd.args(["download", "--no-deps", "-d"]).arg(dest).env("TMPDIR", dest);
+    cmd.args(["download", "--no-deps", "-d"])
+        .arg(dest)
+        .env("TMPDIR", dest);
     // The report's URLs already fit the runtime; pip checks a wheel's tags against the
     // interpreter it runs on unless told the target's (the caller's tags are not needed).
     cmd.args(["--only-binary=:all:", "--platform", "any"]);
     for platform in WASI_PLATFORMS {
         cmd.args(["--platform", platform]);
     }
-    cmd.args(["--no-input", "--disable-pip-version-check", "--progress-bar", "off", "--ignore-requires-python"]);
+    cmd.args([
+        "--no-input",
+        "--disable-pip-version-check",
+        "--progress-bar",
+        "off",
+        "--ignore-requires-python",
+    ]);
     cmd.arg("--");
     for item in wanted {
         cmd.arg(&item.url);
@@ -547,12 +577,16 @@ fn url_file_name(url: &str) -> String {
     let bytes = last.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(v) = u8::from_str_radix(&last[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(hi), Some(lo)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
@@ -601,7 +635,10 @@ mod tests {
         assert_eq!(normalise("zope.interface"), "zope-interface");
         assert_eq!(requirement_name("rich==13.7.1"), "rich");
         assert_eq!(requirement_name("attrs>=23"), "attrs");
-        assert_eq!(requirement_name("requests[socks] ; python_version>'3'"), "requests");
+        assert_eq!(
+            requirement_name("requests[socks] ; python_version>'3'"),
+            "requests"
+        );
     }
 
     #[test]
@@ -626,5 +663,6 @@ mod tests {
         assert_eq!(url_file_name("https://h/x%2B1.whl"), "x+1.whl");
         assert_eq!(url_file_name("https://h/..%2F..%2Fevil"), ".._.._evil");
         assert_eq!(url_file_name("https://h/.."), "download");
+        assert_eq!(url_file_name("https://h/%é%4"), "%é%4");
     }
 }

@@ -35,13 +35,21 @@ fn python_with_dependencies_then_again_from_the_cache_without_any_client() {
         .install(&python_target(), &specs)
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(!first.from_cache);
-    let names: Vec<&str> = first.packages.iter().map(|p| p.package.name.as_str()).collect();
+    let names: Vec<&str> = first
+        .packages
+        .iter()
+        .map(|p| p.package.name.as_str())
+        .collect();
     for wanted in ["requests", "urllib3", "idna", "certifi"] {
         assert!(names.contains(&wanted), "{names:?}");
     }
     for p in &first.packages {
         assert!(p.tree.is_dir());
-        assert!(p.package.digest.starts_with("sha256:"), "{}", p.package.digest);
+        assert!(
+            p.package.digest.starts_with("sha256:"),
+            "{}",
+            p.package.digest
+        );
     }
     // No client on PATH at all: a second install must not need one.
     let started = std::time::Instant::now();
@@ -72,7 +80,8 @@ fn python_with_dependencies_then_again_from_the_cache_without_any_client() {
 #[test]
 fn python_refusals_name_the_package_and_why() {
     let home = home();
-    let install = |spec: &str| err_text(installer(&home).install(&python_target(), &[spec.to_owned()]));
+    let install =
+        |spec: &str| err_text(installer(&home).install(&python_target(), &[spec.to_owned()]));
     let e = install("numpy==2.2.0");
     assert!(
         e.contains("numpy") && e.contains("ships numpy 2.5.2") && e.contains("manylinux"),
@@ -84,12 +93,24 @@ fn python_refusals_name_the_package_and_why() {
     assert!(e.contains("not found"), "{e}");
     let e = install("--index-url=http://example.invalid");
     assert!(e.contains("options are not passed"), "{e}");
-    for hostile in ["./local-project", "/etc", "pkg @ https://example.invalid/p.whl", "git+https://example.invalid/r", "file:///etc"] {
+    for hostile in [
+        "./local-project",
+        "/etc",
+        "pkg @ https://example.invalid/p.whl",
+        "git+https://example.invalid/r",
+        "file:///etc",
+    ] {
         let e = install(hostile);
         assert!(e.contains("only registry packages"), "{hostile}: {e}");
     }
     let npm = Target::plain(Ecosystem::Npm, "quickjs", "0.11");
-    for hostile in ["file:../x", "github:user/repo", "../x", "@scope/../../x", "https://example.invalid/x.tgz"] {
+    for hostile in [
+        "file:../x",
+        "github:user/repo",
+        "../x",
+        "@scope/../../x",
+        "https://example.invalid/x.tgz",
+    ] {
         let e = err_text(installer(&home).install(&npm, &[hostile.to_owned()]));
         assert!(e.contains("only registry packages"), "{hostile}: {e}");
     }
@@ -108,12 +129,20 @@ fn npm_tree_is_resolved_fetched_and_checked() {
     let got = installer(&home)
         .install(&target, &["debug@4.4.3".to_owned()])
         .unwrap_or_else(|e| panic!("{e}"));
-    let places: Vec<&str> = got.packages.iter().map(|p| p.package.place.as_str()).collect();
-    assert!(places.contains(&"debug") && places.contains(&"ms"), "{places:?}");
+    let places: Vec<&str> = got
+        .packages
+        .iter()
+        .map(|p| p.package.place.as_str())
+        .collect();
+    assert!(
+        places.contains(&"debug") && places.contains(&"ms"),
+        "{places:?}"
+    );
     for p in &got.packages {
         assert!(p.tree.join("package.json").is_file());
     }
-    let e = err_text(installer(&home).install(&target, &["soulbox-no-such-package-xyzzy".to_owned()]));
+    let e =
+        err_text(installer(&home).install(&target, &["soulbox-no-such-package-xyzzy".to_owned()]));
     assert!(e.contains("not found"), "{e}");
 }
 
@@ -123,21 +152,40 @@ fn a_local_gem_installs_and_a_native_one_is_refused() {
     let dir = home.path().join("gems-in");
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
     let target = Target::plain(Ecosystem::Gem, "ruby", "3.4");
-    let gem = write_gem(&dir, "tiny", "1.0.0", &[("lib/tiny.rb", "module Tiny; end\n")], &[])
-        .unwrap_or_else(|e| panic!("{e}"));
+    let gem = write_gem(
+        &dir,
+        "tiny",
+        "1.0.0",
+        &[("lib/tiny.rb", "module Tiny; end\n")],
+        &[],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let spec = vec![gem.display().to_string()];
-    let got = installer(&home).install(&target, &spec).unwrap_or_else(|e| panic!("{e}"));
+    let got = installer(&home)
+        .install(&target, &spec)
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(got.packages.len(), 1);
     let package = &got.packages[0];
     assert_eq!(package.package.place, "tiny-1.0.0");
     assert_eq!(package.package.require_paths, ["lib"]);
     assert!(package.tree.join("lib/tiny.rb").is_file());
-    let again = installer(&home).install(&target, &spec).unwrap_or_else(|e| panic!("{e}"));
-    assert!(again.from_cache);
-    let native = write_gem(&dir, "fast", "2.0.0", &[("lib/fast.rb", "")], &["ext/fast/extconf.rb"])
+    let again = installer(&home)
+        .install(&target, &spec)
         .unwrap_or_else(|e| panic!("{e}"));
+    assert!(again.from_cache);
+    let native = write_gem(
+        &dir,
+        "fast",
+        "2.0.0",
+        &[("lib/fast.rb", "")],
+        &["ext/fast/extconf.rb"],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let e = err_text(installer(&home).install(&target, &[native.display().to_string()]));
-    assert!(e.contains("fast 2.0.0") && e.contains("native extensions"), "{e}");
+    assert!(
+        e.contains("fast 2.0.0") && e.contains("native extensions"),
+        "{e}"
+    );
     let e = err_text(installer(&home).install(&target, &["rails".to_owned()]));
     assert!(e.contains(".gem file"), "{e}");
     let hostile = write_gem(&dir, "evil", "1.0.0", &[("../../escape.rb", "")], &[])
