@@ -86,6 +86,7 @@ mod guest;
 mod native;
 mod outcome;
 mod output;
+mod package_layer;
 pub mod packages;
 mod plan;
 mod result_ext;

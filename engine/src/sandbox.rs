@@ -52,7 +52,7 @@ struct Inner {
     /// The sessions opened in this sandbox, so `terminate` can free their instances.
     sessions: Mutex<Vec<Weak<crate::wasm::live::SessionSlot>>>,
     /// The packages installed in this sandbox and their layer directory.
-    packages: Mutex<crate::packages::SandboxPackages>,
+    packages: Mutex<crate::package_layer::SandboxPackages>,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -419,7 +419,9 @@ impl Sandbox {
     }
 
     /// The sandbox's packages (see `packages.rs`).
-    pub(crate) fn packages(&self) -> std::sync::MutexGuard<'_, crate::packages::SandboxPackages> {
+    pub(crate) fn packages(
+        &self,
+    ) -> std::sync::MutexGuard<'_, crate::package_layer::SandboxPackages> {
         lock(&self.inner.packages)
     }
 

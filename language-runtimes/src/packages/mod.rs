@@ -32,14 +32,13 @@ use crate::error::{Result, RuntimeError};
 use crate::progress::Progress;
 
 pub mod archive;
-mod error;
 mod gem;
 pub mod layer;
 mod npm;
 mod python;
 
+pub use crate::error::PackageError;
 pub use archive::Caps;
-pub use error::PackageError;
 pub use gem::write_gem;
 
 /// Which package world a request is for.
@@ -340,7 +339,7 @@ impl Installer {
         }
         if self.offline || target.ecosystem == Ecosystem::Gem {
             return Err(PackageError::Offline {
-                ecosystem: target.ecosystem,
+                ecosystem: target.ecosystem.name(),
                 missing: missing.iter().map(ToString::to_string).collect(),
             }
             .into());
@@ -364,7 +363,7 @@ impl Installer {
                 .iter()
                 .find(|r| r.package.name == entry.name && r.package.version == entry.version)
                 .ok_or_else(|| PackageError::NotFound {
-                    ecosystem: target.ecosystem,
+                    ecosystem: target.ecosystem.name(),
                     spec: entry.to_string(),
                 })?;
             if found.package.digest != entry.digest {
@@ -401,7 +400,7 @@ impl Installer {
                 .collect(),
         };
         PackageError::Offline {
-            ecosystem: target.ecosystem,
+            ecosystem: target.ecosystem.name(),
             missing,
         }
         .into()

@@ -19,7 +19,7 @@ use crate::install::fetch::on_path;
 fn npm(installer: &Installer) -> Result<Command> {
     if !on_path("npm", installer.path.as_deref()) {
         return Err(PackageError::ClientMissing {
-            ecosystem: Ecosystem::Npm,
+            ecosystem: Ecosystem::Npm.name(),
             client: "npm",
             hint: "install npm (Debian/Ubuntu: `apt-get install npm`; or run `bash scripts/setup.sh`)",
         }
@@ -38,7 +38,7 @@ fn npm(installer: &Installer) -> Result<Command> {
 fn failure(text: &str, specs: &[String]) -> RuntimeError {
     if unreachable(text) {
         return PackageError::Unreachable {
-            ecosystem: Ecosystem::Npm,
+            ecosystem: Ecosystem::Npm.name(),
             client: "npm",
             detail: tail(text, 3),
         }
@@ -51,7 +51,7 @@ fn failure(text: &str, specs: &[String]) -> RuntimeError {
             .cloned()
             .unwrap_or_else(|| specs.join(" "));
         return PackageError::NotFound {
-            ecosystem: Ecosystem::Npm,
+            ecosystem: Ecosystem::Npm.name(),
             spec,
         }
         .into();

@@ -99,7 +99,7 @@ fn pip(installer: &Installer) -> Result<Command> {
         ("python3", &["-m", "pip"])
     } else {
         return Err(PackageError::ClientMissing {
-            ecosystem: Ecosystem::Python,
+            ecosystem: Ecosystem::Python.name(),
             client: "pip",
             hint: "install pip (Debian/Ubuntu: `apt-get install python3-pip`; or run `bash scripts/setup.sh`)",
         }
@@ -367,7 +367,7 @@ fn classify(
 ) -> RuntimeError {
     if unreachable(text) {
         return PackageError::Unreachable {
-            ecosystem: Ecosystem::Python,
+            ecosystem: Ecosystem::Python.name(),
             client: "pip",
             detail: tail(text, 3),
         }
@@ -419,7 +419,7 @@ fn classify(
                 .into();
             }
             return PackageError::NotFound {
-                ecosystem: Ecosystem::Python,
+                ecosystem: Ecosystem::Python.name(),
                 spec: spec.to_owned(),
             }
             .into();
@@ -537,7 +537,7 @@ pub(super) fn download(
     if let Err(text) = installer.run_client(cmd, &log)? {
         if unreachable(&text) {
             return Err(PackageError::Unreachable {
-                ecosystem: Ecosystem::Python,
+                ecosystem: Ecosystem::Python.name(),
                 client: "pip",
                 detail: tail(&text, 3),
             }
