@@ -38,6 +38,11 @@ const SITE_PACKAGES: &str = "(__import__('sys').path.append('/packages/python') 
     if '/packages/python' not in __import__('sys').path else None, \
     __import__('importlib').invalidate_caches()) and None";
 
+/// [`SITE_PACKAGES`] for a fresh interpreter, which has no stale caches to drop (and whose
+/// memory then holds no listing of the workspace it has not imported from).
+const SITE_PATH: &str = "(__import__('sys').path.append('/packages/python') \
+    if '/packages/python' not in __import__('sys').path else None)";
+
 /// The per-run writable root: the guest's `/` (the nested read-only mounts need no directory).
 static ROOT_LAYOUT: Layout = Layout {
     prefix: "soulbox-python-root-",
@@ -368,7 +373,7 @@ impl<T: DriverHost> Driver<T> for WasiPythonDriver {
                 let call = format!(
                     "{}__import__('__soulbox__').run('{}', '{}', '{}')",
                     if invocation.packages.is_some() {
-                        format!("{SITE_PACKAGES} or ")
+                        format!("{SITE_PATH} or ")
                     } else {
                         String::new()
                     },
@@ -426,7 +431,7 @@ impl<T: DriverHost> Driver<T> for WasiPythonDriver {
                     self.runtime,
                     store,
                     instance,
-                    SITE_PACKAGES,
+                    SITE_PATH,
                     "adding the packages",
                 )
                 .await?;
