@@ -308,7 +308,7 @@ impl Session {
         let written = (|| {
             let private = live.private_dir().map(snapshot::open_dir).transpose()?;
             let captured = live.capture()?;
-            let header = header_for(
+            let mut header = header_for(
                 self.sandbox.engine(),
                 Some(&self.runtime),
                 self.language,
@@ -318,6 +318,7 @@ impl Session {
                     .map(|(_, bytes)| bytes.len() as u64)
                     .collect(),
             );
+            header.packages = self.sandbox.installed_packages();
             snapshot::write(path, &header, &captured, private.as_ref(), workspace.dir())
         })();
         drop(turn);
@@ -394,6 +395,12 @@ impl Session {
                 format!("runtime `{}` cannot restore a session", selected.name),
             ));
         }
+        // The session's packages come back first (from the cache when they are there), so its
+        // interpreter finds them where it left them.
+        if !header.packages.is_empty() {
+            sandbox.install_lock(&header.packages).await?;
+        }
+        sandbox.packages().ensure_dir(sandbox.engine().home())?;
         let total = header
             .memory_bytes
             .iter()
@@ -492,6 +499,7 @@ fn header_for(
         runtime_identity: runtime.map_or("", PreparedRuntime::identity).to_owned(),
         language: language.to_string(),
         memory_bytes,
+        packages: Vec::new(),
     }
 }
 

@@ -140,6 +140,19 @@ async fn a_live_python_session_sees_a_package_installed_during_it() {
         .await
         .expect("cell");
     assert_eq!(after.status, Status::Ok, "{}", after.stderr);
+    // A snapshot records the sandbox's packages; a restore in a new sandbox brings them back.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.snap");
+    session.snapshot(&path).await.expect("snapshot");
+    let other = runtime_sandbox(config()).await;
+    let restored = other.restore_session(&path).await.expect("restore");
+    assert!(other.installed_packages().iter().any(|p| p.name == "idna"));
+    let again = restored
+        .execute("import idna.codec; idna.__name__")
+        .await
+        .expect("cell");
+    assert_eq!(again.value.as_deref(), Some("'idna'"), "{}", again.stderr);
+    other.terminate().await;
     sandbox.terminate().await;
 }
 

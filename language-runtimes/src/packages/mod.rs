@@ -315,6 +315,28 @@ impl Installer {
         let mut packages = Vec::new();
         let mut missing = Vec::new();
         for entry in lock {
+            let plain = |s: &str, extra: &[char]| {
+                !s.is_empty()
+                    && !s.starts_with(['.', '-'])
+                    && s.chars().all(|c| {
+                        c.is_ascii_alphanumeric() || "._-+!".contains(c) || extra.contains(&c)
+                    })
+            };
+            let scoped = target.ecosystem == Ecosystem::Npm && entry.name.starts_with('@');
+            let name_ok = if scoped {
+                entry.name[1..]
+                    .split_once('/')
+                    .is_some_and(|(scope, name)| plain(scope, &[]) && plain(name, &[]))
+            } else {
+                plain(&entry.name, &[])
+            };
+            if !name_ok || !plain(&entry.version, &[]) || store_name(&entry.digest).is_none() {
+                return Err(PackageError::BadSpec {
+                    spec: format!("{} {}", entry.name, entry.version),
+                    reason: "a lock entry needs a registry package name, an exact version and a sha256/sha512 digest".into(),
+                }
+                .into());
+            }
             if entry.ecosystem != target.ecosystem {
                 return Err(PackageError::BadSpec {
                     spec: format!("{} {}", entry.name, entry.version),

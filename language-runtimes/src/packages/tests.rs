@@ -73,6 +73,10 @@ fn python_with_dependencies_then_again_from_the_cache_without_any_client() {
         .install_locked(&python_target(), &lock)
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(locked.from_cache);
+    let mut hostile = lock[0].clone();
+    hostile.name = "git+https://example.invalid/x".into();
+    let e = err_text(installer(&home).install_locked(&python_target(), &[hostile]));
+    assert!(e.contains("a lock entry needs"), "{e}");
     assert_eq!(clear(home.path()).unwrap_or_default(), listed.len());
     assert!(list(home.path()).unwrap_or_default().is_empty());
 }
