@@ -6,6 +6,7 @@
 mod bench;
 mod bench_server;
 mod mcp;
+mod packages;
 mod remote;
 mod repl;
 mod run;
@@ -39,6 +40,9 @@ enum Command {
     Toolchains(toolchains::ToolchainsArgs),
     /// List, install or verify the language runtimes (Python, JavaScript, Ruby interpreters).
     Runtimes(runtimes::RuntimesArgs),
+    /// The machine-wide package cache (what `run --install` and `%pip install` fetched):
+    /// list it or clear it.
+    Packages(packages::PackagesArgs),
     /// Serve sandboxes over gRPC to many clients (`soulbox run --remote`, the Rust client, any
     /// gRPC client of proto/soulbox/v1).
     Serve(serve::ServeArgs),
@@ -73,6 +77,7 @@ fn main() -> ExitCode {
         Command::Runtimes(args) => runtime.block_on(runtimes::runtimes(args)),
         Command::Serve(args) => runtime.block_on(serve::serve(args)),
         Command::Mcp(args) => runtime.block_on(mcp::mcp(args)),
+        Command::Packages(args) => packages::packages(args),
     };
     // Work abandoned at a deadline may still hold a blocking thread (a guest's module compile
     // that lost the race finishes in the background): the result is out, so do not wait for it

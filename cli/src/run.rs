@@ -55,9 +55,22 @@ pub(crate) struct RunArgs {
     /// see `soulbox runtimes list`).
     #[arg(long, value_name = "NAME")]
     runtime: Option<String>,
-    /// Never download a missing runtime; fail with a message saying how to install it.
+    /// Never download a missing runtime or package; fail with a message saying what is missing.
     #[arg(long)]
     offline: bool,
+    /// Install a package for the guest's language before running (repeatable; resolved
+    /// together): a requirement for Python (`requests`, `rich==13.7.1`), an npm spec for
+    /// JavaScript (`ms@2.1.3`), the path of a local `.gem` file for Ruby. Progress on stderr.
+    /// With -c and no -l, the language is Python.
+    #[arg(long = "install", value_name = "SPEC")]
+    install: Vec<String>,
+    /// Install exactly the packages of a lock file (versions and digests, as `--write-lock`
+    /// writes it) before running.
+    #[arg(long, value_name = "FILE")]
+    lock: Option<PathBuf>,
+    /// After installing, write the sandbox's packages as a lock file (JSON) to FILE.
+    #[arg(long, value_name = "FILE")]
+    write_lock: Option<PathBuf>,
     /// Instruction budget (wasm fuel units); unlimited by default.
     #[arg(long, value_name = "N")]
     fuel: Option<u64>,
@@ -158,6 +171,8 @@ pub(crate) async fn run(args: RunArgs) -> ExitCode {
     let (code, language, file_name) = match (&args.code, &args.file) {
         (Some(code), _) => match args.lang {
             Some(lang) => (code.clone().into_bytes(), lang, None),
+            // `--install requests -c ...`: package specs are pip's unless -l says otherwise.
+            None if !args.install.is_empty() => (code.clone().into_bytes(), Language::Python, None),
             None => {
                 return usage(
                     "-c CODE needs -l LANG (python, javascript, ruby, rust, c, cpp, wasm, shell)",
@@ -225,6 +240,11 @@ pub(crate) async fn run(args: RunArgs) -> ExitCode {
         Stdin::Inherit
     };
 
+    if args.remote.is_some()
+        && (!args.install.is_empty() || args.lock.is_some() || args.write_lock.is_some())
+    {
+        return usage("--install, --lock and --write-lock are not available with --remote yet");
+    }
     let outcome = match &args.remote {
         Some(url) => {
             crate::remote::execute(url, args.token.as_deref(), config, request, args.json).await
@@ -236,9 +256,12 @@ pub(crate) async fn run(args: RunArgs) -> ExitCode {
                 Err(e) => Err(e),
             };
             match outcome {
-                Ok(sandbox) => execute(&sandbox, request, args.json)
-                    .await
-                    .map_err(|e| e.to_string()),
+                Ok(sandbox) => match install_packages(&sandbox, language, &args).await {
+                    Ok(()) => execute(&sandbox, request, args.json)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(e.to_string()),
             }
         }
@@ -269,6 +292,49 @@ pub(crate) async fn run(args: RunArgs) -> ExitCode {
             ExitCode::from(EXIT_ENGINE)
         }
     }
+}
+
+/// `--lock`, `--install` and `--write-lock`: the packages the run needs, installed into the
+/// sandbox first (a summary line on stderr unless `--json`).
+async fn install_packages(
+    sandbox: &Sandbox,
+    language: Language,
+    args: &RunArgs,
+) -> Result<(), String> {
+    if let Some(path) = &args.lock {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the lock file {}: {e}", path.display()))?;
+        let lock: Vec<soulbox::packages::PackageRef> =
+            serde_json::from_str(&text).map_err(|e| {
+                format!(
+                    "the lock file {} is not a package list: {e}",
+                    path.display()
+                )
+            })?;
+        let report = sandbox
+            .install_lock(&lock)
+            .await
+            .map_err(|e| e.to_string())?;
+        if !args.json {
+            eprintln!("soulbox: {}", report.summary());
+        }
+    }
+    if !args.install.is_empty() {
+        let report = sandbox
+            .install_packages(language, &args.install)
+            .await
+            .map_err(|e| e.to_string())?;
+        if !args.json {
+            eprintln!("soulbox: {}", report.summary());
+        }
+    }
+    if let Some(path) = &args.write_lock {
+        let lock = serde_json::to_string_pretty(&sandbox.installed_packages())
+            .map_err(|e| format!("cannot write the lock: {e}"))?;
+        std::fs::write(path, lock + "\n")
+            .map_err(|e| format!("cannot write the lock file {}: {e}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// Plain mode streams output as the guest writes it; JSON mode collects it.

@@ -26,4 +26,7 @@ pub(crate) struct GuestContext<'a> {
     pub events: Option<UnboundedSender<StreamOutput>>,
     /// Why the run was stopped, and how the host stops it.
     pub signals: Arc<RunSignals>,
+    /// The sandbox's package layer, for a session's guest (one-shot runs get theirs through
+    /// the plan's invocation).
+    pub packages: Option<soulbox_runtimes::packages::layer::Layer>,
 }

@@ -86,6 +86,8 @@ mod guest;
 mod native;
 mod outcome;
 mod output;
+mod package_layer;
+pub mod packages;
 mod plan;
 mod result_ext;
 mod runtime;
@@ -100,6 +102,7 @@ mod workspace;
 // that talk to a remote SoulBox; they are re-exported here under the same names.
 pub use engine::{Engine, EngineConfig, check_home, default_home};
 pub use error::{Result, SoulBoxError};
+pub use packages::InstallReport;
 pub use sandbox::Sandbox;
 pub use session::{Session, SnapshotInfo};
 /// The data crate itself, for code that names it (`soulbox::api::ErrorKind`).

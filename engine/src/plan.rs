@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use soulbox_runtimes::RunInput;
+use soulbox_runtimes::packages::layer::Layer;
 use wasmtime::Module;
 
 use crate::compile::Built;
@@ -51,6 +52,7 @@ pub(crate) async fn plan(
     engine: &Engine,
     config: &SandboxConfig,
     request: &ExecutionRequest,
+    packages: Option<&Layer>,
 ) -> Result<Plan> {
     let native = match config.backend {
         Backend::Native => true,
@@ -66,6 +68,7 @@ pub(crate) async fn plan(
         let invocation = prepared.driver.prepare(&RunInput {
             code: &request.code,
             args: &request.args,
+            packages,
         })?;
         return Ok(Plan::Wasm {
             program: WasmProgram::Interpreter(DriverRun {

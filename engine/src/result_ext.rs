@@ -24,6 +24,10 @@ pub(crate) trait ExecutionResultExt {
 
     /// The result of an execution terminated before its program started (while compiling).
     fn killed_before_run(elapsed: Duration) -> Self;
+
+    /// The result of a session's `%pip install` (or `%npm`/`%gem`) cell, which ran nothing in
+    /// the guest: `Ok` with the summary on stdout, or `Error` (exit code 1) with the reason.
+    fn package_cell(outcome: std::result::Result<String, String>, elapsed: Duration) -> Self;
 }
 
 impl ExecutionResultExt for ExecutionResult {
@@ -66,6 +70,23 @@ impl ExecutionResultExt for ExecutionResult {
             error: Some(error),
             isolation,
             value: None,
+        }
+    }
+
+    fn package_cell(outcome: std::result::Result<String, String>, elapsed: Duration) -> Self {
+        match outcome {
+            Ok(summary) => Self {
+                status: Status::Ok,
+                stdout: format!("{summary}\n"),
+                exit_code: Some(0),
+                error: None,
+                ..Self::refused(Status::Ok, String::new(), Vec::new(), elapsed)
+            },
+            Err(reason) => Self {
+                stderr: format!("{reason}\n"),
+                exit_code: Some(1),
+                ..Self::refused(Status::Error, reason, Vec::new(), elapsed)
+            },
         }
     }
 

@@ -139,6 +139,18 @@ impl Runtimes {
             .map_err(SoulBoxError::from)
     }
 
+    /// The runtime installed (fetched first unless offline), not compiled.
+    pub(crate) async fn installed(&self, runtime: &'static Runtime) -> Result<Installed> {
+        self.ensure_installed(runtime).await
+    }
+
+    /// A package installer with this engine's home, offline setting and progress.
+    pub(crate) fn package_installer(&self) -> soulbox_runtimes::packages::Installer {
+        soulbox_runtimes::packages::Installer::new(self.home())
+            .offline(self.offline)
+            .progress(self.progress())
+    }
+
     /// The runtime installed, compiled and linked, ready to instantiate, in the flavour that
     /// suits `config`: the pre-initialised image when there is one and its heap fits the memory
     /// limit with room to spare, else the module as shipped.
@@ -238,7 +250,7 @@ impl Runtimes {
         let driver = soulbox_runtimes::image_driver_for::<GuestState>(installed)?;
         let boot_driver = soulbox_runtimes::driver_for::<GuestState>(installed);
         let recipe = boot_driver.preinit_recipe()?;
-        let invocation = match boot_driver.prepare_session() {
+        let invocation = match boot_driver.prepare_session(None) {
             Ok(invocation) => invocation,
             Err(e) => {
                 self.say(&format!("{}: no pre-initialised image: {e}", runtime.name));

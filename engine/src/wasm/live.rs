@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use soulbox_runtimes::Invocation;
+use soulbox_runtimes::packages::layer::Layer;
 use tokio::sync::mpsc::UnboundedSender;
 use wasmtime::{Instance, Trap};
 
@@ -55,6 +56,8 @@ pub(crate) struct LiveGuest {
     runtime: Arc<PreparedRuntime>,
     /// Keeps the runtime's private directories (its writable root) alive with the instance.
     invocation: Invocation,
+    /// The sandbox's package generation this guest has seen (see `packages.rs`).
+    pub(crate) packages_seen: u64,
 }
 
 /// How a cell ended, plus its final expression's value.
@@ -71,7 +74,7 @@ impl LiveGuest {
         runtime: Arc<PreparedRuntime>,
         context: GuestContext<'_>,
     ) -> Result<LiveGuest> {
-        let mut invocation = runtime.driver.prepare_session()?;
+        let mut invocation = runtime.driver.prepare_session(context.packages.as_ref())?;
         invocation.caller_env = context.env.clone();
         let (config, signals) = (context.config, context.signals.clone());
         let (mut guest, warm) =
@@ -111,6 +114,27 @@ impl LiveGuest {
             instance,
             runtime,
             invocation,
+            packages_seen: 0,
+        })
+    }
+
+    /// Makes the packages of the sandbox's layer (`packages`, as it is now) visible to the
+    /// live interpreter, under the cell limits.
+    pub(crate) async fn refresh_packages(
+        &mut self,
+        packages: &Layer,
+        config: &SandboxConfig,
+        signals: Arc<RunSignals>,
+    ) -> Result<()> {
+        arm(&mut self.guest.store, config, signals.clone())?;
+        let call = self.runtime.driver.refresh_packages(
+            &mut self.guest.store,
+            self.instance,
+            &self.invocation,
+            packages,
+        );
+        under_deadline(config, &signals, call).await.map_err(|e| {
+            SoulBoxError::Engine(format!("making new packages visible to the session: {e:#}"))
         })
     }
 
@@ -123,7 +147,7 @@ impl LiveGuest {
         context: GuestContext<'_>,
         fill_private: impl FnOnce(&Path) -> Result<()>,
     ) -> Result<LiveGuest> {
-        let invocation = runtime.driver.prepare_session()?;
+        let invocation = runtime.driver.prepare_session(context.packages.as_ref())?;
         if let Some(dir) = invocation.private_dir() {
             fill_private(dir)?;
         }
@@ -140,6 +164,7 @@ impl LiveGuest {
             instance,
             runtime,
             invocation,
+            packages_seen: 0,
         })
     }
 

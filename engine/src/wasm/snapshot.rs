@@ -82,6 +82,9 @@ pub(crate) struct Header {
     pub language: String,
     /// Byte size of each memory, in payload order.
     pub memory_bytes: Vec<u64>,
+    /// The packages installed in the sandbox (a lock list): a restore installs them first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<soulbox_runtimes::packages::PackageRef>,
 }
 
 /// A global's value, as numbers only (reference-typed globals cannot be written to a file).
@@ -714,6 +717,7 @@ mod tests {
             runtime_identity: "python:sha256:00".into(),
             language: "python".into(),
             memory_bytes: vec![3 * PAGE as u64],
+            packages: Vec::new(),
         }
     }
 

@@ -9,6 +9,7 @@ use super::{
 };
 use crate::catalogue::Runtime;
 use crate::error::Result;
+use crate::packages::layer;
 
 pub(super) struct CommandDriver {
     pub(super) runtime: &'static Runtime,
@@ -35,6 +36,16 @@ impl<T: DriverHost> Driver<T> for CommandDriver {
         invocation
             .env
             .push(("PYTHONIOENCODING".into(), "utf-8".into()));
+        if input.packages.is_some() {
+            invocation.add_packages(input.packages);
+            // CPython reads PYTHONPATH; Node-style resolvers read NODE_PATH.
+            invocation
+                .env
+                .push(("PYTHONPATH".into(), layer::GUEST_PYTHON.into()));
+            invocation
+                .env
+                .push(("NODE_PATH".into(), layer::GUEST_NODE_MODULES.into()));
+        }
         Ok(invocation)
     }
 

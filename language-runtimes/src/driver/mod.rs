@@ -31,6 +31,7 @@ use wasmtime::{Instance, Linker, Store, Trap};
 use crate::catalogue::{DriverKind, Runtime};
 use crate::error::{Result, RuntimeError};
 use crate::install::Installed;
+use crate::packages::layer::{self, Layer};
 
 pub use ruby::HandleTable;
 pub use scratch::Scratch;
@@ -154,6 +155,9 @@ pub struct RunInput<'a> {
     pub code: &'a [u8],
     /// Arguments for the program (`sys.argv[1:]`, `scriptArgs`, `ARGV`).
     pub args: &'a [String],
+    /// The sandbox's package layer, if it has one: preopened read-only and put on the
+    /// interpreter's search path.
+    pub packages: Option<&'a Layer>,
 }
 
 /// A host directory the guest sees at `guest`.
@@ -184,9 +188,38 @@ pub struct Invocation {
     pub(crate) ruby_args: Vec<String>,
     /// The code of a one-shot run, for drivers that hand it over by a call rather than argv.
     pub(crate) source: String,
+    /// The sandbox's package layer, when the run sees one.
+    pub(crate) packages: Option<Layer>,
 }
 
 impl Invocation {
+    /// Preopens the sandbox's package layer read-only at [`layer::GUEST_ROOT`], if there is one.
+    fn add_packages(&mut self, packages: Option<&Layer>) {
+        if let Some(packages) = packages {
+            self.dirs.push(GuestDir {
+                host: packages.host.clone(),
+                guest: layer::GUEST_ROOT.into(),
+                writable: false,
+            });
+            self.packages = Some(packages.clone());
+        }
+    }
+
+    /// Preopens the sandbox's package layer read-only at [`layer::GUEST_ROOT`], or `empty`
+    /// there when it has none. For a pre-initialised image: its C library listed the preopens
+    /// when the image was made, so every run must have the same ones in the same order.
+    fn add_packages_or_empty(&mut self, packages: Option<&Layer>, empty: PathBuf) {
+        if packages.is_some() {
+            self.add_packages(packages);
+        } else {
+            self.dirs.push(GuestDir {
+                host: empty,
+                guest: layer::GUEST_ROOT.into(),
+                writable: false,
+            });
+        }
+    }
+
     /// The run's (or session's) private scratch directory on the host, if the driver made one.
     pub fn private_dir(&self) -> Option<&std::path::Path> {
         self.scratch.as_ref().map(Scratch::path)
@@ -198,6 +231,7 @@ impl Invocation {
             env: Vec::new(),
             dirs: Vec::new(),
             caller_env: Vec::new(),
+            packages: None,
             scratch: None,
             ruby_args: Vec::new(),
             source: String::new(),
@@ -248,11 +282,26 @@ pub trait Driver<T: DriverHost>: Send + Sync {
 
     /// Decides argv, environment and directories for a session (by default those of a run of
     /// empty code). They live as long as the session.
-    fn prepare_session(&self) -> Result<Invocation> {
+    fn prepare_session(&self, packages: Option<&Layer>) -> Result<Invocation> {
         self.prepare(&RunInput {
             code: b"",
             args: &[],
+            packages,
         })
+    }
+
+    /// Makes packages laid out in the sandbox's layer after the session started visible to it
+    /// (search path entries, import caches). The layer itself was preopened at the start;
+    /// `packages` is what it holds now.
+    fn refresh_packages<'a>(
+        &'a self,
+        store: &'a mut Store<T>,
+        instance: Instance,
+        invocation: &'a Invocation,
+        packages: &'a Layer,
+    ) -> EnterFuture<'a> {
+        let _ = (store, instance, invocation, packages);
+        Box::pin(std::future::ready(Ok(())))
     }
 
     /// Starts a session on a fresh `instance`: initialises the interpreter and whatever helper

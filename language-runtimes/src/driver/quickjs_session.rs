@@ -18,6 +18,7 @@ use super::{
 };
 use crate::catalogue::Runtime;
 use crate::error::Result;
+use crate::packages::layer;
 
 pub(super) struct QuickJsSessionDriver {
     pub(super) runtime: &'static Runtime,
@@ -106,6 +107,12 @@ impl<T: DriverHost> Driver<T> for QuickJsSessionDriver {
         let mut invocation = Invocation::new(vec!["qjs".into()]);
         invocation.env.push(("LANG".into(), "C.UTF-8".into()));
         invocation.source = code;
+        if input.packages.is_some() {
+            invocation.add_packages(input.packages);
+            invocation
+                .env
+                .push(("NODE_PATH".into(), layer::GUEST_NODE_MODULES.into()));
+        }
         Ok(invocation)
     }
 

@@ -20,11 +20,12 @@ use super::{
 };
 use crate::catalogue::Runtime;
 use crate::error::{Result, RuntimeError};
+use crate::packages::layer::Layer;
 
 /// The per-run (or per-session) directory behind [`CODE_DIR`].
 static CODE_LAYOUT: Layout = Layout {
     prefix: "soulbox-ruby-code-",
-    dirs: &[],
+    dirs: &["packages"],
 };
 
 /// Guest directory holding the program.
@@ -219,15 +220,30 @@ impl RubyDriver {
         failure: &str,
     ) -> wasmtime::Result<()> {
         let prelude = if self.preinitialised {
-            format!("{}{prelude}", image_preamble(invocation))
+            format!(
+                "{}{}{prelude}",
+                image_preamble(invocation),
+                load_paths(invocation.packages.as_ref())
+            )
         } else {
             boot(self.runtime, store, instance, invocation).await?;
-            prelude.to_owned()
+            format!("{}{prelude}", load_paths(invocation.packages.as_ref()))
         };
         match eval(self.runtime, store, instance, &prelude).await? {
             0 => Ok(()),
             state => Err(wasmtime::Error::msg(format!("{failure} (state {state})"))),
         }
+    }
+}
+
+/// Ruby code putting the gems of the sandbox's package layer on `$LOAD_PATH` (each once).
+fn load_paths(packages: Option<&Layer>) -> String {
+    match packages {
+        Some(packages) if !packages.ruby_load_paths.is_empty() => format!(
+            "({} - $LOAD_PATH).each {{ |p| $LOAD_PATH.push(p) }}\n",
+            ruby_strings(packages.ruby_load_paths.iter().map(String::as_str))
+        ),
+        _ => String::new(),
     }
 }
 
@@ -287,6 +303,7 @@ impl<T: DriverHost> Driver<T> for RubyDriver {
             guest: CODE_DIR.into(),
             writable: false,
         });
+        invocation.add_packages_or_empty(input.packages, scratch.path().join("packages"));
         invocation.scratch = Some(scratch);
         invocation.ruby_args = ["ruby", "-EUTF-8", "-e_=0"]
             .into_iter()
@@ -377,6 +394,30 @@ impl<T: DriverHost> Driver<T> for RubyDriver {
             SESSION_PRELUDE,
             "the ruby session helper failed to start",
         ))
+    }
+
+    fn refresh_packages<'a>(
+        &'a self,
+        store: &'a mut Store<T>,
+        instance: Instance,
+        invocation: &'a Invocation,
+        packages: &'a Layer,
+    ) -> EnterFuture<'a> {
+        Box::pin(async move {
+            if invocation.packages.is_none() {
+                return Ok(());
+            }
+            let code = load_paths(Some(packages));
+            if code.is_empty() {
+                return Ok(());
+            }
+            match eval(self.runtime, store, instance, &code).await? {
+                0 => Ok(()),
+                state => Err(wasmtime::Error::msg(format!(
+                    "updating $LOAD_PATH failed (state {state})"
+                ))),
+            }
+        })
     }
 
     fn session_cell<'a>(

@@ -28,11 +28,31 @@ use super::{
 };
 use crate::catalogue::Runtime;
 use crate::error::{Result, RuntimeError};
+use crate::packages::layer::Layer;
+
+/// A Python expression putting the layer's `site-packages` at the end of `sys.path` (after
+/// the standard library and what the runtime ships, so those always win) and dropping the
+/// import system's cached directory listings, so packages laid out since are found.
+/// (A statement's value would be echoed by `turn`, hence the final `and None`.)
+const SITE_PACKAGES: &str = "(__import__('sys').path.append('/packages/python') \
+    if '/packages/python' not in __import__('sys').path else None, \
+    __import__('importlib').invalidate_caches()) and None";
+
+/// [`SITE_PACKAGES`] for a fresh interpreter, which has no stale caches to drop (and whose
+/// memory then holds no listing of the workspace it has not imported from).
+const SITE_PATH: &str = "(__import__('sys').path.append('/packages/python') \
+    if '/packages/python' not in __import__('sys').path else None)";
 
 /// The per-run writable root: the guest's `/` (the nested read-only mounts need no directory).
 static ROOT_LAYOUT: Layout = Layout {
     prefix: "soulbox-python-root-",
-    dirs: &["tmp/matplotlib", "home", "usr/local/lib", "usr/local/bin"],
+    dirs: &[
+        "tmp/matplotlib",
+        "home",
+        "usr/local/lib",
+        "usr/local/bin",
+        "packages",
+    ],
 };
 
 /// Where the guest finds the standard library directory.
@@ -49,6 +69,8 @@ const BOOTSTRAP: &str = "\
 import sys as __soulbox_sys, os as __soulbox_os, linecache as __soulbox_lc
 __soulbox_os.chdir('/work')
 __soulbox_sys.path.insert(0, '')
+if __soulbox_os.path.isdir('/packages/python'):
+    __soulbox_sys.path.append('/packages/python')
 __soulbox_src = __soulbox_sys.argv.pop(1)
 __soulbox_lc.cache['<string>'] = (len(__soulbox_src), None, __soulbox_src.splitlines(True), '<string>')
 del __soulbox_sys, __soulbox_os, __soulbox_lc
@@ -320,6 +342,7 @@ impl<T: DriverHost> Driver<T> for WasiPythonDriver {
                 writable: false,
             },
         ];
+        invocation.add_packages_or_empty(input.packages, scratch.path().join("packages"));
         invocation.scratch = Some(scratch);
         Ok(invocation)
     }
@@ -348,7 +371,12 @@ impl<T: DriverHost> Driver<T> for WasiPythonDriver {
                 let args = serde_json::to_string(args)
                     .map_err(|e| wasmtime::Error::msg(format!("encoding the arguments: {e}")))?;
                 let call = format!(
-                    "__import__('__soulbox__').run('{}', '{}', '{}')",
+                    "{}__import__('__soulbox__').run('{}', '{}', '{}')",
+                    if invocation.packages.is_some() {
+                        format!("{SITE_PATH} or ")
+                    } else {
+                        String::new()
+                    },
                     hex(code.as_bytes()),
                     hex(args.as_bytes()),
                     env_hex(invocation)
@@ -396,6 +424,39 @@ impl<T: DriverHost> Driver<T> for WasiPythonDriver {
                 instance,
                 &start,
                 "starting the session",
+            )
+            .await?;
+            if invocation.packages.is_some() {
+                turn_ok(
+                    self.runtime,
+                    store,
+                    instance,
+                    SITE_PATH,
+                    "adding the packages",
+                )
+                .await?;
+            }
+            Ok(())
+        })
+    }
+
+    fn refresh_packages<'a>(
+        &'a self,
+        store: &'a mut Store<T>,
+        instance: Instance,
+        invocation: &'a Invocation,
+        _packages: &'a Layer,
+    ) -> EnterFuture<'a> {
+        Box::pin(async move {
+            if invocation.packages.is_none() {
+                return Ok(());
+            }
+            turn_ok(
+                self.runtime,
+                store,
+                instance,
+                SITE_PACKAGES,
+                "adding the packages",
             )
             .await
         })

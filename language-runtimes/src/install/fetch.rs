@@ -104,11 +104,11 @@ pub(super) fn fetch_command(
     }
 }
 
-pub(super) fn on_path(program: &str, path: Option<&OsStr>) -> bool {
+pub(crate) fn on_path(program: &str, path: Option<&OsStr>) -> bool {
     path.is_some_and(|paths| std::env::split_paths(paths).any(|dir| dir.join(program).is_file()))
 }
 
-pub(super) fn python_has_pip() -> bool {
+pub(crate) fn python_has_pip() -> bool {
     Command::new("python3")
         .args(["-m", "pip", "--version"])
         .stdout(Stdio::null())

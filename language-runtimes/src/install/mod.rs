@@ -23,7 +23,7 @@ use crate::catalogue::{Build, Runtime};
 use crate::error::{ChecksumMismatch, Result, RuntimeError};
 use crate::progress::Progress;
 
-mod fetch;
+pub(crate) mod fetch;
 mod sources;
 mod unpack;
 

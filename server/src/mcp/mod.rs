@@ -92,6 +92,16 @@ struct ListFiles {
     path: Option<String>,
 }
 
+#[derive(Deserialize, JsonSchema)]
+struct InstallPackage {
+    /// `python` (pip requirement specifiers: `requests`, `attrs>=23`, `rich==13.7.1`),
+    /// `javascript` (npm specs: `lodash`, `ms@2.1.3`) or `ruby` (paths of `.gem` files in
+    /// the workspace, uploaded with write_file).
+    language: String,
+    /// What to install; resolved together, dependencies included.
+    packages: Vec<String>,
+}
+
 fn failed(message: impl Into<String>) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(message.into())])
 }
@@ -373,6 +383,45 @@ impl SoulBoxMcp {
             {
                 Ok(()) => CallToolResult::success(vec![ContentBlock::text("closed")]),
                 Err(e) => manager_failed(e),
+            },
+        )
+    }
+
+    #[tool(
+        description = "Install packages into the sandbox for later run_code calls and sessions \
+        (open sessions see them from their next call). Python: wheels only (pure-Python or \
+        WASI); what the runtime ships (numpy, pandas, ...) counts as installed; packages that \
+        need native code or a build are refused with the reason. JavaScript: npm packages \
+        without native addons or install scripts. Ruby: .gem files from the workspace."
+    )]
+    async fn install_package(
+        &self,
+        Parameters(args): Parameters<InstallPackage>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let language = match session_language(&args.language) {
+            Ok(l) => l,
+            Err(e) => return Ok(e),
+        };
+        if args.packages.is_empty() {
+            return Ok(failed("packages is empty: name at least one"));
+        }
+        let tenant = match self.tenant(&ctx) {
+            Ok(t) => t,
+            Err(e) => return Ok(e),
+        };
+        let entry = match self.sandbox(&tenant).await {
+            Ok(e) => e,
+            Err(e) => return Ok(e),
+        };
+        Ok(
+            match entry
+                .sandbox()
+                .install_workspace_packages(language, &args.packages)
+                .await
+            {
+                Ok(report) => CallToolResult::success(vec![ContentBlock::text(report.summary())]),
+                Err(e) => failed(e.to_string()),
             },
         )
     }

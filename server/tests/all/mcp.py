@@ -30,6 +30,10 @@ async def exercise(session):
     out["error"] = [r.is_error if hasattr(r, "is_error") else r.isError, "ZeroDivisionError" in r.content[0].text]
     r = await session.call_tool("read_file", {"path": "../../etc/passwd"})
     out["escape"] = [r.is_error if hasattr(r, "is_error") else r.isError, r.content[0].text]
+    r = await session.call_tool("install_package", {"language": "python", "packages": ["idna"]})
+    r2 = await session.call_tool("run_code", {"language": "python", "code": "import idna; print(idna.encode('b\u00fccher.de'))"})
+    r3 = await session.call_tool("install_package", {"language": "python", "packages": ["pycrypto"]})
+    out["install"] = [r.content[0].text, r2.content[0].text, r3.is_error if hasattr(r3, "is_error") else r3.isError, r3.content[0].text]
     r = await session.call_tool("close_session", {"session_id": sid})
     out["closed"] = r.content[0].text
     return out

@@ -16,6 +16,7 @@ pub fn check(out: &serde_json::Value) {
         serde_json::json!([
             "close_session",
             "create_session",
+            "install_package",
             "list_files",
             "read_file",
             "run_code",
@@ -23,6 +24,23 @@ pub fn check(out: &serde_json::Value) {
         ])
     );
     assert_eq!(out["described"], true);
+    let install = &out["install"];
+    assert!(
+        install[0].as_str().unwrap_or("").contains("idna"),
+        "{install}"
+    );
+    assert!(
+        install[1]
+            .as_str()
+            .unwrap_or("")
+            .contains("xn--bcher-kva.de"),
+        "{install}"
+    );
+    assert_eq!(install[2], true, "{install}");
+    assert!(
+        install[3].as_str().unwrap_or("").contains("sdist"),
+        "{install}"
+    );
     assert_eq!(out["run"][0], false);
     assert!(
         out["run"][1].as_str().unwrap_or("").contains("42"),
