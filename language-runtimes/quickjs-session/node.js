@@ -86,9 +86,11 @@
     const message = err.message != null ? String(err.message) : '';
     let stack = typeof err.stack === 'string' && err.stack !== '' ? err.stack : '';
     const header = message ? `${name}: ${message}` : name;
-    if (stack === '') stack = `[${header}]`;
+    if (stack === '') stack = header;
     else if (!/^\s*at /.test(stack.split('\n')[0]) && stack.split('\n')[0].includes(name)) stack = stack.trimEnd();
-    else stack = header + '\n' + stack.trimEnd();
+    else stack = (header + '\n' + stack).trimEnd();
+    // Node shows an error without stack frames in brackets.
+    if (!stack.includes('\n    at')) stack = `[${stack}]`;
     if (ctx.indentationLvl !== 0) {
       const ind = ' '.repeat(ctx.indentationLvl);
       stack = stack.split('\n').join('\n' + ind);
@@ -187,7 +189,9 @@
         if (keys.length === 0) return base;
       } else if (value instanceof Error) {
         base = formatError(value, ctx);
-        keys = keys.filter((k) => k !== 'stack' && k !== 'message' && !(k === 'cause' && false));
+        // As Node: name, message and stack are not repeated when the stack shows them.
+        keys = keys.filter((k) => !((k === 'name' || k === 'message' || k === 'stack')
+          && (typeof value[k] !== 'string' || base.includes(value[k]))));
         if (keys.length === 0) return base;
       } else if (value instanceof ArrayBuffer) {
         const bytes = new Uint8Array(value);
@@ -647,18 +651,19 @@
     Object.defineProperty(e, 'code', { value: code, enumerable: true, writable: true, configurable: true });
     return e;
   }
-  // WASI errno values (wasi-libc) for the codes Node programs test.
-  const wasiErrno = { 44: 'ENOENT', 20: 'EEXIST', 54: 'ENOTDIR', 31: 'EISDIR', 2: 'EACCES', 63: 'EPERM', 55: 'ENOTEMPTY', 28: 'EINVAL', 8: 'EBADF', 51: 'ENOSPC', 58: 'ENOTSUP', 75: 'EXDEV' };
   const errnoText = { ENOENT: 'no such file or directory', EEXIST: 'file already exists', ENOTDIR: 'not a directory',
     EISDIR: 'illegal operation on a directory', EACCES: 'permission denied', EPERM: 'operation not permitted',
     ENOTEMPTY: 'directory not empty', EINVAL: 'invalid argument', EBADF: 'bad file descriptor',
-    ENOSPC: 'no space left on device', ENOTSUP: 'operation not supported', EXDEV: 'cross-device link not permitted' };
+    ENOSPC: 'no space left on device', ENOTSUP: 'operation not supported', EXDEV: 'cross-device link not permitted',
+    EROFS: 'read-only file system', ELOOP: 'too many symbolic links encountered', ENAMETOOLONG: 'name too long',
+    EDQUOT: 'quota exceeded', EFBIG: 'file too large', EIO: 'i/o error' };
+  // errno: a (negative) errno value as the os module returns it, or a code name.
   function fsError(errno, syscall, path, dest) {
-    errno = Math.abs(errno);
-    const code = wasiErrno[errno] || 'EIO';
+    const code = typeof errno === 'string' ? errno : natives.errnoName(Math.abs(errno));
+    errno = typeof errno === 'string' ? 5 : Math.abs(errno);
     const text = errnoText[code] || std.strerror(errno);
     const e = new Error(`${code}: ${text}, ${syscall}${path !== undefined ? ` '${path}'` : ''}${dest !== undefined ? ` -> '${dest}'` : ''}`);
-    const nodeErrno = { ENOENT: -2, EEXIST: -17, ENOTDIR: -20, EISDIR: -21, EACCES: -13, EPERM: -1, ENOTEMPTY: -39, EINVAL: -22, EBADF: -9, ENOSPC: -28 }[code] ?? -5;
+    const nodeErrno = { ENOENT: -2, EEXIST: -17, ENOTDIR: -20, EISDIR: -21, EACCES: -13, EPERM: -1, ENOTEMPTY: -39, EINVAL: -22, EBADF: -9, ENOSPC: -28, EROFS: -30, ELOOP: -40 }[code] ?? -5;
     Object.assign(e, { errno: nodeErrno, code, syscall });
     if (path !== undefined) e.path = path;
     if (dest !== undefined) e.dest = dest;
@@ -1047,7 +1052,8 @@
   EventEmitter.defaultMaxListeners = 10;
   for (const k of ['_events', '_max']) void k;
   EventEmitter.EventEmitter = EventEmitter;
-  EventEmitter.once = (em, name) => new Promise((resolve, reject) => {
+  // async, as in Node (its promise settles two turns after the event).
+  EventEmitter.once = async (em, name) => new Promise((resolve, reject) => {
     const onErr = (e) => { em.off(name, ok); reject(e); };
     const ok = (...a) => { if (name !== 'error') em.off('error', onErr); resolve(a); };
     em.once(name, ok);
@@ -1201,7 +1207,7 @@
       const fd = os.open(file, os.O_RDONLY);
       if (fd < 0) throw fsError(fd, 'open', file);
       const [st] = os.stat(file);
-      if (st && (st.mode & S_IFMT) === os.S_IFDIR) { os.close(fd); throw fsError(31, 'read'); }
+      if (st && (st.mode & S_IFMT) === os.S_IFDIR) { os.close(fd); throw fsError('EISDIR', 'read'); }
       const data = readAll(fd);
       os.close(fd);
       if (typeof data === 'number') throw fsError(data, 'read');
@@ -1217,7 +1223,7 @@
       let off = 0;
       while (off < bytes.length) {
         const n = os.write(fd, bytes.buffer, bytes.byteOffset + off, bytes.length - off);
-        if (n <= 0) { os.close(fd); throw fsError(n || 5, 'write'); }
+        if (n <= 0) { os.close(fd); throw fsError(n || 'EIO', 'write'); }
         off += n;
       }
       os.close(fd);
@@ -1236,7 +1242,7 @@
       for (const seg of abs.split('/').filter(Boolean)) {
         cur += '/' + seg;
         const [st] = os.stat(cur);
-        if (st) { if ((st.mode & S_IFMT) !== os.S_IFDIR) throw fsError(54, 'mkdir', dir); continue; }
+        if (st) { if ((st.mode & S_IFMT) !== os.S_IFDIR) throw fsError('ENOTDIR', 'mkdir', dir); continue; }
         const e = os.mkdir(cur, 0o777);
         if (e) throw fsError(e, 'mkdir', dir);
         if (first === undefined) first = cur;
@@ -1251,7 +1257,7 @@
       if (opts && opts.withFileTypes) return list.map((n) => { const [st] = (os.lstat || os.stat)(`${dir}/${n}`); return new Dirent(n, dir, st ? st.mode : 0); });
       return list;
     },
-    unlinkSync(p) { const f = toPath(p); const [st] = (os.lstat || os.stat)(f); if (st && (st.mode & S_IFMT) === os.S_IFDIR) throw fsError(31, 'unlink', f); const e = os.remove(f); if (e) throw fsError(e, 'unlink', f); },
+    unlinkSync(p) { const f = toPath(p); const [st] = (os.lstat || os.stat)(f); if (st && (st.mode & S_IFMT) === os.S_IFDIR) throw fsError('EISDIR', 'unlink', f); const e = os.remove(f); if (e) throw fsError(e, 'unlink', f); },
     rmdirSync(p, opts) { const f = toPath(p); if (opts && opts.recursive) return fsSync.rmSync(f, { recursive: true }); const e = os.remove(f); if (e) throw fsError(e, 'rmdir', f); return undefined; },
     rmSync(p, opts = {}) {
       const f = toPath(p);
@@ -1265,7 +1271,7 @@
       if (r) throw fsError(r, 'rm', f);
     },
     renameSync(a, b) { const e = os.rename(toPath(a), toPath(b)); if (e) throw fsError(e, 'rename', a, b); },
-    copyFileSync(a, b, mode) { if (mode & 1 && fsSync.existsSync(b)) throw fsError(20, 'copyfile', a, b); fsSync.writeFileSync(b, fsSync.readFileSync(a)); },
+    copyFileSync(a, b, mode) { if (mode & 1 && fsSync.existsSync(b)) throw fsError('EEXIST', 'copyfile', a, b); fsSync.writeFileSync(b, fsSync.readFileSync(a)); },
     cpSync(a, b, opts = {}) {
       const st = fsSync.statSync(a);
       if (st.isDirectory()) {
@@ -1275,7 +1281,7 @@
       } else fsSync.copyFileSync(a, b);
     },
     realpathSync(p) { const f = toPath(p); const [r, e] = os.realpath(f); if (e) throw fsError(e, 'realpath', f); return r; },
-    mkdtempSync(prefix) { for (let i = 0; i < 100; i++) { const d = prefix + Math.random().toString(36).slice(2, 8); if (os.mkdir(d, 0o700) === 0) return d; } throw fsError(20, 'mkdtemp', prefix); },
+    mkdtempSync(prefix) { for (let i = 0; i < 100; i++) { const d = prefix + Math.random().toString(36).slice(2, 8); if (os.mkdir(d, 0o700) === 0) return d; } throw fsError('EEXIST', 'mkdtemp', prefix); },
     symlinkSync(t, p) { const e = os.symlink(toPath(t), toPath(p)); if (e) throw fsError(e, 'symlink', t, p); },
     readlinkSync(p) { const [r, e] = os.readlink(toPath(p)); if (e) throw fsError(e, 'readlink', p); return r; },
     chmodSync() {}, chownSync() {},
@@ -1529,7 +1535,7 @@
       const q = rest.indexOf('?'); if (q >= 0) { query = rest.slice(q); rest = rest.slice(0, q); }
       let username = '', password = '', hostname = '', port = '', pathname = rest, hasHost = false;
       if (rest.startsWith('//') || (special && protocol !== 'file:')) {
-        rest = rest.replace(/^\/*/, '');
+        rest = protocol === 'file:' ? rest.slice(2) : rest.replace(/^\/*/, '');
         hasHost = true;
         const slash = rest.search(/\//);
         let auth = slash >= 0 ? rest.slice(0, slash) : rest;
@@ -1968,7 +1974,7 @@
       const id = resolve(spec, dir, 'require');
       return loadCommonJs(id, parent);
     };
-    require.resolve = (spec) => { const id = resolve(spec, dir, 'require'); return id.startsWith('node:') ? id.slice(5) : id; };
+    require.resolve = (spec) => { const id = resolve(spec, dir, 'require'); return id.startsWith('node:') && !spec.startsWith('node:') ? id.slice(5) : id; };
     require.resolve.paths = () => [];
     require.cache = moduleCache;
     require.main = mainModule;
@@ -2070,10 +2076,12 @@
   }
   function configure(json) {
     const cfg = JSON.parse(json);
+    // The program starts in the workspace, as `node` starts in its working directory.
+    if (isDir('/work')) os.chdir('/work');
     for (const k of Object.keys(processEnv)) delete processEnv[k];
     Object.assign(processEnv, cfg.env || {});
     process.argv = ['/usr/local/bin/node', '[eval]'].concat(cfg.args || []);
-    G.scriptArgs = ['[eval]'].concat(cfg.args || []);
+    G.scriptArgs = (cfg.args || []).slice();
     setMain('[eval]');
     return { session: !!cfg.session };
   }

@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <errno.h>
 #include <unistd.h>
 
 /* The engine itself is compiled as part of this file (as QuickJS-NG's own qjs-wasi-reactor.c
@@ -258,6 +259,28 @@ static JSValue sb_native_eval_script(JSContext *c, JSValueConst this_val, int ar
     JS_FreeCString(c, src);
     JS_FreeCString(c, name);
     return v;
+}
+
+/* errnoName(n) -> Node's code for the errno value n (as this libc numbers them), or "EIO". */
+static JSValue sb_native_errno_name(JSContext *c, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    (void)this_val;
+    int n = 0;
+    if (argc < 1 || JS_ToInt32(c, &n, argv[0]) < 0)
+        return JS_EXCEPTION;
+    if (n < 0)
+        n = -n;
+    static const struct { int value; const char *name; } names[] = {
+        { ENOENT, "ENOENT" }, { EEXIST, "EEXIST" }, { ENOTDIR, "ENOTDIR" }, { EISDIR, "EISDIR" },
+        { EACCES, "EACCES" }, { EPERM, "EPERM" }, { ENOTEMPTY, "ENOTEMPTY" }, { EINVAL, "EINVAL" },
+        { EBADF, "EBADF" }, { ENOSPC, "ENOSPC" }, { ENOTSUP, "ENOTSUP" }, { EXDEV, "EXDEV" },
+        { EROFS, "EROFS" }, { ELOOP, "ELOOP" }, { ENAMETOOLONG, "ENAMETOOLONG" }, { EMFILE, "EMFILE" },
+        { EDQUOT, "EDQUOT" }, { EFBIG, "EFBIG" }, { ENOSYS, "ENOSYS" }, { EBUSY, "EBUSY" },
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (names[i].value == n)
+            return JS_NewString(c, names[i].name);
+    return JS_NewString(c, "EIO");
 }
 
 /* ---------------------------------------------------------------- calls into the Node layer */
@@ -571,6 +594,7 @@ int soulbox_init(void)
     sb_native(natives, "randomBytes", sb_native_random_bytes, 1);
     sb_native(natives, "takeRejections", sb_native_take_rejections, 0);
     sb_native(natives, "evalScript", sb_native_eval_script, 2);
+    sb_native(natives, "errnoName", sb_native_errno_name, 1);
     layer = JS_Eval(sb_ctx, NODE_SOURCE, sizeof NODE_SOURCE - 1, "node:internal", JS_EVAL_TYPE_GLOBAL);
     if (JS_IsException(layer))
         goto fail;
@@ -694,7 +718,7 @@ int soulbox_eval(char *code, size_t len)
     } else {
         sb_cell_promise = JS_DupValue(sb_ctx, promise);
         status = sb_run_loop(promise);
-        if (status == SB_OK && !is_module && JS_PromiseState(sb_ctx, promise) == JS_PROMISE_FULFILLED) {
+        if (status == SB_OK && sb_session && !is_module && JS_PromiseState(sb_ctx, promise) == JS_PROMISE_FULFILLED) {
             /* An async global evaluation resolves to { value: <completion value> }. */
             JSValue result = JS_PromiseResult(sb_ctx, promise);
             JSValue value = JS_GetPropertyStr(sb_ctx, result, "value");

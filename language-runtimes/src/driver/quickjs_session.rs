@@ -111,7 +111,13 @@ async fn start<T: DriverHost>(
     let configure = instance
         .get_typed_func::<(u32, u32), i32>(&mut *store, "soulbox_configure")
         .map_err(|_| export_error(runtime, "soulbox_configure"))?;
-    let Some((ptr, len)) = pass(runtime, store, instance, settings(invocation, session).as_bytes()).await?
+    let Some((ptr, len)) = pass(
+        runtime,
+        store,
+        instance,
+        settings(invocation, session).as_bytes(),
+    )
+    .await?
     else {
         return Err(wasmtime::Error::new(I32Exit(1)));
     };
