@@ -1050,7 +1050,6 @@
     getMaxListeners() { return this._max; }
   }
   EventEmitter.defaultMaxListeners = 10;
-  for (const k of ['_events', '_max']) void k;
   EventEmitter.EventEmitter = EventEmitter;
   // async, as in Node (its promise settles two turns after the event).
   EventEmitter.once = async (em, name) => new Promise((resolve, reject) => {
@@ -1059,7 +1058,6 @@
     em.once(name, ok);
     if (name !== 'error') em.once('error', onErr);
   });
-  EventEmitter.on = undefined;
   EventEmitter.listenerCount = (em, n) => em.listenerCount(n);
   // Keep the emitter's bookkeeping out of inspect, as Node's own symbols are.
   for (const m of ['_add']) Object.defineProperty(EventEmitter.prototype, m, { enumerable: false });
@@ -1869,13 +1867,14 @@
   function tryDirectory(dir, mode) {
     const pj = packageJson(dir);
     if (pj) {
-      const main = mode === 'import' && typeof pj.module === 'string' && false ? pj.module : pj.main;
+      // `main` first (what Node uses); `module` (what bundlers use) when there is no `main`.
+      const main = pj.main;
       if (typeof main === 'string') {
         const m = path.resolve(dir, main);
         const f = tryExtensions(m) || (isDir(m) && (tryFile(`${m}/index.js`) || tryFile(`${m}/index.json`)));
         if (f) return f;
       }
-      if (typeof pj.module === 'string' && mode === 'import') {
+      if (typeof pj.module === 'string') {
         const f = tryExtensions(path.resolve(dir, pj.module));
         if (f) return f;
       }
@@ -2039,8 +2038,6 @@
   for (const [k, v] of Object.entries(globals)) define(G, k, v);
   if (typeof G.crypto === 'undefined') define(G, 'crypto', cryptoModule.webcrypto);
   if (typeof G.navigator === 'undefined') define(G, 'navigator', { hardwareConcurrency: 1, language: 'en-US', platform: 'linux', userAgent: 'Node.js/20 (SoulBox)' });
-  // Node's globals that are modules.
-  for (const name of ['require', 'module', 'exports', '__filename', '__dirname']) void name;
 
   function setMain(filename) {
     mainModule = new Module(filename, null);
