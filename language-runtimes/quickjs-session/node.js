@@ -1783,6 +1783,68 @@
     }
     end(buf) { const s = buf ? this.write(buf) : ''; const r = this._rest.length ? Buffer.from(this._rest).toString(this.encoding) : ''; this._rest = []; return s + r; }
   }
+  // readline over stdin: all of stdin is read when the first line is wanted, then handed out
+  // line by line ('line' events, question(), or `for await`), then 'close'.
+  let stdinLines = null;
+  const takeStdinLines = () => {
+    if (stdinLines === null) {
+      const text = std.in.readAsString();
+      stdinLines = text === '' ? [] : text.replace(/\r?\n$/, '').split(/\r?\n/);
+    }
+    return stdinLines;
+  };
+  class Interface extends EventEmitter {
+    constructor(opts = {}) {
+      super();
+      Object.defineProperty(this, '_closed', { value: false, writable: true });
+      Object.defineProperty(this, '_started', { value: false, writable: true });
+      this.terminal = false;
+      this.output = opts.output;
+    }
+    _start() {
+      if (this._started) return;
+      this._started = true;
+      setImmediate(() => {
+        const lines = takeStdinLines();
+        while (lines.length && !this._closed) this.emit('line', lines.shift());
+        this.close();
+      });
+    }
+    on(name, fn) { super.on(name, fn); if (name === 'line') this._start(); return this; }
+    question(query, opts, cb) {
+      if (typeof opts === 'function') cb = opts;
+      if (query) std.out.puts(String(query));
+      const line = takeStdinLines().shift();
+      if (cb) setImmediate(() => cb(line === undefined ? '' : line));
+      return undefined;
+    }
+    setPrompt(p) { this._prompt = p; }
+    prompt() { if (this._prompt) std.out.puts(this._prompt); }
+    write(s) { if (s !== undefined && s !== null) std.out.puts(String(s)); }
+    pause() { return this; }
+    resume() { return this; }
+    close() { if (this._closed) return; this._closed = true; this.emit('close'); }
+    async *[Symbol.asyncIterator]() {
+      const lines = takeStdinLines();
+      while (lines.length && !this._closed) yield lines.shift();
+      this.close();
+    }
+  }
+  const readlineModule = {
+    createInterface: (input, output) => new Interface(input && input.input !== undefined ? input : { input, output }),
+    Interface,
+    clearLine: () => true, cursorTo: () => true, moveCursor: () => true, emitKeypressEvents: () => {},
+  };
+  const readlinePromises = {
+    createInterface: (opts) => {
+      const rl = readlineModule.createInterface(opts);
+      const q = rl.question.bind(rl);
+      rl.question = (query) => new Promise((resolve) => q(query, resolve));
+      return rl;
+    },
+    Interface,
+  };
+
   const timersModule = { setTimeout, setInterval, setImmediate, clearTimeout: clearTimer, clearInterval: clearTimer, clearImmediate };
   const timersPromises = {
     setTimeout: setTimeoutPromise,
@@ -1809,6 +1871,7 @@
   const builtins = {
     assert, 'assert/strict': assert.strict, buffer: { Buffer, constants: { MAX_LENGTH: 2 ** 32 }, kMaxLength: 2 ** 32, atob: G.atob, btoa: G.btoa },
     console, crypto: cryptoModule, events: EventEmitter, fs, 'fs/promises': fsPromises, os: osModule, path,
+    readline: readlineModule, 'readline/promises': readlinePromises,
     'path/posix': path, process, querystring, string_decoder: { StringDecoder }, timers: timersModule,
     'timers/promises': timersPromises, url: urlModule, util, 'util/types': types,
   };
@@ -1816,7 +1879,7 @@
     child_process: 'no processes can be started', http: 'no network access', https: 'no network access',
     http2: 'no network access', net: 'no network access', dgram: 'no network access', dns: 'no network access',
     tls: 'no network access', cluster: 'no processes can be started', worker_threads: 'no threads',
-    vm: 'not implemented', zlib: 'not implemented yet', stream: 'not implemented yet', readline: 'not implemented yet; read stdin with fs.readFileSync(0) or process.stdin',
+    vm: 'not implemented', zlib: 'not implemented yet', stream: 'not implemented yet',
     'stream/promises': 'not implemented yet', v8: 'not a V8 engine', inspector: 'no inspector', perf_hooks: 'use the global performance',
     async_hooks: 'not implemented', module: 'not implemented', tty: 'not a terminal', repl: 'not implemented',
   };
@@ -2073,8 +2136,9 @@
   }
   function configure(json) {
     const cfg = JSON.parse(json);
-    // The program starts in the workspace, as `node` starts in its working directory.
-    if (isDir('/work')) os.chdir('/work');
+    // The program starts in the workspace, as `node` starts in its working directory (a WASI
+    // program starts at `/`).
+    if (os.getcwd()[0] === '/' && isDir('/work')) os.chdir('/work');
     for (const k of Object.keys(processEnv)) delete processEnv[k];
     Object.assign(processEnv, cfg.env || {});
     process.argv = ['/usr/local/bin/node', '[eval]'].concat(cfg.args || []);

@@ -167,3 +167,28 @@ async fn there_is_no_network_or_process_spawning() {
     let r = js("const rc = os.exec(['/bin/sh', '-c', 'echo pwned']);\nconsole.log(rc);").await;
     assert!(!r.stdout.contains("pwned"), "{r:?}");
 }
+
+#[tokio::test]
+async fn readline_hands_out_stdin_line_by_line() {
+    let sandbox = runtime_sandbox(config()).await;
+    let code = "const rl = require('readline').createInterface({ input: process.stdin });\n\
+                const nums = [];\n\
+                rl.on('line', (l) => nums.push(Number(l)));\n\
+                rl.on('close', () => console.log(nums, nums.reduce((a, b) => a + b, 0)));";
+    let r = sandbox
+        .execute(ExecutionRequest::new(Language::JavaScript, code).with_stdin("1\n2\n39\n"))
+        .await
+        .unwrap();
+    assert_eq!((r.status, r.stdout.as_str()), (Status::Ok, "[ 1, 2, 39 ] 42\n"), "{r:?}");
+    let code = "import readline from 'node:readline';\n\
+                const rl = readline.createInterface({ input: process.stdin });\n\
+                let chars = 0;\n\
+                for await (const line of rl) chars += line.length;\n\
+                console.log('chars', chars);";
+    let r = sandbox
+        .execute(ExecutionRequest::new(Language::JavaScript, code).with_stdin("ab\r\ncd\n"))
+        .await
+        .unwrap();
+    assert_eq!((r.status, r.stdout.as_str()), (Status::Ok, "chars 4\n"), "{r:?}");
+    sandbox.terminate().await;
+}
