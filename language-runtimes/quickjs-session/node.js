@@ -2134,6 +2134,15 @@
     if (rejections.length) { const r = rejections.shift(); rejections.length = 0; return r; }
     return undefined;
   }
+  // An uncaught error or unhandled rejection goes to the program's own listeners when it has
+  // some (then the program goes on, as in Node); false: nobody listens.
+  function handleUncaught(err, rejection) {
+    const ev = rejection ? 'unhandledRejection' : 'uncaughtException';
+    if (process.listenerCount(ev) === 0) return false;
+    if (rejection) process.emit(ev, err, undefined);
+    else process.emit(ev, err, 'uncaughtException');
+    return true;
+  }
   function configure(json) {
     const cfg = JSON.parse(json);
     // The program starts in the workspace, as `node` starts in its working directory (a WASI
@@ -2151,7 +2160,7 @@
   const moduleRe = /^[ \t]*(?:import[ \t]*(?:[\w$*{]|["'])|export[ \t]+(?:default|const|let|var|function|class|async|\{|\*))/m;
   const isModule = (src) => moduleRe.test(src);
   return {
-    configure, isModule, loop, drain, resetLoop, report, inspect, resolveImport, loadFor, takeUnhandled,
+    configure, isModule, loop, drain, handleUncaught, resetLoop, report, inspect, resolveImport, loadFor, takeUnhandled,
     exitCode: () => Number(process.exitCode ?? 0) | 0,
     emitExit: (c) => { if (!exitState.exiting) { exitState.exiting = true; process.emit('exit', c); } },
     rearmExit: () => { exitState.exiting = false; exitState.code = undefined; },

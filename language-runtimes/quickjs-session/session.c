@@ -355,7 +355,30 @@ static void sb_abandon(void)
     sb_forget_rejections();
 }
 
-enum { SB_OK = 0, SB_ERROR = 1, SB_NO_MEMORY = 2, SB_EXIT = 3 };
+enum { SB_OK = 0, SB_ERROR = 1, SB_NO_MEMORY = 2, SB_EXIT = 3, SB_HANDLED = 4 };
+
+/* An uncaught error (or, with `rejection`, an unhandled rejection's reason) that the program's
+ * own process.on('uncaughtException' / 'unhandledRejection') listeners may take: SB_HANDLED when
+ * they did, SB_EXIT when one called process.exit, else SB_ERROR after reporting it like Node.
+ * Takes ownership of `err`. */
+static int sb_uncaught(JSValue err, int rejection)
+{
+    JSValue args[2] = { err, JS_NewBool(sb_ctx, rejection) };
+    JSValue r = sb_call_hook("handleUncaught", 2, args);
+    if (JS_IsException(r)) {
+        JS_FreeValue(sb_ctx, err);
+        /* The listener itself threw (or exited): that is what ends the program. */
+        return sb_take_exception() ? SB_EXIT : SB_ERROR;
+    }
+    int handled = JS_ToBool(sb_ctx, r);
+    JS_FreeValue(sb_ctx, r);
+    if (handled) {
+        JS_FreeValue(sb_ctx, err);
+        return SB_HANDLED;
+    }
+    sb_report(err, rejection);
+    return SB_ERROR;
+}
 
 /* Runs the event loop until nothing is pending, watching `promise` (the program's). */
 static int sb_run_loop(JSValueConst promise)
@@ -363,8 +386,17 @@ static int sb_run_loop(JSValueConst promise)
     int reported_rejection = 0;
     for (;;) {
         JSValue r = sb_call_hook("loop", 0, NULL);
-        if (JS_IsException(r))
-            return sb_take_exception() ? SB_EXIT : SB_ERROR;
+        if (JS_IsException(r)) {
+            JSValue exc = JS_GetException(sb_ctx);
+            if (sb_exit_pending) {
+                JS_FreeValue(sb_ctx, exc);
+                return SB_EXIT;
+            }
+            int ended = sb_uncaught(exc, 0);
+            if (ended == SB_HANDLED)
+                continue;
+            return ended;
+        }
         int32_t next = -1;
         JS_ToInt32(sb_ctx, &next, r);
         JS_FreeValue(sb_ctx, r);
@@ -372,15 +404,18 @@ static int sb_run_loop(JSValueConst promise)
             return SB_EXIT;
         if (!reported_rejection && JS_PromiseState(sb_ctx, promise) == JS_PROMISE_REJECTED) {
             reported_rejection = 1;
-            sb_report(JS_PromiseResult(sb_ctx, promise), 0);
-            return SB_ERROR;
+            int ended = sb_uncaught(JS_PromiseResult(sb_ctx, promise), 0);
+            if (ended != SB_HANDLED)
+                return ended;
         }
         JSValue unhandled = sb_call_hook("takeUnhandled", 0, NULL);
         if (JS_IsException(unhandled))
             return sb_take_exception() ? SB_EXIT : SB_ERROR;
         if (!JS_IsUndefined(unhandled)) {
-            sb_report(unhandled, 1);
-            return SB_ERROR;
+            int ended = sb_uncaught(unhandled, 1);
+            if (ended != SB_HANDLED)
+                return ended;
+            continue;
         }
         if (next < 0) {
             if (JS_PromiseState(sb_ctx, promise) == JS_PROMISE_PENDING) {

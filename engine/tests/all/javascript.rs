@@ -179,7 +179,11 @@ async fn readline_hands_out_stdin_line_by_line() {
         .execute(ExecutionRequest::new(Language::JavaScript, code).with_stdin("1\n2\n39\n"))
         .await
         .unwrap();
-    assert_eq!((r.status, r.stdout.as_str()), (Status::Ok, "[ 1, 2, 39 ] 42\n"), "{r:?}");
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (Status::Ok, "[ 1, 2, 39 ] 42\n"),
+        "{r:?}"
+    );
     let code = "import readline from 'node:readline';\n\
                 const rl = readline.createInterface({ input: process.stdin });\n\
                 let chars = 0;\n\
@@ -189,6 +193,10 @@ async fn readline_hands_out_stdin_line_by_line() {
         .execute(ExecutionRequest::new(Language::JavaScript, code).with_stdin("ab\r\ncd\n"))
         .await
         .unwrap();
-    assert_eq!((r.status, r.stdout.as_str()), (Status::Ok, "chars 4\n"), "{r:?}");
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (Status::Ok, "chars 4\n"),
+        "{r:?}"
+    );
     sandbox.terminate().await;
 }

@@ -35,6 +35,7 @@ const PROGRAMS: &[&str] = &[
     "uncaught_timer.js",
     "rejection.js",
     "handled_rejection.js",
+    "process_handlers.js",
 ];
 
 fn config() -> SandboxConfig {
