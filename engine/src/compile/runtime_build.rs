@@ -89,6 +89,10 @@ pub(crate) async fn ensure_built(
         .map_err(|e| SoulBoxError::io("creating the runtime build directory", e))?;
     super::write_input(scratch.path(), build.glue_name, build.glue.as_bytes())
         .map_err(|e| SoulBoxError::io("writing the runtime's glue source", e))?;
+    for (name, text) in build.embedded {
+        super::write_input(scratch.path(), name, text.as_bytes())
+            .map_err(|e| SoulBoxError::io("writing a file the runtime's glue embeds", e))?;
+    }
     let args = arguments(build, &clang.root);
     let program = clang.root.join("bin/clang").to_string_lossy().into_owned();
     let step = progress.spinner(format!(
@@ -138,8 +142,13 @@ pub(crate) async fn ensure_built(
     let wasm = super::read_output(scratch.path(), OUTPUT_NAME)
         .map_err(|e| SoulBoxError::io("reading the built runtime", e))?;
     step.finish("built");
+    let embedded: String = build
+        .embedded
+        .iter()
+        .map(|(name, text)| format!("; {name} sha256 {}", hex::encode(Sha256::digest(text))))
+        .collect();
     let inputs = format!(
-        "{}=={} archive sha256 {}; glue {} sha256 {}; {}; sysroot {}@{}; {} {}",
+        "{}=={} archive sha256 {}; glue {} sha256 {}{embedded}; {}; sysroot {}@{}; {} {}",
         runtime.package.name,
         runtime.package.version,
         build.archive_sha256,

@@ -388,8 +388,11 @@ impl LiveGuest {
                 ));
             } else if end.failed && outcome.status == Status::Ok {
                 outcome.status = Status::Error;
-                outcome.exit_code = Some(1);
+                outcome.exit_code = Some(end.exit_code.unwrap_or(1));
             } else if outcome.status == Status::Ok {
+                if end.exit_code.is_some() {
+                    outcome.exit_code = end.exit_code;
+                }
                 value = end.value;
             }
         }

@@ -29,7 +29,7 @@ async fn promises_timers_and_async_functions_run_to_completion() {
     let code = "async function f() { await null; console.log('after await'); }\n\
                 f();\n\
                 Promise.resolve().then(() => console.log('then'));\n\
-                os.setTimeout(() => console.log('timer'), 20);\n\
+                setTimeout(() => console.log('timer'), 20);\n\
                 console.log('sync');";
     let r = js(code).await;
     assert_eq!(r.status, Status::Ok, "{r:?}");
@@ -51,13 +51,14 @@ async fn reads_stdin_and_gets_its_arguments() {
     let sandbox = runtime_sandbox(config()).await;
     let request = ExecutionRequest::new(
         Language::JavaScript,
-        "const input = JSON.parse(std.in.readAsString());\nconsole.log(input.n * 2, scriptArgs.join('|'))",
+        "const input = JSON.parse(require('fs').readFileSync(0, 'utf8'));\n\
+         console.log(input.n * 2, process.argv.slice(2).join('|'), scriptArgs.join('|'))",
     )
     .with_stdin("{\"n\": 21}")
     .with_args(["a", "b c"]);
     let r = sandbox.execute(request).await.unwrap();
     assert_eq!(r.status, Status::Ok, "{r:?}");
-    assert_eq!(r.stdout, "42 a|b c\n");
+    assert_eq!(r.stdout, "42 a|b c a|b c\n");
     sandbox.terminate().await;
 }
 
@@ -150,8 +151,52 @@ async fn host_files_are_out_of_reach() {
 
 #[tokio::test]
 async fn there_is_no_network_or_process_spawning() {
-    let r = js("console.log(typeof fetch, typeof XMLHttpRequest, typeof WebSocket)").await;
-    assert_eq!(r.stdout, "undefined undefined undefined\n");
+    let r = js("console.log(typeof XMLHttpRequest, typeof WebSocket)\n\
+                fetch('http://example.com').catch(e => console.log(e.message, '|', e.cause.message))")
+    .await;
+    assert_eq!(
+        r.stdout,
+        "undefined undefined\nfetch failed | this SoulBox sandbox has no network access \
+         (fetch is not available): http://example.com\n"
+    );
+    for module in ["http", "node:https", "net", "child_process"] {
+        let r = js(&format!("require('{module}')")).await;
+        assert_eq!(r.status, Status::Error, "{r:?}");
+        assert!(r.stderr.contains("is not available in SoulBox"), "{r:?}");
+    }
     let r = js("const rc = os.exec(['/bin/sh', '-c', 'echo pwned']);\nconsole.log(rc);").await;
     assert!(!r.stdout.contains("pwned"), "{r:?}");
+}
+
+#[tokio::test]
+async fn readline_hands_out_stdin_line_by_line() {
+    let sandbox = runtime_sandbox(config()).await;
+    let code = "const rl = require('readline').createInterface({ input: process.stdin });\n\
+                const nums = [];\n\
+                rl.on('line', (l) => nums.push(Number(l)));\n\
+                rl.on('close', () => console.log(nums, nums.reduce((a, b) => a + b, 0)));";
+    let r = sandbox
+        .execute(ExecutionRequest::new(Language::JavaScript, code).with_stdin("1\n2\n39\n"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (Status::Ok, "[ 1, 2, 39 ] 42\n"),
+        "{r:?}"
+    );
+    let code = "import readline from 'node:readline';\n\
+                const rl = readline.createInterface({ input: process.stdin });\n\
+                let chars = 0;\n\
+                for await (const line of rl) chars += line.length;\n\
+                console.log('chars', chars);";
+    let r = sandbox
+        .execute(ExecutionRequest::new(Language::JavaScript, code).with_stdin("ab\r\ncd\n"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (Status::Ok, "chars 4\n"),
+        "{r:?}"
+    );
+    sandbox.terminate().await;
 }

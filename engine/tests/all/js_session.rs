@@ -35,7 +35,7 @@ async fn javascript_sessions_use_the_session_runtime_and_keep_state_over_100_cel
         .unwrap();
     assert_eq!(r.stdout, "x is 100\n");
     assert_eq!(r.value.as_deref(), Some("200"));
-    // The one-shot default is still the command build.
+    // A one-shot run gets a fresh instance of the same runtime: none of the session's state.
     let r = sandbox
         .execute_code(Language::JavaScript, "console.log(typeof x)")
         .await
@@ -68,7 +68,7 @@ async fn the_final_expression_is_shown_like_a_repl_shows_it() {
         ),
         (
             "const o = { self: null }; o.self = o; o",
-            Some("{ self: [Circular] }"),
+            Some("<ref *1> { self: [Circular *1] }"),
         ),
         ("console.log('printed')", None),
     ];
@@ -95,7 +95,7 @@ async fn an_exception_keeps_the_state() {
         "{r:?}"
     );
     assert!(r.stderr.contains("TypeError: boom"), "{}", r.stderr);
-    assert!(r.stderr.contains("<cell 2>"), "{}", r.stderr);
+    assert!(r.stderr.contains("[cell 2]"), "{}", r.stderr);
     let r = session.execute("function broken( {").await.unwrap();
     assert_eq!(r.status, Status::Error, "{r:?}");
     assert!(r.stderr.contains("SyntaxError"), "{}", r.stderr);
@@ -156,11 +156,7 @@ async fn promises_resolve_within_the_cell() {
         .await
         .unwrap();
     assert_eq!(r.status, Status::Error, "{r:?}");
-    assert!(
-        r.stderr.contains("Uncaught (in promise) Error: nope"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.starts_with("Error: nope\n    at "), "{}", r.stderr);
     let r = session
         .execute("await new Promise(() => {})")
         .await
@@ -344,5 +340,128 @@ async fn offline_without_sources_names_the_install_command() {
         message.contains("offline") && message.contains("soulbox runtimes install quickjs-session"),
         "{message}"
     );
+    sandbox.terminate().await;
+}
+
+#[tokio::test]
+async fn process_exit_ends_the_cell_with_its_code_and_the_session_lives_on() {
+    let sandbox = runtime_sandbox(config()).await;
+    let session = sandbox.session(Language::JavaScript).await.unwrap();
+    session.execute("const kept = 'still here'").await.unwrap();
+    let r = session
+        .execute("console.log('before'); setTimeout(() => console.log('dropped'), 10); process.exit(3); console.log('never')")
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status, r.exit_code, r.stdout.as_str()),
+        (Status::Error, Some(3), "before\n"),
+        "{r:?}"
+    );
+    // Even from inside a catch-all, from a timer, and with code 0.
+    let r = session
+        .execute("try { process.exit(4) } catch (e) { console.log('caught?') }")
+        .await
+        .unwrap();
+    assert_eq!((r.exit_code, r.stdout.as_str()), (Some(4), ""), "{r:?}");
+    let r = session
+        .execute("setTimeout(() => process.exit(0), 5); console.log('waiting')")
+        .await
+        .unwrap();
+    assert_eq!((r.status, r.exit_code), (Status::Ok, Some(0)), "{r:?}");
+    // The dropped timer never fires later; the state survived every exit.
+    let r = session.execute("kept").await.unwrap();
+    assert_eq!(
+        (r.status, r.value.as_deref(), r.stdout.as_str()),
+        (Status::Ok, Some("'still here'"), ""),
+        "{r:?}"
+    );
+    // process.exitCode set by a cell is its exit code, once.
+    let r = session.execute("process.exitCode = 2").await.unwrap();
+    assert_eq!((r.status, r.exit_code), (Status::Error, Some(2)), "{r:?}");
+    let r = session.execute("1 + 1").await.unwrap();
+    assert_eq!(
+        (r.status, r.value.as_deref()),
+        (Status::Ok, Some("2")),
+        "{r:?}"
+    );
+    sandbox.terminate().await;
+}
+
+#[tokio::test]
+async fn timers_set_in_a_cell_fire_before_the_cell_returns() {
+    let sandbox = runtime_sandbox(config()).await;
+    let session = sandbox.session(Language::JavaScript).await.unwrap();
+    let r = session
+        .execute("setTimeout(() => console.log('timer'), 30)\nsetImmediate(() => console.log('immediate'))\nprocess.nextTick(() => console.log('tick'))\nconsole.log('cell')\n42")
+        .await
+        .unwrap();
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    assert_eq!(r.stdout, "cell\ntick\nimmediate\ntimer\n");
+    assert_eq!(r.value.as_deref(), Some("42"));
+    // An interval that stops itself; the next cell starts with nothing pending.
+    let r = session
+        .execute("let n = 0; const iv = setInterval(() => { if (++n === 3) clearInterval(iv) }, 5)")
+        .await
+        .unwrap();
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    let r = session.execute("n").await.unwrap();
+    assert_eq!(r.value.as_deref(), Some("3"));
+    // An error in a timer fails the cell that set it, like an uncaught error in node.
+    let r = session
+        .execute("setTimeout(() => { throw new RangeError('in a timer') }, 1)")
+        .await
+        .unwrap();
+    assert_eq!(r.status, Status::Error, "{r:?}");
+    assert!(r.stderr.starts_with("RangeError: in a timer"), "{r:?}");
+    let r = session.execute("n + 1").await.unwrap();
+    assert_eq!(r.value.as_deref(), Some("4"), "{r:?}");
+    sandbox.terminate().await;
+}
+
+#[tokio::test]
+async fn an_endless_interval_is_a_timeout_and_poisons_until_reset() {
+    let sandbox = runtime_sandbox(config().with_timeout(Duration::from_secs(2))).await;
+    let session = sandbox.session(Language::JavaScript).await.unwrap();
+    let r = session
+        .execute("setInterval(() => {}, 10); 'set'")
+        .await
+        .unwrap();
+    assert_eq!(r.status, Status::Timeout, "{r:?}");
+    let err = session.execute("1").await.unwrap_err();
+    assert!(matches!(err, SoulBoxError::SessionPoisoned(_)), "{err}");
+    session.reset().await.unwrap();
+    let r = session.execute("typeof setInterval").await.unwrap();
+    assert_eq!(r.value.as_deref(), Some("'function'"), "{r:?}");
+    sandbox.terminate().await;
+}
+
+#[tokio::test]
+async fn cells_have_the_node_globals_and_imports_of_one_shot_runs() {
+    let sandbox = runtime_sandbox(config()).await;
+    let session = sandbox.session(Language::JavaScript).await.unwrap();
+    let r = session
+        .execute("const fs = require('fs')\nconst path = require('node:path')\nfs.writeFileSync('cell.txt', 'from a cell');\n[typeof process, typeof Buffer, path.join('a', 'b')]")
+        .await
+        .unwrap();
+    assert_eq!(
+        r.value.as_deref(),
+        Some("[ 'object', 'function', 'a/b' ]"),
+        "{r:?}"
+    );
+    let r = session
+        .execute("import { readFileSync } from 'fs'\nconsole.log(readFileSync('cell.txt', 'utf8'))")
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (Status::Ok, "from a cell\n"),
+        "{r:?}"
+    );
+    let r = session
+        .execute("console.log({ a: [1, 2], m: new Map([[1, 'x']]) }); fs.existsSync('cell.txt')")
+        .await
+        .unwrap();
+    assert_eq!(r.stdout, "{ a: [ 1, 2 ], m: Map(1) { 1 => 'x' } }\n");
+    assert_eq!(r.value.as_deref(), Some("true"));
     sandbox.terminate().await;
 }

@@ -101,10 +101,12 @@ pub(crate) fn parse_report(frame: Option<&[u8]>, max_value: usize) -> CellEnd {
             value: Some(
                 String::from_utf8_lossy(text.get(..max_value).unwrap_or(text)).into_owned(),
             ),
+            exit_code: None,
         },
         _ => CellEnd {
             failed: true,
             value: None,
+            exit_code: None,
         },
     }
 }
@@ -186,6 +188,8 @@ pub struct Invocation {
     pub caller_env: Vec<(String, String)>,
     pub(crate) scratch: Option<Scratch>,
     pub(crate) ruby_args: Vec<String>,
+    /// The program's arguments, for drivers that hand them over by a call rather than argv.
+    pub(crate) program_args: Vec<String>,
     /// The code of a one-shot run, for drivers that hand it over by a call rather than argv.
     pub(crate) source: String,
     /// The sandbox's package layer, when the run sees one.
@@ -234,6 +238,7 @@ impl Invocation {
             packages: None,
             scratch: None,
             ruby_args: Vec::new(),
+            program_args: Vec::new(),
             source: String::new(),
         }
     }
@@ -249,6 +254,9 @@ pub struct CellEnd {
     pub failed: bool,
     /// The `repr` (or equivalent) of the cell's final expression, when it had one with a value.
     pub value: Option<String>,
+    /// The exit code the cell asked for (JavaScript's `process.exit(n)`, which ends the cell but
+    /// not the session); `None`: 1 when it failed, else 0.
+    pub exit_code: Option<i32>,
 }
 
 /// The future of [`Driver::session_cell`].
@@ -404,7 +412,10 @@ pub fn driver_for<T: DriverHost>(installed: &Installed) -> Arc<dyn Driver<T>> {
             runtime,
             preinitialised: false,
         }),
-        DriverKind::QuickJsSession => Arc::new(quickjs_session::QuickJsSessionDriver { runtime }),
+        DriverKind::QuickJsSession => Arc::new(quickjs_session::QuickJsSessionDriver {
+            runtime,
+            preinitialised: false,
+        }),
     }
 }
 
@@ -414,7 +425,11 @@ pub fn driver_for<T: DriverHost>(installed: &Installed) -> Arc<dyn Driver<T>> {
 pub fn image_driver_for<T: DriverHost>(installed: &Installed) -> Option<Arc<dyn Driver<T>>> {
     let runtime = installed.runtime;
     match runtime.driver {
-        DriverKind::Command { .. } | DriverKind::QuickJsSession => None,
+        DriverKind::Command { .. } => None,
+        DriverKind::QuickJsSession => Some(Arc::new(quickjs_session::QuickJsSessionDriver {
+            runtime,
+            preinitialised: true,
+        })),
         DriverKind::WasiPython => Some(Arc::new(wasi_python::WasiPythonDriver {
             runtime,
             dir: installed.dir.clone(),
@@ -511,7 +526,8 @@ mod tests {
             end(b"V'abc'"),
             CellEnd {
                 failed: false,
-                value: Some("'abc'".into())
+                value: Some("'abc'".into()),
+                exit_code: None,
             }
         );
         assert_eq!(end(b"V1234567").value.as_deref(), Some("12345"));

@@ -1,13 +1,18 @@
-//! SoulBox's own QuickJS-NG reactor (`language-runtimes/quickjs-session/session.c`, built by the
-//! engine from the pinned `rquickjs-sys` sources).
+//! SoulBox's own QuickJS-NG reactor (`language-runtimes/quickjs-session/session.c` with the
+//! Node.js layer `node.js`, built by the engine from the pinned `rquickjs-sys` sources): the
+//! JavaScript runtime of one-shot runs and sessions alike.
 //!
-//! Calls: `_initialize`, `soulbox_init()` (runtime, context, `console`/`print`, `std`/`os`
-//! globals), then per cell `soulbox_alloc(len)`, a copy of the UTF-8 source, and
-//! `soulbox_eval(ptr, len)` -> 0 (ok) or 1 (uncaught exception, already printed with its stack on
-//! stderr; the context lives on). The text form of the cell's completion value is read from
-//! `soulbox_value_ptr()`/`soulbox_value_len()` (length 0: `undefined` or no value).
+//! Calls: `_initialize`, `soulbox_init()` (runtime, context, Node layer; a pre-initialised image
+//! has done both), `soulbox_configure(json)` (program arguments, environment, one-shot or
+//! session; reseeds `Math.random`), then per program or cell `soulbox_alloc(len)`, a copy of the
+//! UTF-8 source, and `soulbox_eval(ptr, len)` -> 0 (ok), 1 (uncaught exception or unhandled
+//! rejection, already printed on stderr like Node; the context lives on), 2 (out of memory in
+//! the glue), 3 (an exit code: `soulbox_exit_code()`). The text form of a cell's completion value
+//! is read from `soulbox_value_ptr()`/`soulbox_value_len()` (length 0: `undefined` or no value).
 //!
-//! A one-shot run is the same on a fresh instance: one cell, exit code 1 after an exception.
+//! In a one-shot run the guest exits itself (WASI `proc_exit`) after an uncaught error (1) or
+//! `process.exit(n)` (n), as `node` does; in a session `process.exit(n)` ends the cell with exit
+//! code n and the session lives on.
 
 use wasmtime::{Instance, Linker, Store, Trap};
 use wasmtime_wasi::I32Exit;
@@ -22,7 +27,13 @@ use crate::packages::layer;
 
 pub(super) struct QuickJsSessionDriver {
     pub(super) runtime: &'static Runtime,
+    /// Drives the pre-initialised image (`_initialize` and `soulbox_init` already done).
+    pub(super) preinitialised: bool,
 }
+
+/// What the image holds: the runtime booted with its Node layer, nothing configured or run.
+/// Part of its cache key (the module's own sha256 covers the glue and the layer).
+const IMAGE_RECIPE: &str = "quickjs-session image v1: _initialize; soulbox_init";
 
 /// `_initialize`, then `soulbox_init`.
 async fn boot<T: DriverHost>(
@@ -40,28 +51,129 @@ async fn boot<T: DriverHost>(
     match init.call_async(&mut *store, ()).await? {
         0 => Ok(()),
         status => Err(wasmtime::Error::msg(format!(
-            "the QuickJS session failed to start (status {status})"
+            "the QuickJS runtime failed to start (status {status})"
         ))),
     }
 }
 
-/// Evaluates `code` as one cell: the status and, when it succeeded, the value's text (at most
-/// `max_value` bytes).
+/// Copies `bytes` into a fresh guest buffer: its address, or `None` when the guest's malloc
+/// failed (the memory limit refused to grow its heap).
+async fn pass<T: DriverHost>(
+    runtime: &'static Runtime,
+    store: &mut Store<T>,
+    instance: Instance,
+    bytes: &[u8],
+) -> wasmtime::Result<Option<(u32, u32)>> {
+    let len = u32::try_from(bytes.len())
+        .map_err(|_| wasmtime::Error::msg("the text is larger than 4 GiB"))?;
+    let alloc = instance
+        .get_typed_func::<u32, u32>(&mut *store, "soulbox_alloc")
+        .map_err(|_| export_error(runtime, "soulbox_alloc"))?;
+    let memory = instance
+        .get_memory(&mut *store, "memory")
+        .ok_or_else(|| export_error(runtime, "memory"))?;
+    let ptr = alloc.call_async(&mut *store, len).await?;
+    if ptr == 0 {
+        return Ok(None);
+    }
+    memory.write(&mut *store, usize::try_from(ptr)?, bytes)?;
+    Ok(Some((ptr, len)))
+}
+
+/// The run's settings for `soulbox_configure`: program arguments, the environment (the
+/// runtime's, then the caller's; later wins) and whether this is a session.
+fn settings(invocation: &Invocation, session: bool) -> String {
+    let env: serde_json::Map<String, serde_json::Value> = invocation
+        .env
+        .iter()
+        .chain(invocation.caller_env.iter())
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    serde_json::json!({
+        "args": invocation.program_args,
+        "env": env,
+        "session": session,
+    })
+    .to_string()
+}
+
+/// Boots (unless the image already did) and configures the runtime.
+async fn start<T: DriverHost>(
+    driver: &QuickJsSessionDriver,
+    store: &mut Store<T>,
+    instance: Instance,
+    invocation: &Invocation,
+    session: bool,
+) -> wasmtime::Result<()> {
+    let runtime = driver.runtime;
+    if !driver.preinitialised {
+        boot(runtime, store, instance).await?;
+    }
+    let configure = instance
+        .get_typed_func::<(u32, u32), i32>(&mut *store, "soulbox_configure")
+        .map_err(|_| export_error(runtime, "soulbox_configure"))?;
+    let Some((ptr, len)) = pass(
+        runtime,
+        store,
+        instance,
+        settings(invocation, session).as_bytes(),
+    )
+    .await?
+    else {
+        return Err(wasmtime::Error::new(I32Exit(1)));
+    };
+    match configure.call_async(&mut *store, (ptr, len)).await? {
+        0 => Ok(()),
+        status => Err(wasmtime::Error::msg(format!(
+            "the QuickJS runtime refused its settings (status {status})"
+        ))),
+    }
+}
+
+/// How one program or cell ended.
+struct Evaluated {
+    /// 0 ok, 1 uncaught error, 2 out of memory in the glue, 3 exit code.
+    status: i32,
+    /// The exit code of status 3.
+    exit_code: i32,
+    /// The completion value's text (status 0 only).
+    value: Option<String>,
+}
+
+/// Evaluates `code` as one program or cell: how it ended and, when it succeeded, the value's
+/// text (at most `max_value` bytes).
 async fn eval<T: DriverHost>(
     runtime: &'static Runtime,
     store: &mut Store<T>,
     instance: Instance,
     code: &str,
     max_value: usize,
-) -> wasmtime::Result<(i32, Option<String>)> {
-    let len = u32::try_from(code.len())
-        .map_err(|_| wasmtime::Error::msg("the cell is larger than 4 GiB"))?;
-    let alloc = instance
-        .get_typed_func::<u32, u32>(&mut *store, "soulbox_alloc")
-        .map_err(|_| export_error(runtime, "soulbox_alloc"))?;
+) -> wasmtime::Result<Evaluated> {
     let eval = instance
         .get_typed_func::<(u32, u32), i32>(&mut *store, "soulbox_eval")
         .map_err(|_| export_error(runtime, "soulbox_eval"))?;
+    let Some((ptr, len)) = pass(runtime, store, instance, code.as_bytes()).await? else {
+        return Ok(Evaluated {
+            status: 2,
+            exit_code: 1,
+            value: None,
+        });
+    };
+    let status = eval.call_async(&mut *store, (ptr, len)).await?;
+    let mut ended = Evaluated {
+        status,
+        exit_code: i32::from(status != 0),
+        value: None,
+    };
+    if status == 3 {
+        let exit_code = instance
+            .get_typed_func::<(), i32>(&mut *store, "soulbox_exit_code")
+            .map_err(|_| export_error(runtime, "soulbox_exit_code"))?;
+        ended.exit_code = exit_code.call_async(&mut *store, ()).await?;
+    }
+    if status != 0 || max_value == 0 {
+        return Ok(ended);
+    }
     let value_ptr = instance
         .get_typed_func::<(), u32>(&mut *store, "soulbox_value_ptr")
         .map_err(|_| export_error(runtime, "soulbox_value_ptr"))?;
@@ -71,19 +183,9 @@ async fn eval<T: DriverHost>(
     let memory = instance
         .get_memory(&mut *store, "memory")
         .ok_or_else(|| export_error(runtime, "memory"))?;
-    let ptr = alloc.call_async(&mut *store, len).await?;
-    if ptr == 0 {
-        // The guest's malloc failed: the memory limit refused to grow its heap.
-        return Ok((2, None));
-    }
-    memory.write(&mut *store, usize::try_from(ptr)?, code.as_bytes())?;
-    let status = eval.call_async(&mut *store, (ptr, len)).await?;
-    if status != 0 {
-        return Ok((status, None));
-    }
     let len = usize::try_from(value_len.call_async(&mut *store, ()).await?)?;
     if len == 0 {
-        return Ok((status, None));
+        return Ok(ended);
     }
     let ptr = usize::try_from(value_ptr.call_async(&mut *store, ()).await?)?;
     // The guest says where its value is; a bad range is an error, not a host crash.
@@ -91,9 +193,10 @@ async fn eval<T: DriverHost>(
         .data(&*store)
         .get(ptr..ptr.saturating_add(len.min(max_value)))
         .ok_or_else(|| {
-            wasmtime::Error::msg("the QuickJS session reported a value outside its memory")
+            wasmtime::Error::msg("the QuickJS runtime reported a value outside its memory")
         })?;
-    Ok((status, Some(String::from_utf8_lossy(bytes).into_owned())))
+    ended.value = Some(String::from_utf8_lossy(bytes).into_owned());
+    Ok(ended)
 }
 
 impl<T: DriverHost> Driver<T> for QuickJsSessionDriver {
@@ -104,8 +207,9 @@ impl<T: DriverHost> Driver<T> for QuickJsSessionDriver {
     fn prepare(&self, input: &RunInput<'_>) -> Result<Invocation> {
         let code = code_text(self.runtime, input.code)?;
         check_args(self.runtime, input.args)?;
-        let mut invocation = Invocation::new(vec!["qjs".into()]);
+        let mut invocation = Invocation::new(vec!["node".into()]);
         invocation.env.push(("LANG".into(), "C.UTF-8".into()));
+        invocation.program_args = input.args.to_vec();
         invocation.source = code;
         if input.packages.is_some() {
             invocation.add_packages(input.packages);
@@ -128,13 +232,13 @@ impl<T: DriverHost> Driver<T> for QuickJsSessionDriver {
         invocation: &'a Invocation,
     ) -> EnterFuture<'a> {
         Box::pin(async move {
-            boot(self.runtime, store, instance).await?;
-            match eval(self.runtime, store, instance, &invocation.source, 0)
-                .await?
-                .0
-            {
+            start(self, store, instance, invocation, false).await?;
+            // The guest exits by itself after an uncaught error or process.exit; what is left
+            // is its status.
+            let ended = eval(self.runtime, store, instance, &invocation.source, 0).await?;
+            match ended.exit_code {
                 0 => Ok(()),
-                _ => Err(wasmtime::Error::new(I32Exit(1))),
+                code => Err(wasmtime::Error::new(I32Exit(code))),
             }
         })
     }
@@ -154,9 +258,9 @@ impl<T: DriverHost> Driver<T> for QuickJsSessionDriver {
         &'a self,
         store: &'a mut Store<T>,
         instance: Instance,
-        _invocation: &'a Invocation,
+        invocation: &'a Invocation,
     ) -> EnterFuture<'a> {
-        Box::pin(boot(self.runtime, store, instance))
+        Box::pin(start(self, store, instance, invocation, true))
     }
 
     fn session_cell<'a>(
@@ -169,12 +273,26 @@ impl<T: DriverHost> Driver<T> for QuickJsSessionDriver {
     ) -> CellFuture<'a> {
         Box::pin(async move {
             let code = code_text(self.runtime, code)?;
-            let (status, value) = eval(self.runtime, store, instance, &code, max_value).await?;
+            let ended = eval(self.runtime, store, instance, &code, max_value).await?;
             Ok(CellEnd {
-                failed: status != 0,
-                value,
+                failed: ended.exit_code != 0,
+                value: ended.value,
+                exit_code: (ended.status == 3).then_some(ended.exit_code),
             })
         })
+    }
+
+    fn preinit_recipe(&self) -> Option<String> {
+        Some(IMAGE_RECIPE.to_owned())
+    }
+
+    fn preinitialise<'a>(
+        &'a self,
+        store: &'a mut Store<T>,
+        instance: Instance,
+        _invocation: &'a Invocation,
+    ) -> EnterFuture<'a> {
+        Box::pin(boot(self.runtime, store, instance))
     }
 
     fn explain_trap(&self, trap: Trap) -> Option<String> {

@@ -441,6 +441,7 @@ impl<T: DriverHost> Driver<T> for RubyDriver {
                 return Ok(CellEnd {
                     failed: true,
                     value: None,
+                    exit_code: None,
                 });
             }
             // `V` and two hex digits per byte of the value.
@@ -602,6 +603,7 @@ fn read_report(report: &[u8], max_value: usize) -> CellEnd {
     let failed = CellEnd {
         failed: true,
         value: None,
+        exit_code: None,
     };
     match report.split_first() {
         Some((b'N', [])) => CellEnd::default(),
@@ -611,6 +613,7 @@ fn read_report(report: &[u8], max_value: usize) -> CellEnd {
                 value: Some(
                     String::from_utf8_lossy(bytes.get(..max_value).unwrap_or(&bytes)).into_owned(),
                 ),
+                exit_code: None,
             },
             None => failed,
         },

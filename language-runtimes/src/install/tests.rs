@@ -207,6 +207,7 @@ fn built_runtime(sha256: String, size: u64, sources: &'static [&'static str]) ->
         units: &[],
         glue_name: "glue.c",
         glue: "",
+        embedded: &[],
         flags: &[],
         libs: &[],
     }));

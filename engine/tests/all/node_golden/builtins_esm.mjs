@@ -1,0 +1,20 @@
+// import of built-ins, default and named, with and without the node: prefix.
+import fs, { readFileSync, existsSync } from 'fs';
+import * as fsp from 'node:fs/promises';
+import path, { join } from 'node:path';
+import { EventEmitter } from 'events';
+import util, { format } from 'util';
+import { Buffer } from 'node:buffer';
+import crypto, { createHash } from 'crypto';
+import os from 'os';
+import assert from 'node:assert';
+import { URL as NodeURL, fileURLToPath } from 'url';
+import qs from 'querystring';
+import { setTimeout as sleep } from 'timers/promises';
+console.log(typeof fs.readFileSync, typeof readFileSync, existsSync('definitely-missing'), typeof fsp.readFile);
+console.log(join('a', 'b'), path.sep, typeof EventEmitter, format('%d+%d', 1, 2), typeof util.inspect);
+console.log(Buffer.from('x').toString('hex'), createHash('md5').update('').digest('hex'), typeof crypto.randomUUID);
+console.log(os.EOL.length, typeof assert.strictEqual, new NodeURL('http://a/b').pathname, fileURLToPath('file:///a/b'));
+console.log(qs.stringify({ k: 'v' }), typeof import.meta.url);
+await sleep(5);
+console.log('after top-level await');
