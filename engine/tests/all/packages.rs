@@ -166,27 +166,39 @@ async fn javascript_esm_and_cjs_packages_are_laid_out_as_node_modules() {
         )
         .await
         .expect("install");
-    // QuickJS 0.11 resolves no bare names yet: the ESM package is imported by its path, the
-    // CommonJS one (and its dependency) are checked as files.
-    let code = "\
-import esc from '/packages/node_modules/escape-string-regexp/index.js';
-
-console.log(esc('a.b*c'));
-const ms = JSON.parse(std.loadFile('/packages/node_modules/ms/package.json'));
-const debug = JSON.parse(std.loadFile('/packages/node_modules/debug/package.json'));
-console.log(debug.name, debug.main, ms.name);
-console.log(std.open('/packages/node_modules/debug/evil.js', 'w') === null);
+    // Bare names resolve through NODE_PATH (the layer): an ES module importing the ESM package
+    // and the CommonJS one (whose default export is its module.exports)...
+    let esm = "\
+import esc from 'escape-string-regexp';
+import debug from 'debug';
+console.log(esc('a.b*c'), typeof debug, typeof debug.enable);
 ";
     let result = sandbox
-        .execute_code(Language::JavaScript, code)
+        .execute_code(Language::JavaScript, esm)
         .await
         .expect("run");
     assert_eq!(result.status, Status::Ok, "{}", result.stderr);
-    assert_eq!(
-        result.stdout, "a\\.b\\*c\ndebug ./src/index.js ms\ntrue\n",
-        "{}",
-        result.stderr
-    );
+    assert_eq!(result.stdout, "a\\.b\\*c function function\n", "{}", result.stderr);
+    // ...and a CommonJS program requiring the CommonJS package and its dependency; the layer
+    // is read-only to the guest.
+    let cjs = "\
+const ms = require('ms');
+const debug = require('debug');
+console.log(ms(60000), typeof debug.enable, require('debug/package.json').name);
+const fs = require('fs');
+try {
+  fs.writeFileSync('/packages/node_modules/debug/evil.js', 'x');
+  console.log('wrote');
+} catch (e) {
+  console.log('refused');
+}
+";
+    let result = sandbox
+        .execute_code(Language::JavaScript, cjs)
+        .await
+        .expect("run");
+    assert_eq!(result.status, Status::Ok, "{}", result.stderr);
+    assert_eq!(result.stdout, "1m function debug\nrefused\n", "{}", result.stderr);
     sandbox.terminate().await;
 }
 
