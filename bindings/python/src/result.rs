@@ -308,8 +308,8 @@ impl PyInstallReport {
         self.inner.shipped.clone()
     }
     /// Whether everything came from the machine-wide cache (no registry client ran).
-    #[getter]
-    fn from_cache(&self) -> bool {
+    #[getter(from_cache)]
+    fn cached(&self) -> bool {
         self.inner.from_cache
     }
     /// One line for people.
