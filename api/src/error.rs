@@ -53,6 +53,9 @@ pub enum ErrorKind {
     SnapshotCorrupt,
     /// The wasm engine failed for reasons that are not the guest's fault.
     Engine,
+    /// A package install was refused or failed (not found, native code, only an sdist,
+    /// conflict, digest mismatch, registry unreachable, offline and not cached, ...).
+    Package,
     /// A kind this build does not know (sent by a newer peer).
     #[serde(other)]
     Other,
@@ -81,6 +84,7 @@ impl ErrorKind {
             ErrorKind::SnapshotMismatch => "snapshot_mismatch",
             ErrorKind::SnapshotCorrupt => "snapshot_corrupt",
             ErrorKind::Engine => "engine",
+            ErrorKind::Package => "package",
             ErrorKind::Other => "other",
         }
     }

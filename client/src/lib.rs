@@ -49,6 +49,57 @@ const UPLOAD_CHUNK: usize = 256 * 1024;
 /// Largest message the client accepts or sends (the server enforces its own limit).
 const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 
+/// One package as installed in a sandbox (a lock entry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstalledPackage {
+    /// `python`, `npm` or `gem`.
+    pub ecosystem: String,
+    /// Its name as the registry spells it.
+    pub name: String,
+    /// Its exact version.
+    pub version: String,
+    /// The registry's digest of its archive (`sha256:<hex>` or `sha512:<hex>`).
+    pub digest: String,
+}
+
+impl From<v1::InstalledPackage> for InstalledPackage {
+    fn from(p: v1::InstalledPackage) -> Self {
+        InstalledPackage {
+            ecosystem: p.ecosystem,
+            name: p.name,
+            version: p.version,
+            digest: p.digest,
+        }
+    }
+}
+
+/// What an install did (the engine's `InstallReport`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageInstall {
+    /// Laid out in the sandbox by this call (the request's packages and their dependencies).
+    pub installed: Vec<InstalledPackage>,
+    /// Needed by the request and already in the sandbox.
+    pub already: Vec<InstalledPackage>,
+    /// Requested distributions the runtime ships (name, version): nothing was installed.
+    pub shipped: Vec<(String, String)>,
+    /// Everything came from the server's cache (no registry client ran).
+    pub from_cache: bool,
+    /// One line for people.
+    pub summary: String,
+}
+
+impl From<v1::InstallPackageResponse> for PackageInstall {
+    fn from(r: v1::InstallPackageResponse) -> Self {
+        PackageInstall {
+            installed: r.installed.into_iter().map(Into::into).collect(),
+            already: r.already.into_iter().map(Into::into).collect(),
+            shipped: r.shipped.into_iter().map(|s| (s.name, s.version)).collect(),
+            from_cache: r.from_cache,
+            summary: r.summary,
+        }
+    }
+}
+
 /// A host-side failure: the server's message, its gRPC code and the engine's error kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
@@ -555,6 +606,38 @@ impl RemoteSandbox {
             })
             .await?;
         Ok(())
+    }
+
+    /// Installs one package for `language`'s guests in the sandbox (see
+    /// [`install_packages`](Self::install_packages)).
+    pub async fn install_package(&self, language: Language, spec: &str) -> Result<PackageInstall> {
+        self.install_packages(language, &[spec], false).await
+    }
+
+    /// Installs `specs` (resolved together) for `language`'s guests in the sandbox, as
+    /// `soulbox::Sandbox::install_packages` does in-process: Python requirement specifiers,
+    /// npm specs, or (Ruby) paths of `.gem` files in the sandbox's workspace. `offline`: from
+    /// the server's cache only. A refused package is an [`Error`] of kind
+    /// [`ErrorKind::Package`] whose message names it and why.
+    pub async fn install_packages(
+        &self,
+        language: Language,
+        specs: &[&str],
+        offline: bool,
+    ) -> Result<PackageInstall> {
+        let response = self
+            .stubs
+            .sandboxes
+            .clone()
+            .install_package(v1::InstallPackageRequest {
+                sandbox_id: self.id.to_string(),
+                language: language.to_string(),
+                specs: specs.iter().map(|s| (*s).to_owned()).collect(),
+                offline,
+            })
+            .await?
+            .into_inner();
+        Ok(PackageInstall::from(response))
     }
 
     /// Pauses the sandbox (see `soulbox::Sandbox::pause`).

@@ -184,6 +184,12 @@ impl SoulBoxError {
             Self::Io { .. } => ErrorKind::Io,
             Self::Cache { .. } => ErrorKind::Cache,
             Self::ToolchainMissing(_) => ErrorKind::ToolchainMissing,
+            Self::Runtime(soulbox_runtimes::RuntimeError::Package(e)) => match **e {
+                soulbox_runtimes::packages::PackageError::BadSpec { .. } => {
+                    ErrorKind::InvalidRequest
+                }
+                _ => ErrorKind::Package,
+            },
             Self::Runtime(_) => ErrorKind::Runtime,
             Self::IsolationUnavailable { .. } => ErrorKind::IsolationUnavailable,
             Self::NativeSetup { .. } => ErrorKind::NativeSetup,

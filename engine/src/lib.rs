@@ -102,7 +102,7 @@ mod workspace;
 // that talk to a remote SoulBox; they are re-exported here under the same names.
 pub use engine::{Engine, EngineConfig, check_home, default_home};
 pub use error::{Result, SoulBoxError};
-pub use packages::InstallReport;
+pub use packages::{InstallOptions, InstallReport};
 pub use sandbox::Sandbox;
 pub use session::{Session, SnapshotInfo};
 /// The data crate itself, for code that names it (`soulbox::api::ErrorKind`).

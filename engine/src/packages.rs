@@ -64,6 +64,18 @@ impl InstallReport {
     }
 }
 
+/// How [`Sandbox::install_packages_with`] installs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InstallOptions {
+    /// Install from the machine-wide cache only; a package that is not there is an error
+    /// listing what is missing (no registry client runs). The engine's own offline setting
+    /// applies as well.
+    pub offline: bool,
+    /// Ruby gems are named by their path in the sandbox's workspace, not on the host (for
+    /// callers that may not name host files: remote doors, session cells).
+    pub gems_from_workspace: bool,
+}
+
 /// The package world of `language`.
 pub fn ecosystem_for(language: Language) -> Result<Ecosystem> {
     match language {
@@ -133,21 +145,8 @@ impl Sandbox {
         language: Language,
         specs: &[String],
     ) -> Result<InstallReport> {
-        let ecosystem = ecosystem_for(language)?;
-        self.check_running("install packages")?;
-        let target = self.package_target(language, ecosystem).await?;
-        let installer = self.engine().runtimes().package_installer();
-        let specs = specs.to_vec();
-        let installed = blocking(move || {
-            installer
-                .install(&target, &specs)
-                .map_err(SoulBoxError::from)
-        })
-        .await?;
-        let mut report = self.lay_out(installed.packages).await?;
-        report.shipped = installed.shipped;
-        report.from_cache = installed.from_cache;
-        Ok(report)
+        self.install_packages_with(language, specs, InstallOptions::default())
+            .await
     }
 
     /// [`install_packages`](Self::install_packages) for callers that may not name host files
@@ -159,18 +158,47 @@ impl Sandbox {
         language: Language,
         specs: &[String],
     ) -> Result<InstallReport> {
-        if language != Language::Ruby {
-            return self.install_packages(language, specs).await;
-        }
+        let options = InstallOptions {
+            gems_from_workspace: true,
+            ..InstallOptions::default()
+        };
+        self.install_packages_with(language, specs, options).await
+    }
+
+    /// [`install_packages`](Self::install_packages) with [`InstallOptions`]: offline for this
+    /// call (the cache only, even when the engine may fetch), gems read from the workspace.
+    pub async fn install_packages_with(
+        &self,
+        language: Language,
+        specs: &[String],
+        options: InstallOptions,
+    ) -> Result<InstallReport> {
+        let ecosystem = ecosystem_for(language)?;
         self.check_running("install packages")?;
-        let mut gems = Vec::new();
-        for spec in specs {
-            gems.push((spec.clone(), self.read_file(spec).await?));
-        }
         let installer = self.engine().runtimes().package_installer();
-        let installed =
-            blocking(move || installer.install_gems(gems).map_err(SoulBoxError::from)).await?;
+        let installer = if options.offline {
+            installer.offline(true)
+        } else {
+            installer
+        };
+        let installed = if ecosystem == Ecosystem::Gem && options.gems_from_workspace {
+            let mut gems = Vec::new();
+            for spec in specs {
+                gems.push((spec.clone(), self.read_file(spec).await?));
+            }
+            blocking(move || installer.install_gems(gems).map_err(SoulBoxError::from)).await?
+        } else {
+            let target = self.package_target(language, ecosystem).await?;
+            let specs = specs.to_vec();
+            blocking(move || {
+                installer
+                    .install(&target, &specs)
+                    .map_err(SoulBoxError::from)
+            })
+            .await?
+        };
         let mut report = self.lay_out(installed.packages).await?;
+        report.shipped = installed.shipped;
         report.from_cache = installed.from_cache;
         Ok(report)
     }

@@ -30,7 +30,7 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
 pub const ERROR_KIND_HEADER: &str = "soulbox-error-kind";
 
 /// Every [`ErrorKind`], to read one back from its name.
-const ERROR_KINDS: [ErrorKind; 20] = [
+const ERROR_KINDS: [ErrorKind; 21] = [
     ErrorKind::InvalidRequest,
     ErrorKind::UnknownLanguage,
     ErrorKind::Unsupported,
@@ -50,6 +50,7 @@ const ERROR_KINDS: [ErrorKind; 20] = [
     ErrorKind::SnapshotMismatch,
     ErrorKind::SnapshotCorrupt,
     ErrorKind::Engine,
+    ErrorKind::Package,
     ErrorKind::Other,
 ];
 

@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use crate::bridge::{Bytes, Data, awaitable, future};
 use crate::config::PySandboxConfig;
 use crate::error::Outcome;
-use crate::result::{PyExecutionResult, PyFileInfo, event_object};
+use crate::result::{PyExecutionResult, PyFileInfo, PyInstallReport, event_object};
 use crate::target::{self, EventStream, SessionTarget, Snapshot, Target};
 
 /// A sandbox for asyncio code: the engine embedded in this process (``SoulBox(config)``) or a
@@ -187,6 +187,44 @@ impl SoulBox {
     fn remove_file<'py>(&self, py: Python<'py>, path: String) -> PyResult<Bound<'py, PyAny>> {
         let target = self.target.clone();
         awaitable(py, async move { target.remove_file(path).await })
+    }
+
+    /// Installs one package for ``language``'s guests in this sandbox; see
+    /// ``install_packages``. Returns an ``InstallReport``.
+    #[pyo3(signature = (language, spec, *, offline=false))]
+    fn install_package<'py>(
+        &self,
+        py: Python<'py>,
+        language: &str,
+        spec: String,
+        offline: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.install_packages(py, language, vec![spec], offline)
+    }
+
+    /// Installs ``specs`` (resolved together) for ``language``'s guests in this sandbox:
+    /// Python requirement specifiers (``"idna"``, ``"attrs>=23"``), npm specs for
+    /// ``"javascript"``, ``.gem`` files for ``"ruby"`` (a host path embedded, a workspace path
+    /// remote). Later executions and sessions' later cells import them. Wheels only, nothing
+    /// built or run on the host; what the runtime ships counts as installed. ``offline``:
+    /// from the cache only. Returns an ``InstallReport``; a refused package raises
+    /// ``PackageError`` with the reason, a malformed spec ``ConfigError``.
+    #[pyo3(signature = (language, specs, *, offline=false))]
+    fn install_packages<'py>(
+        &self,
+        py: Python<'py>,
+        language: &str,
+        specs: Vec<String>,
+        offline: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let language = target::language(language).map_err(|f| f.into_pyerr(py))?;
+        let target = self.target.clone();
+        awaitable(py, async move {
+            target
+                .install_packages(language, specs, offline)
+                .await
+                .map(PyInstallReport::new)
+        })
     }
 
     /// Suspends the sandbox: executions and writes raise ``InvalidState`` until ``resume()``.

@@ -12,7 +12,7 @@ use crate::asyncio::{Event, Pending, PySnapshot, SnapshotArg, StreamState, confi
 use crate::bridge::{Bytes, Data, block};
 use crate::config::PySandboxConfig;
 use crate::error::Outcome;
-use crate::result::{PyExecutionResult, PyFileInfo};
+use crate::result::{PyExecutionResult, PyFileInfo, PyInstallReport};
 use crate::target::{self, SessionTarget, Target};
 
 /// A sandbox for synchronous code (scripts, notebooks): the same methods as ``SoulBox``, each
@@ -119,6 +119,38 @@ impl Sandbox {
     /// Removes a workspace file or empty directory.
     fn remove_file(&self, py: Python<'_>, path: String) -> PyResult<()> {
         block(py, self.target.remove_file(path))
+    }
+
+    /// Installs one package for ``language``'s guests in this sandbox; see
+    /// ``install_packages``. Returns an ``InstallReport``.
+    #[pyo3(signature = (language, spec, *, offline=false))]
+    fn install_package(
+        &self,
+        py: Python<'_>,
+        language: &str,
+        spec: String,
+        offline: bool,
+    ) -> PyResult<PyInstallReport> {
+        self.install_packages(py, language, vec![spec], offline)
+    }
+
+    /// Installs ``specs`` (resolved together) for ``language``'s guests in this sandbox:
+    /// Python requirement specifiers (``"idna"``, ``"attrs>=23"``), npm specs for
+    /// ``"javascript"``, ``.gem`` files for ``"ruby"`` (a host path embedded, a workspace path
+    /// remote). Later executions and sessions' later cells import them. Wheels only, nothing
+    /// built or run on the host; what the runtime ships counts as installed. ``offline``:
+    /// from the cache only. Returns an ``InstallReport``; a refused package raises
+    /// ``PackageError`` with the reason, a malformed spec ``ConfigError``.
+    #[pyo3(signature = (language, specs, *, offline=false))]
+    fn install_packages(
+        &self,
+        py: Python<'_>,
+        language: &str,
+        specs: Vec<String>,
+        offline: bool,
+    ) -> PyResult<PyInstallReport> {
+        let language = target::language(language).map_err(|f| f.into_pyerr(py))?;
+        block(py, self.target.install_packages(language, specs, offline)).map(PyInstallReport::new)
     }
 
     /// Suspends the sandbox until ``resume()``.

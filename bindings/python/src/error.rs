@@ -116,6 +116,7 @@ fn class_of(kind: ErrorKind) -> &'static str {
         ErrorKind::InvalidState => "InvalidState",
         ErrorKind::Unsupported => "Unsupported",
         ErrorKind::Runtime | ErrorKind::ToolchainMissing => "RuntimeMissing",
+        ErrorKind::Package => "PackageError",
         ErrorKind::IsolationUnavailable | ErrorKind::NativeSetup => "IsolationUnavailable",
         ErrorKind::SessionPoisoned => "SessionPoisoned",
         ErrorKind::SessionStart => "SessionError",

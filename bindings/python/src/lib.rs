@@ -33,6 +33,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<result::PyExecutionResult>()?;
     m.add_class::<result::PyArtifact>()?;
     m.add_class::<result::PyFileInfo>()?;
+    m.add_class::<result::PyInstalledPackage>()?;
+    m.add_class::<result::PyInstallReport>()?;
     m.add_class::<result::PyOutputEvent>()?;
     m.add_class::<result::PyArtifactEvent>()?;
     m.add_class::<asyncio::SoulBox>()?;

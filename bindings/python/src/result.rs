@@ -236,6 +236,92 @@ impl PyFileInfo {
     }
 }
 
+/// One package installed in a sandbox.
+#[pyclass(frozen, module = "soulbox._native", name = "InstalledPackage")]
+pub struct PyInstalledPackage {
+    inner: soulbox_client::InstalledPackage,
+}
+
+#[pymethods]
+impl PyInstalledPackage {
+    /// ``"python"``, ``"npm"`` or ``"gem"``.
+    #[getter]
+    fn ecosystem(&self) -> &str {
+        &self.inner.ecosystem
+    }
+    /// The name as the registry spells it.
+    #[getter]
+    fn name(&self) -> &str {
+        &self.inner.name
+    }
+    /// The exact version.
+    #[getter]
+    fn version(&self) -> &str {
+        &self.inner.version
+    }
+    /// The registry's digest of the archive: ``"sha256:<hex>"`` or ``"sha512:<hex>"``.
+    #[getter]
+    fn digest(&self) -> &str {
+        &self.inner.digest
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "InstalledPackage(ecosystem={:?}, name={:?}, version={:?}, digest={:?})",
+            self.inner.ecosystem, self.inner.name, self.inner.version, self.inner.digest
+        )
+    }
+}
+
+/// What ``install_package`` / ``install_packages`` did.
+#[pyclass(frozen, module = "soulbox._native", name = "InstallReport")]
+pub struct PyInstallReport {
+    inner: soulbox_client::PackageInstall,
+}
+
+impl PyInstallReport {
+    pub fn new(inner: soulbox_client::PackageInstall) -> Self {
+        PyInstallReport { inner }
+    }
+}
+
+fn packages(list: &[soulbox_client::InstalledPackage]) -> Vec<PyInstalledPackage> {
+    list.iter()
+        .map(|p| PyInstalledPackage { inner: p.clone() })
+        .collect()
+}
+
+#[pymethods]
+impl PyInstallReport {
+    /// Packages laid out in the sandbox by this call (the request's and their dependencies).
+    #[getter]
+    fn installed(&self) -> Vec<PyInstalledPackage> {
+        packages(&self.inner.installed)
+    }
+    /// Packages the request needed that the sandbox had already.
+    #[getter]
+    fn already(&self) -> Vec<PyInstalledPackage> {
+        packages(&self.inner.already)
+    }
+    /// Requested distributions the runtime ships, as ``(name, version)``: nothing to install.
+    #[getter]
+    fn shipped(&self) -> Vec<(String, String)> {
+        self.inner.shipped.clone()
+    }
+    /// Whether everything came from the machine-wide cache (no registry client ran).
+    #[getter(from_cache)]
+    fn cached(&self) -> bool {
+        self.inner.from_cache
+    }
+    /// One line for people.
+    #[getter]
+    fn summary(&self) -> &str {
+        &self.inner.summary
+    }
+    fn __repr__(&self) -> String {
+        format!("InstallReport({:?})", self.inner.summary)
+    }
+}
+
 /// A chunk the guest wrote to stdout or stderr, as soon as it wrote it.
 #[pyclass(frozen, module = "soulbox._native", name = "OutputEvent")]
 pub struct PyOutputEvent {

@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex};
 
 use futures::{Stream, StreamExt};
 use soulbox::{ExecutionResult, FileInfo, Language, SandboxConfig, StreamOutput};
-use soulbox_client::{Client, RemoteSandbox, RemoteSession, RemoteSnapshot};
+use soulbox_client::{
+    Client, InstalledPackage, PackageInstall, RemoteSandbox, RemoteSession, RemoteSnapshot,
+};
 
 use crate::error::{Failure, Outcome};
 
@@ -186,6 +188,43 @@ impl Target {
             Live::Remote(s) => s.remove_file(&path).await?,
         }
         Ok(())
+    }
+
+    /// Installs packages for `language`'s guests: the engine's `install_packages_with`
+    /// embedded (gems named by host path, as the library takes them), the server's
+    /// `InstallPackage` remote (gems named by workspace path).
+    pub async fn install_packages(
+        &self,
+        language: Language,
+        specs: Vec<String>,
+        offline: bool,
+    ) -> Outcome<PackageInstall> {
+        Ok(match self.live().await? {
+            Live::Embedded(s) => {
+                let options = soulbox::InstallOptions {
+                    offline,
+                    ..soulbox::InstallOptions::default()
+                };
+                let report = s.install_packages_with(language, &specs, options).await?;
+                let wire = |p: soulbox::packages::PackageRef| InstalledPackage {
+                    ecosystem: p.ecosystem.name().to_owned(),
+                    name: p.name,
+                    version: p.version,
+                    digest: p.digest,
+                };
+                PackageInstall {
+                    summary: report.summary(),
+                    installed: report.installed.into_iter().map(wire).collect(),
+                    already: report.already.into_iter().map(wire).collect(),
+                    shipped: report.shipped,
+                    from_cache: report.from_cache,
+                }
+            }
+            Live::Remote(s) => {
+                let specs: Vec<&str> = specs.iter().map(String::as_str).collect();
+                s.install_packages(language, &specs, offline).await?
+            }
+        })
     }
 
     /// Suspends the sandbox: executions and writes are refused until `resume`.

@@ -37,7 +37,8 @@ fn engine_code(kind: ErrorKind) -> Code {
         | ErrorKind::SnapshotMismatch
         | ErrorKind::SnapshotCorrupt
         | ErrorKind::ToolchainMissing
-        | ErrorKind::IsolationUnavailable => Code::FailedPrecondition,
+        | ErrorKind::IsolationUnavailable
+        | ErrorKind::Package => Code::FailedPrecondition,
         _ => Code::Internal,
     }
 }

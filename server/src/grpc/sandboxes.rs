@@ -1,14 +1,52 @@
-//! `soulbox.v1.Sandboxes`: create, get, list, delete, pause, resume, set timeout, execute.
+//! `soulbox.v1.Sandboxes`: create, get, list, delete, pause, resume, set timeout, execute,
+//! install packages.
 
 use std::time::Duration;
 
+use soulbox::{InstallOptions, Language};
 use soulbox_proto::v1;
 use soulbox_proto::v1::sandboxes_server::Sandboxes;
 use tonic::{Request, Response, Status};
 
-use super::{CallLog, EventStream, invalid, wire_events};
+use super::{CallLog, EventStream, engine_status, invalid, wire_events};
 use crate::auth::tenant;
 use crate::manager::{Entry, Manager};
+
+/// Most specs one `InstallPackage` call may name.
+pub(crate) const MAX_INSTALL_SPECS: usize = 64;
+/// Longest spec (bytes) `InstallPackage` accepts.
+pub(crate) const MAX_SPEC_BYTES: usize = 512;
+
+/// The request's specs, checked against the door's caps (the engine checks what they name).
+fn install_specs(specs: Vec<String>) -> Result<Vec<String>, Status> {
+    if specs.is_empty() {
+        return Err(invalid(
+            "InstallPackageRequest.specs is empty: name at least one package",
+        ));
+    }
+    if specs.len() > MAX_INSTALL_SPECS {
+        return Err(invalid(format!(
+            "InstallPackageRequest names {} specs; at most {MAX_INSTALL_SPECS} per call",
+            specs.len()
+        )));
+    }
+    if let Some(long) = specs.iter().find(|s| s.len() > MAX_SPEC_BYTES) {
+        return Err(invalid(format!(
+            "a spec is {} bytes long; at most {MAX_SPEC_BYTES}",
+            long.len()
+        )));
+    }
+    Ok(specs)
+}
+
+fn package_to_wire(package: soulbox::packages::PackageRef) -> v1::InstalledPackage {
+    v1::InstalledPackage {
+        ecosystem: package.ecosystem.name().to_owned(),
+        name: package.name,
+        version: package.version,
+        digest: package.digest,
+    }
+}
 
 /// The `Sandboxes` service over a [`Manager`].
 pub(crate) struct SandboxesService {
@@ -174,5 +212,48 @@ impl Sandboxes for SandboxesService {
         };
         let events = admission.entry().sandbox().stream(execution);
         Ok(Response::new(wire_events(events, admission, log, None)))
+    }
+
+    async fn install_package(
+        &self,
+        request: Request<v1::InstallPackageRequest>,
+    ) -> Result<Response<v1::InstallPackageResponse>, Status> {
+        let tenant = tenant(&request)?;
+        let request = request.into_inner();
+        let log = CallLog::new("Sandboxes/InstallPackage", &tenant, &request.sandbox_id);
+        let result = async {
+            let language: Language = request
+                .language
+                .parse()
+                .map_err(|e: soulbox::UnknownLanguage| invalid(e.to_string()))?;
+            let specs = install_specs(request.specs)?;
+            // Admitted like a run: it holds a concurrency slot and keeps the sandbox alive.
+            let admission = self.manager.admit(&tenant, &request.sandbox_id).await?;
+            let options = InstallOptions {
+                offline: request.offline,
+                // A remote caller may not name host files: gems come from the workspace.
+                gems_from_workspace: true,
+            };
+            let report = admission
+                .entry()
+                .sandbox()
+                .install_packages_with(language, &specs, options)
+                .await
+                .map_err(|e| engine_status(&e))?;
+            let summary = report.summary();
+            Ok(Response::new(v1::InstallPackageResponse {
+                installed: report.installed.into_iter().map(package_to_wire).collect(),
+                already: report.already.into_iter().map(package_to_wire).collect(),
+                shipped: report
+                    .shipped
+                    .into_iter()
+                    .map(|(name, version)| v1::ShippedPackage { name, version })
+                    .collect(),
+                from_cache: report.from_cache,
+                summary,
+            }))
+        }
+        .await;
+        log.result(result)
     }
 }

@@ -71,6 +71,20 @@ def cell(code):
             return event.result.value if event.result.HasField("value") else None
 out["cells"] = [cell(b"x = 41"), cell(b"x + 1")]
 
+installed = sandboxes.InstallPackage(pb.InstallPackageRequest(sandbox_id=sid, language="python", specs=["idna"]), metadata=md)
+out["installed"] = sorted(p.name for p in list(installed.installed) + list(installed.already))
+out["imported"] = cell("import idna\nidna.encode('ドメイン.テスト').decode()".encode())
+try:
+    sandboxes.InstallPackage(pb.InstallPackageRequest(sandbox_id=sid, language="python", specs=["numpy==2.2.0"]), metadata=md)
+    out["refused"] = "OK"
+except grpc.RpcError as e:
+    out["refused"] = [e.code().name, kind(e), "numpy" in e.details()]
+try:
+    sandboxes.InstallPackage(pb.InstallPackageRequest(sandbox_id=sid, language="python", specs=["/etc/passwd"]), metadata=md)
+    out["bad_spec"] = "OK"
+except grpc.RpcError as e:
+    out["bad_spec"] = [e.code().name, kind(e)]
+
 sandboxes.Delete(pb.SandboxRef(sandbox_id=sid), metadata=md)
 try:
     sandboxes.Get(pb.SandboxRef(sandbox_id=sid), metadata=md)
@@ -159,5 +173,17 @@ async fn python_grpcio_drives_the_server() {
         "{out}"
     );
     assert_eq!(out["cells"], serde_json::json!([null, "42"]), "{out}");
+    assert_eq!(out["installed"], serde_json::json!(["idna"]), "{out}");
+    assert_eq!(out["imported"], "'xn--eckwd4c7c.xn--zckzah'", "{out}");
+    assert_eq!(
+        out["refused"],
+        serde_json::json!(["FAILED_PRECONDITION", "package", true]),
+        "{out}"
+    );
+    assert_eq!(
+        out["bad_spec"],
+        serde_json::json!(["INVALID_ARGUMENT", "invalid_request"]),
+        "{out}"
+    );
     assert_eq!(out["after_delete"], "NOT_FOUND", "{out}");
 }

@@ -10,6 +10,7 @@ mod grpcio;
 mod lifecycle;
 mod limits;
 mod mcp;
+mod packages;
 mod runs;
 mod sessions;
 mod standard;

@@ -43,6 +43,12 @@ class RuntimeMissing(SoulBoxError):
     """A language runtime or compile toolchain is missing and could not be installed."""
 
 
+class PackageError(SoulBoxError):
+    """A package install was refused or failed: not found, native code or only an sdist,
+    a resolution conflict, a digest mismatch, the registry unreachable, offline and not
+    cached. The message names the package and why."""
+
+
 class IsolationUnavailable(SoulBoxError):
     """The native backend cannot isolate a program on this host."""
 
@@ -73,6 +79,7 @@ __all__ = [
     "InvalidState",
     "Unsupported",
     "RuntimeMissing",
+    "PackageError",
     "IsolationUnavailable",
     "SessionError",
     "SessionPoisoned",
