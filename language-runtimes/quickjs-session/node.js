@@ -1868,12 +1868,16 @@
   });
 
   // ---------------------------------------------------------------- modules
+  // No descriptor is a terminal in a sandbox; packages such as `debug` and `supports-color` only
+  // ask `isatty`.
+  const noTerminal = () => { throw nodeError(Error, 'ERR_SOULBOX_UNAVAILABLE', 'no terminal in SoulBox: tty streams cannot be made'); };
+  const ttyModule = { isatty: () => false, ReadStream: noTerminal, WriteStream: noTerminal };
   const builtins = {
     assert, 'assert/strict': assert.strict, buffer: { Buffer, constants: { MAX_LENGTH: 2 ** 32 }, kMaxLength: 2 ** 32, atob: G.atob, btoa: G.btoa },
     console, crypto: cryptoModule, events: EventEmitter, fs, 'fs/promises': fsPromises, os: osModule, path,
     readline: readlineModule, 'readline/promises': readlinePromises,
     'path/posix': path, process, querystring, string_decoder: { StringDecoder }, timers: timersModule,
-    'timers/promises': timersPromises, url: urlModule, util, 'util/types': types,
+    'timers/promises': timersPromises, tty: ttyModule, url: urlModule, util, 'util/types': types,
   };
   const unavailableModules = {
     child_process: 'no processes can be started', http: 'no network access', https: 'no network access',
@@ -1881,7 +1885,7 @@
     tls: 'no network access', cluster: 'no processes can be started', worker_threads: 'no threads',
     vm: 'not implemented', zlib: 'not implemented yet', stream: 'not implemented yet',
     'stream/promises': 'not implemented yet', v8: 'not a V8 engine', inspector: 'no inspector', perf_hooks: 'use the global performance',
-    async_hooks: 'not implemented', module: 'not implemented', tty: 'not a terminal', repl: 'not implemented',
+    async_hooks: 'not implemented', module: 'not implemented', repl: 'not implemented',
   };
   const builtinName = (spec) => {
     const name = spec.startsWith('node:') ? spec.slice(5) : spec;

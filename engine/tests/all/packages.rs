@@ -178,7 +178,11 @@ console.log(esc('a.b*c'), typeof debug, typeof debug.enable);
         .await
         .expect("run");
     assert_eq!(result.status, Status::Ok, "{}", result.stderr);
-    assert_eq!(result.stdout, "a\\.b\\*c function function\n", "{}", result.stderr);
+    assert_eq!(
+        result.stdout, "a\\.b\\*c function function\n",
+        "{}",
+        result.stderr
+    );
     // ...and a CommonJS program requiring the CommonJS package and its dependency; the layer
     // is read-only to the guest.
     let cjs = "\
@@ -198,7 +202,11 @@ try {
         .await
         .expect("run");
     assert_eq!(result.status, Status::Ok, "{}", result.stderr);
-    assert_eq!(result.stdout, "1m function debug\nrefused\n", "{}", result.stderr);
+    assert_eq!(
+        result.stdout, "1m function debug\nrefused\n",
+        "{}",
+        result.stderr
+    );
     sandbox.terminate().await;
 }
 
