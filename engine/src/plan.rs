@@ -71,10 +71,10 @@ pub(crate) async fn plan(
             packages,
         })?;
         return Ok(Plan::Wasm {
-            program: WasmProgram::Interpreter(DriverRun {
+            program: WasmProgram::Interpreter(Box::new(DriverRun {
                 runtime: prepared,
                 invocation,
-            }),
+            })),
             spent: Duration::ZERO,
             isolation: Vec::new(),
         });

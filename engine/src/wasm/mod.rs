@@ -108,7 +108,7 @@ pub(crate) enum WasmProgram {
     /// A compiled WASI command module and its argv (program name first).
     Module { module: Module, argv: Vec<String> },
     /// An interpreter from the runtime catalogue.
-    Interpreter(DriverRun),
+    Interpreter(Box<DriverRun>),
 }
 
 /// Plain WASI preview1, asynchronous: what the engine's own boot of a pre-initialised image
