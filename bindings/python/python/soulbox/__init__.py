@@ -40,6 +40,7 @@ from soulbox._native import (
     SoulBox,
     SyncSession,
 )
+from soulbox import errors
 from soulbox.errors import (
     ConfigError,
     FileNotFound,
@@ -76,19 +77,5 @@ __all__ = [
     "Session",
     "SyncSession",
     "Snapshot",
-    "SoulBoxError",
-    "ConfigError",
-    "UnknownLanguage",
-    "InvalidPath",
-    "FileNotFound",
-    "UnusableFile",
-    "InvalidState",
-    "Unsupported",
-    "RuntimeMissing",
-    "PackageError",
-    "IsolationUnavailable",
-    "SessionError",
-    "SessionPoisoned",
-    "SnapshotError",
-    "RemoteError",
+    *errors.__all__,
 ]
