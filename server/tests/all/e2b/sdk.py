@@ -36,6 +36,10 @@ out["default_x"] = sbx.run_code("x").text
 out["js"] = sbx.run_code("let a = 20; a + 22", language="javascript").text
 out["js_state"] = sbx.run_code("a * 2", language="javascript").text
 out["ruby"] = sbx.run_code("[1, 2, 3].sum", language="ruby").text
+# Packages: a %pip install cell, then the package imports in the next cell.
+ex = sbx.run_code("%pip install idna")
+out["pip_cell_error"] = ex.error.value if ex.error else None
+out["pip_then_import"] = sbx.run_code("import idna\nidna.encode('ドメイン.テスト').decode()").text
 try:
     sbx.create_code_context(language="r")
     out["r_context"] = "created"
