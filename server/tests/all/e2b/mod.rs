@@ -105,7 +105,10 @@ async fn the_unmodified_e2b_sdk_runs_code_files_and_lifecycle() {
     assert_eq!(out["js_state"], "40");
     assert_eq!(out["ruby"], "6");
     assert_eq!(out["pip_cell_error"], serde_json::Value::Null, "{out}");
-    assert_eq!(out["pip_then_import"], "'xn--eckwd4c7c.xn--zckzah'", "{out}");
+    assert_eq!(
+        out["pip_then_import"], "'xn--eckwd4c7c.xn--zckzah'",
+        "{out}"
+    );
     assert_eq!(out["r_context"][0], "SandboxException");
     assert!(
         out["r_context"][1]
