@@ -184,11 +184,8 @@ async fn shutdown_kills_runs_that_outlast_the_grace_period() {
     };
     let server = TestServer::start(config).await;
     let sandbox = server
-        .client()
-        .await
-        .create(SandboxConfig::default().with_timeout(Duration::from_secs(60)))
-        .await
-        .expect("create");
+        .sandbox_with(SandboxConfig::default().with_timeout(Duration::from_secs(60)))
+        .await;
     let mut events =
         Box::pin(sandbox.stream_execute(Language::Wasm, wat_print_then_spin("spin\n")));
     assert!(matches!(

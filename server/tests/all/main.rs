@@ -91,11 +91,12 @@ impl TestServer {
 
     /// A sandbox of tenant one with default limits.
     pub async fn sandbox(&self) -> RemoteSandbox {
-        self.client()
-            .await
-            .create(soulbox::SandboxConfig::default())
-            .await
-            .expect("create")
+        self.sandbox_with(soulbox::SandboxConfig::default()).await
+    }
+
+    /// A sandbox created with `config` through a client with the test token.
+    pub async fn sandbox_with(&self, config: soulbox::SandboxConfig) -> RemoteSandbox {
+        self.client().await.create(config).await.expect("create")
     }
 
     /// Asks the server to shut down (as SIGTERM does) and waits for it to return.

@@ -15,12 +15,7 @@ fn config() -> SandboxConfig {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_remote_install_is_imported_by_later_runs() {
     let server = TestServer::start(Default::default()).await;
-    let sandbox = server
-        .client()
-        .await
-        .create(config())
-        .await
-        .expect("create");
+    let sandbox = server.sandbox_with(config()).await;
     let report = sandbox
         .install_package(Language::Python, "idna")
         .await
@@ -61,12 +56,7 @@ async fn a_remote_install_is_imported_by_later_runs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_packages_are_failed_precondition_with_the_reason() {
     let server = TestServer::start(Default::default()).await;
-    let sandbox = server
-        .client()
-        .await
-        .create(config())
-        .await
-        .expect("create");
+    let sandbox = server.sandbox_with(config()).await;
     let err = sandbox
         .install_package(Language::Python, "numpy==2.2.0")
         .await

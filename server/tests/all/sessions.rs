@@ -12,12 +12,7 @@ fn python_config() -> SandboxConfig {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn state_persists_across_cells_and_values_come_back() {
     let server = TestServer::start(Default::default()).await;
-    let sandbox = server
-        .client()
-        .await
-        .create(python_config())
-        .await
-        .expect("create");
+    let sandbox = server.sandbox_with(python_config()).await;
     let session = sandbox.session(Language::Python).await.expect("session");
     assert_eq!(session.language(), Language::Python);
     assert_eq!(session.runtime_name(), "python");
@@ -125,11 +120,8 @@ async fn fork_snapshot_restore_and_reset() {
 async fn a_cell_over_a_limit_poisons_the_session_until_reset() {
     let server = TestServer::start(Default::default()).await;
     let sandbox = server
-        .client()
-        .await
-        .create(python_config().with_timeout(std::time::Duration::from_secs(1)))
-        .await
-        .expect("create");
+        .sandbox_with(python_config().with_timeout(std::time::Duration::from_secs(1)))
+        .await;
     let session = sandbox.session(Language::Python).await.expect("session");
     let spun = session.execute("while True: pass").await.expect("cell");
     assert_eq!(spun.status, Status::Timeout, "{spun:?}");
@@ -148,11 +140,8 @@ async fn a_cancelled_cell_closes_its_session() {
     use futures::StreamExt;
     let server = TestServer::start(Default::default()).await;
     let sandbox = server
-        .client()
-        .await
-        .create(python_config().with_timeout(std::time::Duration::from_secs(60)))
-        .await
-        .expect("create");
+        .sandbox_with(python_config().with_timeout(std::time::Duration::from_secs(60)))
+        .await;
     let session = sandbox.session(Language::Python).await.expect("session");
     {
         let mut events =

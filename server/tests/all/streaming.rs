@@ -59,11 +59,8 @@ async fn cancelling_mid_run_leaves_no_guest_running() {
     let engine = Engine::new(EngineConfig::default().with_quiet(true)).expect("engine");
     let server = TestServer::start_on(engine.clone(), Default::default()).await;
     let sandbox = server
-        .client()
-        .await
-        .create(SandboxConfig::default().with_timeout(Duration::from_secs(60)))
-        .await
-        .expect("create");
+        .sandbox_with(SandboxConfig::default().with_timeout(Duration::from_secs(60)))
+        .await;
     {
         let mut events = std::pin::pin!(
             sandbox.stream_execute(Language::Wasm, wat_print_then_spin("spinning\n"))
