@@ -100,7 +100,7 @@ impl StackWindow {
                 self.widened, self.stack_top
             )));
         }
-        let layout = Layout::read(module).map_err(|e| refuse(e.to_string()))?;
+        let layout = Layout::read(module, self.call).map_err(|e| refuse(e.to_string()))?;
         if layout.stack_pointer_init != Some(self.stack_top) {
             return Err(refuse(format!(
                 "the shadow-stack pointer starts at {:?}, not at {}",
@@ -113,7 +113,7 @@ impl StackWindow {
                 self.stack_top
             )));
         }
-        if layout.function_name(self.call) != Some(self.call_name) {
+        if layout.call_name != Some(self.call_name) {
             return Err(refuse(format!(
                 "function {} is not {}",
                 self.call, self.call_name
@@ -189,16 +189,20 @@ fn uleb_fixed(v: u32, width: usize) -> Vec<u8> {
 struct Layout<'a> {
     stack_pointer_init: Option<u32>,
     lowest_data: Option<u32>,
-    names: Vec<(u32, &'a str)>,
+    /// The name section's name of the function the window's call goes to.
+    call_name: Option<&'a str>,
 }
 
 impl<'a> Layout<'a> {
-    fn read(module: &'a [u8]) -> std::result::Result<Self, wasmparser::BinaryReaderError> {
+    fn read(
+        module: &'a [u8],
+        call: u32,
+    ) -> std::result::Result<Self, wasmparser::BinaryReaderError> {
         use wasmparser::{DataKind, Name, Operator, Parser, Payload};
         let mut layout = Layout {
             stack_pointer_init: None,
             lowest_data: None,
-            names: Vec::new(),
+            call_name: None,
         };
         let const_of = |expr: &wasmparser::ConstExpr| -> Option<u32> {
             match expr.get_operators_reader().read().ok()? {
@@ -246,7 +250,9 @@ impl<'a> Layout<'a> {
                             if let Name::Function(map) = name? {
                                 for naming in map {
                                     let naming = naming?;
-                                    layout.names.push((naming.index, naming.name));
+                                    if naming.index == call {
+                                        layout.call_name = Some(naming.name);
+                                    }
                                 }
                             }
                         }
@@ -256,13 +262,6 @@ impl<'a> Layout<'a> {
             }
         }
         Ok(layout)
-    }
-
-    fn function_name(&self, index: u32) -> Option<&'a str> {
-        self.names
-            .iter()
-            .find(|(i, _)| *i == index)
-            .map(|(_, name)| *name)
     }
 }
 
