@@ -158,6 +158,21 @@ pub struct SandboxConfig {
     pub simulate_kernel_without_landlock: bool,
     /// Whether the guest may reach the network. Off by default; WASI preview1 has no sockets anyway.
     pub network_enabled: bool,
+    /// Hosts a WebAssembly guest may reach over HTTP(S), through the host (`[scheme://]host[:port]`,
+    /// `*.domain` for subdomains; see [`AllowHost`](crate::AllowHost)). Empty (the default):
+    /// no network. Private, loopback and link-local addresses are refused unless an entry names
+    /// the IP itself. The native backend never has network, whatever this says.
+    pub allow_hosts: Vec<String>,
+    /// Most tool calls and HTTP requests one execution (or cell) may make through the host
+    /// channel; beyond it each call fails in the guest with a `limit` error.
+    pub max_tool_calls: u32,
+    /// Largest request or reply (a tool call's arguments and value, an HTTP body) crossing the
+    /// host channel, in bytes; a larger request fails in the guest with a `payload` error.
+    pub max_host_call_bytes: u64,
+    /// How long one tool handler may run before the call fails in the guest with `timeout`.
+    pub tool_timeout: Duration,
+    /// Response bytes one execution may receive over HTTP in total.
+    pub max_network_bytes: u64,
     /// A host directory to use as the workspace (`/work` in the guest). It is created if missing and
     /// kept after the sandbox ends. `None`: a private temporary directory, removed at the end.
     /// (The seed's name for it; the builder is [`with_workspace`](Self::with_workspace), the CLI
@@ -193,6 +208,11 @@ impl Default for SandboxConfig {
             allow_weaker_isolation: false,
             simulate_kernel_without_landlock: false,
             network_enabled: false,
+            allow_hosts: Vec::new(),
+            max_tool_calls: 1000,
+            max_host_call_bytes: MIB,
+            tool_timeout: Duration::from_secs(30),
+            max_network_bytes: 64 * MIB,
             persistent_storage: None,
             env: BTreeMap::new(),
             backend: Backend::Auto,
@@ -260,6 +280,18 @@ impl SandboxConfig {
     pub fn with_network(mut self, enabled: bool) -> Self {
         self.network_enabled = enabled;
         self
+    }
+    /// Adds a host to [`allow_hosts`](Self::allow_hosts).
+    pub fn with_allow_host(mut self, host: impl Into<String>) -> Self {
+        self.allow_hosts.push(host.into());
+        self
+    }
+    /// The parsed [`allow_hosts`](Self::allow_hosts), or the first entry's error.
+    pub fn parsed_allow_hosts(&self) -> Result<Vec<crate::AllowHost>, String> {
+        self.allow_hosts
+            .iter()
+            .map(|h| crate::AllowHost::parse(h))
+            .collect()
     }
     /// Uses a host directory as the workspace and keeps it (sets
     /// [`persistent_storage`](Self::persistent_storage), the seed's name for that directory).
@@ -366,6 +398,39 @@ impl SandboxConfig {
             u64::from(self.max_processes),
             MAX_PROCESSES,
         )?;
+        if self.allow_hosts.len() > crate::MAX_ALLOW_HOSTS {
+            return Err(format!(
+                "allow_hosts has {} entries; at most {} are accepted",
+                self.allow_hosts.len(),
+                crate::MAX_ALLOW_HOSTS
+            ));
+        }
+        self.parsed_allow_hosts()?;
+        if self.max_tool_calls == 0 {
+            return Err("max_tool_calls must be at least 1".into());
+        }
+        at_most(
+            "max_tool_calls",
+            u64::from(self.max_tool_calls),
+            MAX_TOOL_CALLS,
+        )?;
+        if self.max_host_call_bytes < 1024 {
+            return Err("max_host_call_bytes must be at least 1024".into());
+        }
+        at_most(
+            "max_host_call_bytes",
+            self.max_host_call_bytes,
+            MAX_HOST_CALL_BYTES,
+        )?;
+        if self.tool_timeout.is_zero() {
+            return Err("tool_timeout must be greater than zero".into());
+        }
+        duration_at_most("tool_timeout", self.tool_timeout)?;
+        at_most(
+            "max_network_bytes",
+            self.max_network_bytes,
+            MAX_NETWORK_BYTES,
+        )?;
         for key in self.env.keys() {
             if key.is_empty() || key.contains('=') || key.contains('\0') {
                 return Err(format!("invalid environment variable name `{key}`"));
@@ -374,6 +439,13 @@ impl SandboxConfig {
         Ok(())
     }
 }
+
+/// Largest `max_tool_calls`.
+pub const MAX_TOOL_CALLS: u64 = 1 << 20;
+/// Largest `max_host_call_bytes` (what one call may copy into or out of a guest).
+pub const MAX_HOST_CALL_BYTES: u64 = 256 * MIB;
+/// Largest `max_network_bytes`.
+pub const MAX_NETWORK_BYTES: u64 = 1 << 36;
 
 /// Longest wall-clock limit of one execution or one compilation (a day): far beyond any real
 /// run, and small enough that no deadline computed from it can overflow.

@@ -33,6 +33,7 @@
 mod config;
 mod error;
 mod files;
+mod host;
 mod language;
 mod request;
 mod result;
@@ -40,11 +41,15 @@ mod state;
 
 pub use config::{
     Backend, CompileConfig, CompileProfile, MAX_ARTIFACT_BYTES, MAX_ARTIFACTS, MAX_CPU_QUOTA,
-    MAX_DISK_BYTES, MAX_DISK_ENTRIES, MAX_MEMORY_LIMIT, MAX_OUTPUT_BYTES, MAX_PROCESSES,
-    MAX_TIMEOUT, MIB, SandboxConfig, parse_byte_size, parse_duration,
+    MAX_DISK_BYTES, MAX_DISK_ENTRIES, MAX_HOST_CALL_BYTES, MAX_MEMORY_LIMIT, MAX_NETWORK_BYTES,
+    MAX_OUTPUT_BYTES, MAX_PROCESSES, MAX_TIMEOUT, MAX_TOOL_CALLS, MIB, SandboxConfig,
+    parse_byte_size, parse_duration,
 };
 pub use error::{ApiError, ErrorKind};
 pub use files::FileInfo;
+pub use host::{
+    AllowHost, HostPattern, MAX_ALLOW_HOST_LEN, MAX_ALLOW_HOSTS, NetworkRequest, Scheme, ToolCall,
+};
 pub use language::{ACCEPTED_LANGUAGES, Language, UnknownLanguage};
 pub use request::{ExecutionRequest, Stdin};
 pub use result::{Artifact, ExecutionResult, Status, StreamOutput};

@@ -120,6 +120,12 @@ pub struct ExecutionResult {
     /// one-shot executions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
+    /// The host tools the guest called, in order (see the engine's `Sandbox::register_tool`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<crate::ToolCall>,
+    /// The HTTP requests the guest asked the host for, allowed or refused, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub network: Vec<crate::NetworkRequest>,
 }
 
 impl ExecutionResult {

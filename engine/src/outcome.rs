@@ -38,6 +38,8 @@ impl Outcome {
             error: self.error,
             isolation: self.isolation,
             value,
+            tool_calls: Vec::new(),
+            network: Vec::new(),
         }
     }
 }

@@ -51,6 +51,8 @@ impl ExecutionResultExt for ExecutionResult {
             error: Some(reason),
             isolation,
             value: None,
+            tool_calls: Vec::new(),
+            network: Vec::new(),
         }
     }
 
@@ -70,6 +72,8 @@ impl ExecutionResultExt for ExecutionResult {
             error: Some(error),
             isolation,
             value: None,
+            tool_calls: Vec::new(),
+            network: Vec::new(),
         }
     }
 

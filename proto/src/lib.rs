@@ -311,6 +311,8 @@ pub fn result_from_wire(wire: v1::ExecutionResult) -> Result<api::ExecutionResul
         error: wire.error,
         isolation: wire.isolation,
         value: wire.value,
+        tool_calls: Vec::new(),
+        network: Vec::new(),
     })
 }
 
@@ -442,6 +444,8 @@ mod tests {
             error: Some("why".into()),
             isolation: vec!["wasm".into()],
             value: Some("42".into()),
+            tool_calls: Vec::new(),
+            network: Vec::new(),
         };
         assert_eq!(
             result_from_wire(result_to_wire(&result)),

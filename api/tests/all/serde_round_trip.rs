@@ -67,6 +67,21 @@ fn execution_result_round_trips() {
         error: Some("memory limit of 64 MiB reached".into()),
         isolation: vec!["wasm".into(), "workspace-only-fs".into()],
         value: Some("42".into()),
+        tool_calls: vec![soulbox_api::ToolCall {
+            name: "weather".into(),
+            arguments: "{\"city\":\"Paris\"}".into(),
+            duration: std::time::Duration::from_millis(3),
+            ok: false,
+            error: Some("handler: no such city".into()),
+        }],
+        network: vec![soulbox_api::NetworkRequest {
+            method: "GET".into(),
+            url: "http://127.0.0.1:9/".into(),
+            allowed: false,
+            status: None,
+            bytes: 0,
+            error: Some("denied: not in allow_hosts".into()),
+        }],
     };
     assert_eq!(round_trip(&result), result);
     let json = serde_json::to_value(&result).expect("serialises");

@@ -41,6 +41,14 @@ pub use scratch::Scratch;
 pub trait DriverHost: Send + 'static {
     /// The driver-owned part of the store data.
     fn driver_state(&mut self) -> &mut DriverState;
+
+    /// The current execution's host channel (tools, allow-listed HTTP), when the sandbox
+    /// offers one: a driver's call answers guest frames with
+    /// [`HostChannel::answer`](soulbox_host::HostChannel::answer). `None`: the guest's calls
+    /// are refused as if no host were there.
+    fn host_channel(&self) -> Option<std::sync::Arc<soulbox_host::HostChannel>> {
+        None
+    }
 }
 
 /// Per-run state owned by drivers. The engine keeps one (from `Default`) in each store.
