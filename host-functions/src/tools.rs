@@ -271,8 +271,8 @@ mod tests {
 
     use super::*;
 
-    fn echo(args: Value) -> impl Future<Output = ToolResult> + Send {
-        async move { Ok(args) }
+    async fn echo(args: Value) -> ToolResult {
+        Ok(args)
     }
 
     #[test]
