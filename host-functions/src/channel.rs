@@ -292,8 +292,10 @@ impl HostChannel {
             }]);
             return Err(e);
         }
-        // The body travels base64 in the reply frame (4 bytes per 3), beside the headers.
-        let reply_room = (self.limits.max_payload / 4 * 3).saturating_sub(64 * 1024).max(1024);
+        // The body travels base64 in the reply frame (4 bytes per 3), beside the status and
+        // headers (an eighth of the frame, at most 64 KiB, is kept for them).
+        let payload = self.limits.max_payload;
+        let reply_room = (payload / 4 * 3).saturating_sub((payload / 8).min(64 * 1024));
         let budget = FetchBudget {
             max_bytes: left.min(u64::try_from(reply_room).unwrap_or(u64::MAX)),
             timeout: self.limits.handler_timeout,

@@ -7,8 +7,8 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Empty, Full, combinators::BoxBody};
-use hyper::header::{HeaderName, HeaderValue};
 use hyper::Method;
+use hyper::header::{HeaderName, HeaderValue};
 use hyper_util::rt::TokioIo;
 use soulbox_api::Scheme;
 use tokio::net::TcpStream;
@@ -97,8 +97,11 @@ impl Hop {
                     name.chars().take(64).collect::<String>()
                 ))
             })?;
-            let value = HeaderValue::from_str(value)
-                .map_err(|_| invalid(format!("the value of header {name} has a forbidden character")))?;
+            let value = HeaderValue::from_str(value).map_err(|_| {
+                invalid(format!(
+                    "the value of header {name} has a forbidden character"
+                ))
+            })?;
             if HOP_BY_HOP.contains(&name.as_str()) || name == "host" || name == "content-length" {
                 continue;
             }
@@ -125,7 +128,12 @@ impl Hop {
         let url = self
             .url
             .join(location)
-            .map_err(|e| network(format!("{} redirected to {location:?}, not a URL: {e}", self.url)))
+            .map_err(|e| {
+                network(format!(
+                    "{} redirected to {location:?}, not a URL: {e}",
+                    self.url
+                ))
+            })
             .and_then(|next| parse_url(next.as_str()))?;
         let mut next = self.clone();
         let to_get = (status == 303 && self.method != Method::HEAD)
@@ -328,6 +336,14 @@ fn build_request(
         .header(hyper::header::HOST, host);
     for (name, value) in &hop.headers {
         builder = builder.header(name, value);
+    }
+    // The length is the body's own, never the guest's word for it.
+    let length =
+        hop.body.as_ref().map(Bytes::len).or_else(|| {
+            matches!(hop.method, Method::POST | Method::PUT | Method::PATCH).then_some(0)
+        });
+    if let Some(length) = length {
+        builder = builder.header(hyper::header::CONTENT_LENGTH, length);
     }
     let body = match &hop.body {
         Some(bytes) => Full::new(bytes.clone()).boxed(),

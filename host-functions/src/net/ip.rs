@@ -53,12 +53,7 @@ fn v6_range(ip: Ipv6Addr) -> Option<&'static str> {
     Some(match s[0] {
         // NAT64 well-known prefix: the embedded IPv4 address decides.
         0x0064 if s[1] == 0xff9b && s[2..6] == [0; 4] => {
-            let v4 = Ipv4Addr::new(
-                (s[6] >> 8) as u8,
-                s[6] as u8,
-                (s[7] >> 8) as u8,
-                s[7] as u8,
-            );
+            let v4 = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
             return v4_range(v4).map(|_| "NAT64 (64:ff9b::/96) of a non-public IPv4 address");
         }
         0x0064 if s[1] == 0xff9b && s[2] == 1 => "NAT64 local use (64:ff9b:1::/48)",

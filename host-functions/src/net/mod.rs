@@ -100,7 +100,8 @@ impl Network {
         budget: FetchBudget,
     ) -> (Result<HttpResponse, ToolError>, Vec<NetworkRequest>) {
         let mut records = Vec::new();
-        let result = tokio::time::timeout(budget.timeout, self.follow(request, budget, &mut records)).await;
+        let result =
+            tokio::time::timeout(budget.timeout, self.follow(request, budget, &mut records)).await;
         let result = match result {
             Ok(result) => result,
             Err(_) => {
@@ -152,22 +153,28 @@ impl Network {
                 bytes: 0,
                 error: None,
             });
-            let outcome = self.one_hop(&current).await;
+            let target = current.target();
+            let addresses = match self.check(&target).await {
+                Ok(addresses) => addresses,
+                Err(e) => {
+                    records[index].error = Some(e.to_string());
+                    return Err(e);
+                }
+            };
+            records[index].allowed = true;
+            let outcome = client::send(&current, &target, &addresses).await;
             let record = &mut records[index];
             match outcome {
-                Err((allowed, e)) => {
-                    record.allowed = allowed;
+                Err(e) => {
                     record.error = Some(e.to_string());
                     return Err(e);
                 }
                 Ok(client::Answer::Response(response)) => {
-                    record.allowed = true;
                     record.status = Some(response.status);
                     record.bytes = response.body.as_ref().map_or(0, |b| b.len() as u64);
                     return Ok(response);
                 }
                 Ok(client::Answer::Redirect { status, location }) => {
-                    record.allowed = true;
                     record.status = Some(status);
                     redirects += 1;
                     let next = if redirects > MAX_REDIRECTS {
@@ -193,13 +200,6 @@ impl Network {
         }
     }
 
-    /// Checks and makes one hop. On failure, whether the allow-list let it through.
-    async fn one_hop(&self, hop: &client::Hop) -> Result<client::Answer, (bool, ToolError)> {
-        let target = hop.target();
-        let addresses = self.check(&target).await.map_err(|e| (false, e))?;
-        client::send(hop, &target, &addresses).await.map_err(|e| (true, e))
-    }
-
     /// The allow-list and address checks of one hop: the addresses it may connect to.
     async fn check(&self, target: &client::Target) -> Result<Vec<SocketAddr>, ToolError> {
         let origin = target.origin();
@@ -212,7 +212,10 @@ impl Network {
                 "the sandbox's allow_hosts is empty".to_owned()
             } else {
                 let list: Vec<String> = self.allow.iter().map(ToString::to_string).collect();
-                format!("no allow_hosts entry matches it (allowed: {})", list.join(", "))
+                format!(
+                    "no allow_hosts entry matches it (allowed: {})",
+                    list.join(", ")
+                )
             };
             return Err(ToolError::new(
                 ToolErrorKind::Denied,

@@ -38,11 +38,16 @@ async fn server(handler: Handler) -> u16 {
                 return;
             };
             tokio::spawn(async move {
-                let mut data = Vec::new();
+                let mut data: Vec<u8> = Vec::new();
                 let mut buf = [0u8; 4096];
                 let head_end = loop {
                     if let Some(i) = data.windows(4).position(|w| w == b"\r\n\r\n") {
                         break i;
+                    }
+                    if data.first().is_some_and(|b| !b.is_ascii_uppercase()) {
+                        // Not HTTP (a TLS hello): answer like a plain server would.
+                        let _ = socket.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+                        return;
                     }
                     match socket.read(&mut buf).await {
                         Ok(0) | Err(_) => return,
@@ -212,7 +217,11 @@ async fn an_allowed_ip_literal_is_reached_with_get_and_post() {
     let has = |n: &str| headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(n));
     assert!(has("x-custom"));
     assert!(!has("proxy-authorization"));
-    assert!(!headers.iter().any(|(h, v)| h.eq_ignore_ascii_case("connection") && v == "Upgrade"));
+    assert!(
+        !headers
+            .iter()
+            .any(|(h, v)| h.eq_ignore_ascii_case("connection") && v == "Upgrade")
+    );
     assert!(headers.contains(&("host".into(), format!("127.0.0.1:{port}"))));
     assert!(headers.contains(&("content-length".into(), "4".into())));
 }
@@ -346,7 +355,10 @@ async fn redirects_are_followed_and_each_hop_is_checked() {
     let (r, _) = net.fetch(post.clone(), budget()).await;
     let seen: serde_json::Value =
         serde_json::from_slice(r.unwrap().body.as_deref().unwrap()).unwrap();
-    assert_eq!((seen["method"].as_str(), seen["body"].as_str()), (Some("GET"), Some("")));
+    assert_eq!(
+        (seen["method"].as_str(), seen["body"].as_str()),
+        (Some("GET"), Some(""))
+    );
     // 307 keeps both.
     let post = HttpRequest {
         url: format!("http://127.0.0.1:{port}/redirect?to=/echo&status=307"),
@@ -355,7 +367,10 @@ async fn redirects_are_followed_and_each_hop_is_checked() {
     let (r, _) = net.fetch(post, budget()).await;
     let seen: serde_json::Value =
         serde_json::from_slice(r.unwrap().body.as_deref().unwrap()).unwrap();
-    assert_eq!((seen["method"].as_str(), seen["body"].as_str()), (Some("POST"), Some("data")));
+    assert_eq!(
+        (seen["method"].as_str(), seen["body"].as_str()),
+        (Some("POST"), Some("data"))
+    );
 
     // Credentials stay behind when the origin changes.
     let both = network(&[format!("127.0.0.1:{port}"), format!("127.0.0.1:{other}")]);
@@ -430,8 +445,16 @@ async fn bad_requests_get_clear_errors() {
     for (method, url, says) in [
         ("GET", "ftp://127.0.0.1/".to_owned(), "only http and https"),
         ("GET", "not a url".to_owned(), "not a URL"),
-        ("GET", format!("http://u:p@127.0.0.1:{port}/"), "credentials"),
-        ("BAD METHOD", format!("http://127.0.0.1:{port}/"), "not an HTTP method"),
+        (
+            "GET",
+            format!("http://u:p@127.0.0.1:{port}/"),
+            "credentials",
+        ),
+        (
+            "BAD METHOD",
+            format!("http://127.0.0.1:{port}/"),
+            "not an HTTP method",
+        ),
         ("CONNECT", format!("http://127.0.0.1:{port}/"), "CONNECT"),
     ] {
         let request = HttpRequest {
