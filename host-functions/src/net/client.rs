@@ -360,17 +360,17 @@ async fn read_response(
     target: &Target,
 ) -> Result<Answer, ToolError> {
     let status = response.status();
-    if matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308) {
-        if let Some(location) = response
-            .headers()
-            .get(hyper::header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-        {
-            return Ok(Answer::Redirect {
-                status: status.as_u16(),
-                location: location.to_owned(),
-            });
-        }
+    let location = response
+        .headers()
+        .get(hyper::header::LOCATION)
+        .and_then(|v| v.to_str().ok());
+    if let Some(location) =
+        location.filter(|_| matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308))
+    {
+        return Ok(Answer::Redirect {
+            status: status.as_u16(),
+            location: location.to_owned(),
+        });
     }
     let too_big = |size: String| {
         ToolError::new(
