@@ -238,7 +238,7 @@ print(urllib.request.urlopen("{inside}").read().decode()[:12])
     );
     let r = py(config().with_allow_host(server.allow()), &code).await;
     assert_eq!(r.status, Status::Ok, "{r:?}");
-    assert_eq!(r.stdout, "PermissionError\n{\"answer\": \n");
+    assert_eq!(r.stdout, "PermissionError\n{\"answer\": 4\n");
     let hops: Vec<(bool, Option<u16>)> = r.network.iter().map(|n| (n.allowed, n.status)).collect();
     assert_eq!(
         hops,
