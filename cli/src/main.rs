@@ -30,7 +30,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a file or a snippet and report its output, status and artifacts.
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// An interactive session: state persists from one cell to the next (`%%` separates cells
     /// when stdin is not a terminal).
     Repl(repl::ReplArgs),
@@ -70,7 +70,7 @@ fn main() -> ExitCode {
         }
     };
     let code = match cli.command {
-        Command::Run(args) => runtime.block_on(run::run(args)),
+        Command::Run(args) => runtime.block_on(run::run(*args)),
         Command::Repl(args) => runtime.block_on(repl::repl(args)),
         Command::Bench(args) => runtime.block_on(bench::bench(args)),
         Command::Toolchains(args) => toolchains::run(args),

@@ -100,6 +100,13 @@ pub(crate) struct RunArgs {
     /// full set (the JSON `isolation` list says what was in effect).
     #[arg(long)]
     allow_weaker_isolation: bool,
+    /// Let the guest reach HOST over HTTP(S) through the host (repeatable): `example.com`,
+    /// `*.example.com` (subdomains), with an optional scheme and port (`https://api.x.com:8443`).
+    /// Addresses that are not public (loopback, private, link-local, ...) are reachable only
+    /// when named as an IP literal (`127.0.0.1:8080`). Without it the guest has no network.
+    /// The native backend never has a network.
+    #[arg(long = "allow-host", value_name = "HOST")]
+    allow_host: Vec<String>,
     /// Host directory used as the sandbox's workspace (/work in the guest); kept after the run.
     #[arg(long, value_name = "DIR", visible_alias = "workdir")]
     workspace: Option<PathBuf>,
@@ -221,6 +228,9 @@ pub(crate) async fn run(args: RunArgs) -> ExitCode {
     config.compile.timeout = args.compile_timeout;
     config.compile.memory_limit = args.compile_memory;
     config.allow_weaker_isolation = args.allow_weaker_isolation;
+    for host in &args.allow_host {
+        config = config.with_allow_host(host);
+    }
     if let Some(dir) = &args.workspace {
         config = config.with_workspace(dir);
     }
@@ -244,6 +254,11 @@ pub(crate) async fn run(args: RunArgs) -> ExitCode {
         && (!args.install.is_empty() || args.lock.is_some() || args.write_lock.is_some())
     {
         return usage("--install, --lock and --write-lock are not available with --remote yet");
+    }
+    if args.remote.is_some() && !args.allow_host.is_empty() {
+        // The server's wire config does not carry an allow-list yet; dropping it silently
+        // would be worse than refusing.
+        return usage("--allow-host is not available with --remote yet");
     }
     let outcome = match &args.remote {
         Some(url) => {
@@ -285,6 +300,7 @@ pub(crate) async fn run(args: RunArgs) -> ExitCode {
                     "status": null, "exit_code": null, "stdout": "", "stderr": "",
                     "execution_time_ms": 0, "memory_usage": 0, "fuel_consumed": 0,
                     "artifacts": [], "error": e, "isolation": [],
+                    "tool_calls": [], "network": [],
                 }));
             } else {
                 eprintln!("soulbox: {e}");
@@ -381,6 +397,8 @@ fn result_json(result: &ExecutionResult) -> serde_json::Value {
         })).collect::<Vec<_>>(),
         "error": result.error,
         "isolation": result.isolation,
+        "tool_calls": result.tool_calls,
+        "network": result.network,
     })
 }
 

@@ -247,7 +247,7 @@ impl HostChannel {
         if let Err(e) = self.admit() {
             self.record_network(vec![NetworkRequest {
                 method: request.method.clone(),
-                url: request.url.clone(),
+                url: request.url.chars().take(2048).collect(),
                 allowed: false,
                 status: None,
                 bytes: 0,
@@ -261,8 +261,43 @@ impl HostChannel {
                 .max_network_bytes
                 .saturating_sub(ledger.network_bytes)
         };
+        let refused = if left == 0 {
+            Some(ToolError::new(
+                ToolErrorKind::Limit,
+                format!(
+                    "this execution has received its {} bytes over the network (max_network_bytes)",
+                    self.limits.max_network_bytes
+                ),
+            ))
+        } else {
+            let body = request.body.as_ref().map_or(0, Vec::len);
+            (body > self.limits.max_payload).then(|| {
+                ToolError::new(
+                    ToolErrorKind::Payload,
+                    format!(
+                        "the request body is {body} bytes; at most {} are sent (max_host_call_bytes)",
+                        self.limits.max_payload
+                    ),
+                )
+            })
+        };
+        if let Some(e) = refused {
+            self.record_network(vec![NetworkRequest {
+                method: request.method.clone(),
+                url: request.url.chars().take(2048).collect(),
+                allowed: false,
+                status: None,
+                bytes: 0,
+                error: Some(e.to_string()),
+            }]);
+            return Err(e);
+        }
+        // The body travels base64 in the reply frame (4 bytes per 3), beside the status and
+        // headers (an eighth of the frame, at most 64 KiB, is kept for them).
+        let payload = self.limits.max_payload;
+        let reply_room = (payload / 4 * 3).saturating_sub((payload / 8).min(64 * 1024));
         let budget = FetchBudget {
-            max_bytes: left.min(u64::try_from(self.limits.max_payload).unwrap_or(u64::MAX)),
+            max_bytes: left.min(u64::try_from(reply_room).unwrap_or(u64::MAX)),
             timeout: self.limits.handler_timeout,
         };
         let (result, records) = self.network.fetch(request, budget).await;

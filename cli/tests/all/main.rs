@@ -5,6 +5,7 @@ mod agents;
 mod compile;
 #[cfg(target_os = "linux")]
 mod native;
+mod network;
 mod packages;
 mod repl;
 mod run;

@@ -60,6 +60,7 @@ fn python_on_the_native_backend_reports_its_isolation() {
         "user-namespace",
         "pid-namespace",
         "net-namespace",
+        "no-network",
         "seccomp",
     ] {
         assert!(layers.iter().any(|l| l == layer), "{layer}: {layers:?}");

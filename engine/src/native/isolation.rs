@@ -225,6 +225,8 @@ impl Layers {
         }
         if self.net_namespace {
             add("net-namespace");
+            // Said outright: a native guest has no network at all (no allow-list either).
+            add("no-network");
         }
         if self.namespaces {
             add("minimal-root");
@@ -277,6 +279,7 @@ mod tests {
             "pid-namespace",
             "mount-namespace",
             "net-namespace",
+            "no-network",
             "ipc-namespace",
             "uts-namespace",
             "cgroup-namespace",
@@ -303,6 +306,7 @@ mod tests {
     fn the_network_on_means_no_network_namespace() {
         let layers = Layers::choose(full(), &SandboxConfig::default().with_network(true)).unwrap();
         assert!(!layers.names().contains(&"net-namespace".to_string()));
+        assert!(!layers.names().contains(&"no-network".to_string()));
         assert_eq!(layers.clone_flags() & libc::CLONE_NEWNET as u64, 0);
     }
 

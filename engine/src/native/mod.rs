@@ -63,6 +63,16 @@ pub(crate) struct NativeRun<'a> {
 /// Runs the program to completion (or to a limit) and reports how it ended.
 pub(crate) async fn run(run: NativeRun<'_>) -> Result<Outcome> {
     let config = run.guest.config;
+    if !config.allow_hosts.is_empty() {
+        // The allow-list is served by the host channel, which only wasm guests have; a native
+        // program would silently get no network (or, with network_enabled, all of it).
+        return Err(SoulBoxError::InvalidRequest(format!(
+            "allow_hosts ({}) reaches wasm guests only: the native backend has no network (its \
+             own network namespace); run on the wasm backend (`--backend wasm`, \
+             Backend::Wasm) or drop the allow-list",
+            config.allow_hosts.join(", ")
+        )));
+    }
     let os = if config.simulate_kernel_without_landlock {
         Linux::without_landlock()
     } else {

@@ -17,6 +17,7 @@ mod lifecycle;
 mod limits;
 #[cfg(target_os = "linux")]
 mod native;
+mod network;
 mod node_golden;
 mod packages;
 mod pool;

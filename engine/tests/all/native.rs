@@ -100,6 +100,7 @@ async fn a_shell_script_runs_with_every_layer_reported() {
         "pid-namespace",
         "mount-namespace",
         "net-namespace",
+        "no-network",
         "ipc-namespace",
         "uts-namespace",
         "cgroup-namespace",
