@@ -26,6 +26,7 @@ mod ruby;
 mod session;
 mod snapshot;
 mod streaming;
+mod tools;
 
 use std::sync::OnceLock;
 use std::time::Duration;
