@@ -156,8 +156,7 @@ async fn there_is_no_network_or_process_spawning() {
     .await;
     // No allow-list: the host refuses (tools_javascript.rs has fetch itself).
     assert_eq!(
-        r.stdout,
-        "undefined undefined\nfetch failed | denied\n",
+        r.stdout, "undefined undefined\nfetch failed | denied\n",
         "{r:?}"
     );
     for module in ["http", "node:https", "net", "child_process"] {
