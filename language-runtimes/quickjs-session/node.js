@@ -4,7 +4,7 @@
 //
 // natives: { std, os, runJobs(), exit(code), promiseState(p) -> [state, value], randomBytes(n)
 //            -> ArrayBuffer, takeRejections() -> [reason...], evalScript(src, filename),
-//            evalModule(src, filename) }
+//            evalModule(src, filename), errnoName(n), hostCall(frame) -> reply frame | status }
 // returns: { configure(json), runMain(src, isModule), loop(), report(err), inspect(v),
 //            resolveImport(base, spec), loadFor(id) }
 (function (natives) {
@@ -1853,13 +1853,218 @@
     scheduler: { wait: (ms) => setTimeoutPromise(ms), yield: () => new Promise((r) => setImmediate(r)) },
   };
 
-  // ---------------------------------------------------------------- fetch and the unavailable
-  const noNetwork = 'this SoulBox sandbox has no network access (fetch is not available)';
-  async function fetch(input) {
-    const e = new TypeError('fetch failed');
-    e.cause = nodeError(Error, 'ENETUNREACH', `${noNetwork}: ${String(input && input.url ? input.url : input)}`);
-    throw e;
+  // ---------------------------------------------------------------- the host channel: tools and fetch
+  // One synchronous call (natives.hostCall, the import soulbox.call) carries a JSON request
+  // frame to the host and brings its JSON reply back: {"ok":true,"value":V} or
+  // {"ok":false,"kind":K,"error":MESSAGE}. The host enforces every cap (calls per execution,
+  // payload size, handler timeout, the network allow-list); this side only shapes the API.
+  const hostStatusText = {
+    [-1]: 'this sandbox has no host channel: tools and network are not available here',
+    [-2]: 'the host channel failed: an address outside the guest memory',
+    [-3]: 'the host channel failed: no memory left for the reply (the sandbox memory limit)',
+  };
+  // A failed host call: `kind` is the protocol's (unknown_tool, invalid_arguments, handler,
+  // timeout, limit, payload, protocol, denied, network).
+  class ToolError extends Error {
+    constructor(kind, message) {
+      super(message);
+      Object.defineProperty(this, 'kind', { value: kind, enumerable: true, writable: true, configurable: true });
+    }
   }
+  define(ToolError.prototype, 'name', 'ToolError');
+  function hostRequest(request) {
+    const reply = natives.hostCall(JSON.stringify(request));
+    if (typeof reply === 'number') {
+      throw new ToolError(reply === -1 ? 'denied' : 'protocol', hostStatusText[reply] || `the host channel failed (status ${reply})`);
+    }
+    let parsed;
+    try { parsed = JSON.parse(reply); } catch (e) { throw new ToolError('protocol', `the host's reply is not JSON: ${e.message}`); }
+    if (parsed !== null && typeof parsed === 'object' && parsed.ok === true) return parsed.value;
+    const kind = parsed && typeof parsed.kind === 'string' ? parsed.kind : 'protocol';
+    throw new ToolError(kind, parsed && typeof parsed.error === 'string' ? parsed.error : 'the host refused the request');
+  }
+  // callTool(name, args): the tool's JSON value, or a ToolError.
+  function callTool(name, args) {
+    if (typeof name !== 'string') {
+      throw nodeError(TypeError, 'ERR_INVALID_ARG_TYPE', `The "name" argument must be of type string. Received ${inspect(name)}`);
+    }
+    return hostRequest({ op: 'call', name, arguments: args === undefined ? {} : args });
+  }
+  const listTools = () => hostRequest({ op: 'list' });
+  // soulbox.tools.<name>(args) is callTool('<name>', args).
+  const toolsProxy = new Proxy(Object.create(null), {
+    get(target, key) {
+      if (typeof key !== 'string' || key === 'then') return undefined;
+      return (args) => callTool(key, args);
+    },
+    set() { return false; },
+    defineProperty() { return false; },
+    deleteProperty() { return false; },
+  });
+  const soulboxModule = Object.freeze({ callTool, listTools, tools: toolsProxy, ToolError });
+
+  // fetch over the host: the host makes the request (only to allow-listed hosts) and answers
+  // with the whole response.
+  const headerNameRe = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+  const headerName = (name) => {
+    const n = String(name);
+    if (!headerNameRe.test(n)) throw new TypeError(`Headers: "${n}" is an invalid header name.`);
+    return n.toLowerCase();
+  };
+  const headerValue = (value) => {
+    const v = String(value).replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, '');
+    if (/[\0\r\n]/.test(v)) throw new TypeError(`Headers: ${inspect(v)} is an invalid header value.`);
+    return v;
+  };
+  class Headers {
+    #map = new Map();
+    constructor(init) {
+      if (init === undefined || init === null) return;
+      if (init instanceof Headers) { init.forEach((v, k) => this.append(k, v)); return; }
+      if (typeof init !== 'object' && typeof init !== 'function') throw new TypeError('Headers: the init must be an object, an array of pairs or a Headers');
+      if (typeof init[Symbol.iterator] === 'function') {
+        for (const pair of init) {
+          const p = Array.from(pair);
+          if (p.length !== 2) throw new TypeError(`Headers: a header pair must have 2 items, found ${p.length}.`);
+          this.append(p[0], p[1]);
+        }
+        return;
+      }
+      for (const k of Object.keys(init)) this.append(k, init[k]);
+    }
+    append(name, value) {
+      const n = headerName(name), v = headerValue(value);
+      const list = this.#map.get(n);
+      if (list) list.push(v); else this.#map.set(n, [v]);
+    }
+    set(name, value) { this.#map.set(headerName(name), [headerValue(value)]); }
+    get(name) { const list = this.#map.get(headerName(name)); return list ? list.join(', ') : null; }
+    has(name) { return this.#map.has(headerName(name)); }
+    delete(name) { this.#map.delete(headerName(name)); }
+    getSetCookie() { return (this.#map.get('set-cookie') || []).slice(); }
+    *entries() {
+      for (const k of [...this.#map.keys()].sort()) {
+        if (k === 'set-cookie') for (const v of this.#map.get(k)) yield [k, v];
+        else yield [k, this.#map.get(k).join(', ')];
+      }
+    }
+    *keys() { for (const [k] of this.entries()) yield k; }
+    *values() { for (const [, v] of this.entries()) yield v; }
+    [Symbol.iterator]() { return this.entries(); }
+    forEach(fn, thisArg) { for (const [k, v] of this.entries()) fn.call(thisArg, v, k, this); }
+    get [Symbol.toStringTag]() { return 'Headers'; }
+    [customInspect]() { return `Headers ${inspect(Object.fromEntries(this.entries()))}`; }
+  }
+  // A body as bytes (and the content type it implies, when the headers have none).
+  function bodyBytes(body, headers) {
+    if (body === undefined || body === null) return null;
+    const type = (t) => { if (!headers.has('content-type')) headers.set('content-type', t); };
+    if (body instanceof ArrayBuffer) return new Uint8Array(body.slice(0));
+    if (ArrayBuffer.isView(body)) return new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+    if (body instanceof URLSearchParams) { type('application/x-www-form-urlencoded;charset=UTF-8'); return utf8Encode(body.toString()); }
+    type('text/plain;charset=UTF-8');
+    return utf8Encode(String(body));
+  }
+  let responseFromHost;
+  class Response {
+    #body; #used = false; #status; #statusText; #headers; #url = ''; #redirected = false; #type = 'default';
+    constructor(body = null, init = {}) {
+      init = init ?? {};
+      const status = init.status === undefined ? 200 : Number(init.status);
+      if (!Number.isInteger(status) || status < 200 || status > 599) {
+        throw new RangeError(`Response: the status provided (${init.status}) is outside the range [200, 599].`);
+      }
+      this.#status = status;
+      this.#statusText = init.statusText === undefined ? '' : String(init.statusText);
+      this.#headers = new Headers(init.headers);
+      this.#body = bodyBytes(body, this.#headers) || new Uint8Array(0);
+    }
+    static {
+      // Fields set past the constructor's checks (a host response may have any status).
+      responseFromHost = (r, request) => {
+        const out = new Response();
+        out.#body = new Uint8Array(r.body ? base64Decode(r.body) : []);
+        out.#used = false;
+        out.#status = r.status | 0;
+        out.#statusText = String(r.reason ?? '');
+        out.#headers = new Headers(Array.isArray(r.headers) ? r.headers : []);
+        out.#url = String(r.url ?? request);
+        out.#redirected = out.#url !== request;
+        out.#type = 'basic';
+        return out;
+      };
+    }
+    static json(data, init = {}) {
+      const headers = new Headers(init && init.headers);
+      if (!headers.has('content-type')) headers.set('content-type', 'application/json');
+      return new Response(JSON.stringify(data), { ...init, headers });
+    }
+    get status() { return this.#status; }
+    get statusText() { return this.#statusText; }
+    get ok() { return this.#status >= 200 && this.#status <= 299; }
+    get headers() { return this.#headers; }
+    get url() { return this.#url; }
+    get redirected() { return this.#redirected; }
+    get type() { return this.#type; }
+    get bodyUsed() { return this.#used; }
+    #take() {
+      if (this.#used) throw new TypeError('Body is unusable: Body has already been read');
+      this.#used = true;
+      return this.#body;
+    }
+    async arrayBuffer() { const b = this.#take(); return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength); }
+    async bytes() { return new Uint8Array(await this.arrayBuffer()); }
+    async text() { return new TextDecoder().decode(this.#take()); }
+    async json() { return JSON.parse(await this.text()); }
+    clone() {
+      if (this.#used) throw new TypeError('Response.clone: Body has already been consumed.');
+      const out = new Response();
+      out.#body = this.#body.slice(); out.#used = false; out.#status = this.#status; out.#statusText = this.#statusText;
+      out.#headers = new Headers(this.#headers); out.#url = this.#url; out.#redirected = this.#redirected; out.#type = this.#type;
+      return out;
+    }
+    get [Symbol.toStringTag]() { return 'Response'; }
+    [customInspect]() {
+      return `Response ${inspect({ status: this.#status, statusText: this.#statusText, headers: this.#headers, body: this.#used ? 'used' : `${this.#body.length} bytes`, bodyUsed: this.#used, ok: this.ok, redirected: this.#redirected, type: this.#type, url: this.#url })}`;
+    }
+  }
+  const methodRe = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+  // fetch(input, {method, headers, body}): a Response, or a TypeError('fetch failed') whose
+  // cause is the host's ToolError (kind `denied` for a host outside the allow-list).
+  async function fetch(input, init) {
+    init = init ?? {};
+    const request = input !== null && typeof input === 'object' && !(input instanceof URL) ? input : {};
+    const href = input instanceof URL ? input.href : typeof request.url === 'string' ? request.url : String(input);
+    let url;
+    try { url = new URL(href); } catch (e) {
+      const err = new TypeError(`Failed to parse URL from ${href}`);
+      err.cause = e;
+      throw err;
+    }
+    if (init.signal && init.signal.aborted) throw new DOMExceptionLike('This operation was aborted', 'AbortError');
+    const method = String(init.method ?? request.method ?? 'GET');
+    if (!methodRe.test(method)) throw new TypeError(`'${method}' is not a valid HTTP method.`);
+    const upper = method.toUpperCase();
+    const normal = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH'].includes(upper) ? upper : method;
+    const headers = new Headers(init.headers ?? request.headers);
+    const bodyInit = init.body !== undefined ? init.body : request.body;
+    if (bodyInit !== undefined && bodyInit !== null && (normal === 'GET' || normal === 'HEAD')) {
+      throw new TypeError('Request with GET/HEAD method cannot have body.');
+    }
+    const body = bodyBytes(bodyInit, headers);
+    let reply;
+    try {
+      reply = hostRequest({ op: 'http', method: normal, url: url.href, headers: [...headers], body: body ? base64Encode(body) : null });
+    } catch (e) {
+      if (!(e instanceof ToolError)) throw e;
+      const err = new TypeError('fetch failed');
+      err.cause = e;
+      throw err;
+    }
+    return responseFromHost(reply, url.href);
+  }
+
+  // ---------------------------------------------------------------- the unavailable
   const missing = (name, why) => new Proxy({}, {
     get(t, k) {
       if (k === Symbol.toPrimitive || k === 'then' || k === customInspect) return undefined;
@@ -1878,6 +2083,7 @@
     readline: readlineModule, 'readline/promises': readlinePromises,
     'path/posix': path, process, querystring, string_decoder: { StringDecoder }, timers: timersModule,
     'timers/promises': timersPromises, tty: ttyModule, url: urlModule, util, 'util/types': types,
+    soulbox: soulboxModule,
   };
   const unavailableModules = {
     child_process: 'no processes can be started', http: 'no network access', https: 'no network access',
@@ -1889,6 +2095,8 @@
   };
   const builtinName = (spec) => {
     const name = spec.startsWith('node:') ? spec.slice(5) : spec;
+    // `soulbox` is SoulBox's own module, not one of Node's.
+    if (spec === 'node:soulbox') return null;
     if (Object.prototype.hasOwnProperty.call(builtins, name) || Object.prototype.hasOwnProperty.call(unavailableModules, name)) return name;
     return null;
   };
@@ -2100,7 +2308,8 @@
   const globals = {
     console, process, Buffer, setTimeout, setInterval, setImmediate, clearTimeout: clearTimer,
     clearInterval: clearTimer, clearImmediate, TextEncoder, TextDecoder, URL, URLSearchParams,
-    structuredClone, fetch, global: G, DOMException: DOMExceptionLike,
+    structuredClone, fetch, Headers, Response, global: G, DOMException: DOMExceptionLike,
+    soulbox: soulboxModule,
   };
   for (const [k, v] of Object.entries(globals)) define(G, k, v);
   if (typeof G.crypto === 'undefined') define(G, 'crypto', cryptoModule.webcrypto);

@@ -30,6 +30,16 @@
  *                                 the text form of the last cell's completion value (len 0: no
  *                                 value, the value was `undefined` or the cell failed).
  * stdout and stderr are flushed at the end of every call.
+ *
+ * Import (besides WASI preview 1):
+ *   soulbox.call(frame, frame_len, &reply, &reply_len) -> status
+ *                                 the host channel: a JSON request frame (a tool call, the tool
+ *                                 list, an HTTP request) answered synchronously with a JSON
+ *                                 reply frame the host writes into a buffer it allocates with
+ *                                 soulbox_alloc (this side frees it). 0 = reply written, -1 = no
+ *                                 host channel, -2 = an address outside memory, -3 = no memory
+ *                                 for the reply. The Node layer's `soulbox` module and `fetch`
+ *                                 use it through natives.hostCall.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -283,6 +293,32 @@ static JSValue sb_native_errno_name(JSContext *c, JSValueConst this_val, int arg
         if (names[i].value == n)
             return JS_NewString(c, names[i].name);
     return JS_NewString(c, "EIO");
+}
+
+/* The host channel (see the header). */
+__attribute__((import_module("soulbox"), import_name("call")))
+int32_t sb_host_call(const char *frame, size_t frame_len, char **reply, size_t *reply_len);
+
+/* hostCall(frame) -> the host's reply frame (a string), or the (negative) status of a call that
+ * got no reply. */
+static JSValue sb_native_host_call(JSContext *c, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    (void)this_val;
+    if (argc < 1 || !JS_IsString(argv[0]))
+        return JS_ThrowTypeError(c, "hostCall needs a request frame (a string)");
+    size_t len;
+    const char *frame = JS_ToCStringLen(c, &len, argv[0]);
+    if (!frame)
+        return JS_EXCEPTION;
+    char *reply = NULL;
+    size_t reply_len = 0;
+    int32_t status = sb_host_call(frame, len, &reply, &reply_len);
+    JS_FreeCString(c, frame);
+    if (status != 0)
+        return JS_NewInt32(c, status);
+    JSValue out = JS_NewStringLen(c, reply, reply_len);
+    free(reply);
+    return out;
 }
 
 /* ---------------------------------------------------------------- calls into the Node layer */
@@ -632,6 +668,7 @@ int soulbox_init(void)
     sb_native(natives, "takeRejections", sb_native_take_rejections, 0);
     sb_native(natives, "evalScript", sb_native_eval_script, 2);
     sb_native(natives, "errnoName", sb_native_errno_name, 1);
+    sb_native(natives, "hostCall", sb_native_host_call, 1);
     layer = JS_Eval(sb_ctx, NODE_SOURCE, sizeof NODE_SOURCE - 1, "node:internal", JS_EVAL_TYPE_GLOBAL);
     if (JS_IsException(layer))
         goto fail;

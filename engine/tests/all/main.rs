@@ -28,6 +28,7 @@ mod session;
 mod snapshot;
 mod streaming;
 mod tools;
+mod tools_javascript;
 
 use std::sync::OnceLock;
 use std::time::Duration;

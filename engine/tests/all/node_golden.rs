@@ -29,6 +29,7 @@ const PROGRAMS: &[&str] = &[
     "builtins_esm.mjs",
     "fs.js",
     "globals.js",
+    "fetch_objects.js",
     "exit_code.js",
     "process_exit.js",
     "uncaught.js",

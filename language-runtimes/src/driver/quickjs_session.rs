@@ -13,8 +13,15 @@
 //! In a one-shot run the guest exits itself (WASI `proc_exit`) after an uncaught error (1) or
 //! `process.exit(n)` (n), as `node` does; in a session `process.exit(n)` ends the cell with exit
 //! code n and the session lives on.
+//!
+//! The one import beyond WASI preview 1 is the host channel, `soulbox.call(frame_ptr, frame_len,
+//! reply_ptr_at, reply_len_at) -> status` (see [`host_call`]): the Node layer's
+//! `soulbox.callTool`, `soulbox.listTools` and `fetch` send a JSON request frame
+//! ([`soulbox_host::protocol`]) and get the reply frame back synchronously.
 
-use wasmtime::{Instance, Linker, Store, Trap};
+use std::future::Future;
+
+use wasmtime::{Caller, Extern, Instance, Linker, Store, Trap};
 use wasmtime_wasi::I32Exit;
 
 use super::{
@@ -22,7 +29,7 @@ use super::{
     c_stack_explanation, check_args, code_text, export_error,
 };
 use crate::catalogue::Runtime;
-use crate::error::Result;
+use crate::error::{Result, RuntimeError};
 use crate::packages::layer;
 
 pub(super) struct QuickJsSessionDriver {
@@ -199,6 +206,90 @@ async fn eval<T: DriverHost>(
     Ok(ended)
 }
 
+/// `soulbox.call`: the reply was written (`*reply_ptr_at`, `*reply_len_at`; the guest frees it).
+const CALL_OK: i32 = 0;
+/// `soulbox.call`: this execution has no host channel (nothing was read or written).
+const CALL_NO_CHANNEL: i32 = -1;
+/// `soulbox.call`: an address the guest gave (or its allocator returned) is outside its memory.
+const CALL_BAD_ADDRESS: i32 = -2;
+/// `soulbox.call`: the guest's allocator had no room for the reply (its memory limit).
+const CALL_NO_MEMORY: i32 = -3;
+
+/// `soulbox.call(frame_ptr, frame_len, reply_ptr_at, reply_len_at) -> status`: answers the JSON
+/// request frame at `frame_ptr` through the execution's [`HostChannel`]
+/// (`DriverHost::host_channel`), then hands the reply frame back in a buffer it allocates with
+/// the guest's own `soulbox_alloc` (a re-entrant call, so the host keeps no state between
+/// calls and the guest owns - and frees - the reply), storing its address and length as
+/// little-endian `u32`s at `reply_ptr_at` and `reply_len_at`.
+///
+/// A frame longer than the channel's cap is answered with a `payload` error from its length
+/// alone, without reading it; every address is checked against the guest's memory (a bad one
+/// is [`CALL_BAD_ADDRESS`], never a host fault). Returns one of the `CALL_*` statuses.
+///
+/// [`HostChannel`]: soulbox_host::HostChannel
+fn host_call<T: DriverHost>(
+    mut caller: Caller<'_, T>,
+    (frame_ptr, frame_len, reply_ptr_at, reply_len_at): (u32, u32, u32, u32),
+) -> Box<dyn Future<Output = wasmtime::Result<i32>> + Send + '_> {
+    Box::new(async move {
+        let Some(channel) = caller.data().host_channel() else {
+            return Ok(CALL_NO_CHANNEL);
+        };
+        let Some(memory) = caller.get_export("memory").and_then(Extern::into_memory) else {
+            return Ok(CALL_BAD_ADDRESS);
+        };
+        let (start, len) = (usize::try_from(frame_ptr)?, usize::try_from(frame_len)?);
+        let reply = match channel.refuse_length(len) {
+            Some(refusal) => refusal,
+            None => {
+                let Some(frame) = memory
+                    .data(&caller)
+                    .get(start..start.saturating_add(len))
+                    .map(<[u8]>::to_vec)
+                else {
+                    return Ok(CALL_BAD_ADDRESS);
+                };
+                channel.answer(&frame).await
+            }
+        };
+        let Ok(reply_len) = u32::try_from(reply.len()) else {
+            return Ok(CALL_NO_MEMORY);
+        };
+        let Some(alloc) = caller
+            .get_export("soulbox_alloc")
+            .and_then(Extern::into_func)
+            .and_then(|f| f.typed::<u32, u32>(&caller).ok())
+        else {
+            return Ok(CALL_BAD_ADDRESS);
+        };
+        let reply_ptr = alloc.call_async(&mut caller, reply_len).await?;
+        if reply_ptr == 0 {
+            return Ok(CALL_NO_MEMORY);
+        }
+        let written = memory
+            .write(&mut caller, usize::try_from(reply_ptr)?, &reply)
+            .and_then(|()| {
+                memory.write(
+                    &mut caller,
+                    usize::try_from(reply_ptr_at).unwrap_or(usize::MAX),
+                    &reply_ptr.to_le_bytes(),
+                )
+            })
+            .and_then(|()| {
+                memory.write(
+                    &mut caller,
+                    usize::try_from(reply_len_at).unwrap_or(usize::MAX),
+                    &reply_len.to_le_bytes(),
+                )
+            });
+        Ok(if written.is_ok() {
+            CALL_OK
+        } else {
+            CALL_BAD_ADDRESS
+        })
+    })
+}
+
 impl<T: DriverHost> Driver<T> for QuickJsSessionDriver {
     fn runtime(&self) -> &'static Runtime {
         self.runtime
@@ -220,9 +311,14 @@ impl<T: DriverHost> Driver<T> for QuickJsSessionDriver {
         Ok(invocation)
     }
 
-    fn link(&self, _linker: &mut Linker<T>) -> Result<()> {
-        // WASI preview1 only.
-        Ok(())
+    fn link(&self, linker: &mut Linker<T>) -> Result<()> {
+        linker
+            .func_wrap_async("soulbox", "call", host_call::<T>)
+            .map(drop)
+            .map_err(|e| RuntimeError::Driver {
+                runtime: self.runtime.name,
+                detail: format!("defining the host-channel import soulbox.call: {e:#}"),
+            })
     }
 
     fn enter<'a>(
