@@ -39,10 +39,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use soulbox_host::executor::{BoxFuture, ExecutorResult};
 pub use soulbox_host::component::{
     ExecutorHost, GuestHost, add_executor_to_linker, add_guest_to_linker, bindings,
 };
+use soulbox_host::executor::{BoxFuture, ExecutorResult};
 pub use soulbox_host::executor::{
     ExecutorBackend, ExecutorError, ExecutorErrorKind, Limits, SandboxHandle, SessionHandle,
 };
@@ -224,10 +224,7 @@ impl SandboxHandle for Nested {
         Box::pin(async move { self.sandbox.list_files(&path).await.map_err(executor_error) })
     }
 
-    fn session(
-        &self,
-        language: Language,
-    ) -> BoxFuture<'_, ExecutorResult<Arc<dyn SessionHandle>>> {
+    fn session(&self, language: Language) -> BoxFuture<'_, ExecutorResult<Arc<dyn SessionHandle>>> {
         Box::pin(async move {
             let slot = Slot::take(&self.children)?;
             let session = self

@@ -96,8 +96,8 @@ mod sandbox;
 mod session;
 mod stdin;
 mod stop;
-mod wasm;
 mod wasip2;
+mod wasm;
 mod workspace;
 
 // The data types live in the light `soulbox-api` crate (no Wasmtime behind them), for clients

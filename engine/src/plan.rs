@@ -218,11 +218,12 @@ pub(crate) async fn user_module(
             }),
             (binary, None) if crate::wasip2::is_component(&binary) => {
                 let wasm = engine.wasm().engine.clone();
-                let component = tokio::task::spawn_blocking(move || {
-                    crate::wasip2::compile(&wasm, &binary)
-                })
-                .await
-                .map_err(|e| SoulBoxError::Engine(format!("component compile task failed: {e}")))??;
+                let component =
+                    tokio::task::spawn_blocking(move || crate::wasip2::compile(&wasm, &binary))
+                        .await
+                        .map_err(|e| {
+                            SoulBoxError::Engine(format!("component compile task failed: {e}"))
+                        })??;
                 Ok(UserModule::Component {
                     component,
                     spent: started.elapsed(),

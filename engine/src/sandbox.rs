@@ -114,7 +114,11 @@ impl Sandbox {
     }
 
     /// A sandbox `nesting` levels below one a caller created (see `component.rs`).
-    pub(crate) fn nested_in(engine: Engine, config: SandboxConfig, nesting: u32) -> Result<Sandbox> {
+    pub(crate) fn nested_in(
+        engine: Engine,
+        config: SandboxConfig,
+        nesting: u32,
+    ) -> Result<Sandbox> {
         config.validate().map_err(SoulBoxError::InvalidRequest)?;
         let workspace = match &config.persistent_storage {
             Some(dir) => Workspace::at(dir)?,

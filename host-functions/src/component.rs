@@ -38,7 +38,9 @@ pub mod bindings {
     });
 }
 
-use bindings::soulbox::sandbox::{executor as wit_executor, http as wit_http, tools as wit_tools, types as wit};
+use bindings::soulbox::sandbox::{
+    executor as wit_executor, http as wit_http, tools as wit_tools, types as wit,
+};
 
 /// A sandbox a component holds (the WIT `sandbox` resource's host side).
 pub struct SandboxResource(Arc<dyn SandboxHandle>);
@@ -237,7 +239,11 @@ impl wit_executor::HostSandbox for ExecutorHost<'_> {
         Ok(handle.write_file(path, data).await.map_err(executor_error))
     }
 
-    async fn read_file(&mut self, sandbox: Resource<SandboxResource>, path: String) -> Wit<Vec<u8>> {
+    async fn read_file(
+        &mut self,
+        sandbox: Resource<SandboxResource>,
+        path: String,
+    ) -> Wit<Vec<u8>> {
         let handle = self.table.get(&sandbox)?.0.clone();
         Ok(handle.read_file(path).await.map_err(executor_error))
     }
@@ -296,7 +302,10 @@ impl wit_executor::HostSession for ExecutorHost<'_> {
             .map_err(executor_error))
     }
 
-    async fn language(&mut self, session: Resource<SessionResource>) -> wasmtime::Result<wit::Language> {
+    async fn language(
+        &mut self,
+        session: Resource<SessionResource>,
+    ) -> wasmtime::Result<wit::Language> {
         Ok(language_to_wit(self.table.get(&session)?.0.language()))
     }
 

@@ -130,8 +130,7 @@ pub trait SandboxHandle: Send + Sync + 'static {
     /// Lists a workspace directory, recursively.
     fn list_files(&self, path: String) -> BoxFuture<'_, ExecutorResult<Vec<FileInfo>>>;
     /// Starts a session.
-    fn session(&self, language: Language)
-    -> BoxFuture<'_, ExecutorResult<Arc<dyn SessionHandle>>>;
+    fn session(&self, language: Language) -> BoxFuture<'_, ExecutorResult<Arc<dyn SessionHandle>>>;
 }
 
 /// A live session in a sandbox a component created (the WIT `session` resource).

@@ -42,5 +42,7 @@ pub mod protocol;
 pub mod tools;
 
 pub use channel::{ChannelLimits, HostChannel};
-pub use executor::{ExecutorBackend, ExecutorError, ExecutorErrorKind, Limits, SandboxHandle, SessionHandle};
+pub use executor::{
+    ExecutorBackend, ExecutorError, ExecutorErrorKind, Limits, SandboxHandle, SessionHandle,
+};
 pub use tools::{ToolError, ToolErrorKind, ToolFunction, ToolHandler, Tools};

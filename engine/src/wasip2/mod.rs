@@ -73,10 +73,8 @@ pub(crate) fn linker(engine: &wasmtime::Engine) -> Result<Linker<ComponentState>
     };
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| link("WASI preview 2", e))?;
-    soulbox_host::component::add_guest_to_linker(&mut linker, |s: &mut ComponentState| {
-        GuestHost {
-            channel: &s.channel,
-        }
+    soulbox_host::component::add_guest_to_linker(&mut linker, |s: &mut ComponentState| GuestHost {
+        channel: &s.channel,
     })
     .map_err(|e| link("soulbox:sandbox/tools and http", e))?;
     soulbox_host::component::add_executor_to_linker(&mut linker, |s: &mut ComponentState| {
@@ -225,5 +223,8 @@ pub(crate) async fn run(
 
 /// The isolation list of a component run.
 pub(crate) fn isolation() -> Vec<String> {
-    COMPONENT_ISOLATION.iter().map(|s| (*s).to_owned()).collect()
+    COMPONENT_ISOLATION
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect()
 }

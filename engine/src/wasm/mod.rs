@@ -36,8 +36,8 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 pub(crate) use backend::{Parts as WasmParts, PreparedRuntime, WasmBackend};
 pub(crate) use deadline::deadline_after;
-pub(crate) use deadline::until;
 use deadline::under_deadline;
+pub(crate) use deadline::until;
 pub(crate) use memory::MemoryLimiter;
 pub(crate) use memory::declared_memory;
 pub(crate) use module_cache::ModuleCache;

@@ -1,0 +1,358 @@
+//! Components (WASI preview 2) run directly: `Language::Wasm` bytes that are a component run
+//! with WASI preview 2 plus `soulbox:sandbox`'s imports, under the same limits and statuses as
+//! core modules. The test components are written here in the component text format (no guest
+//! toolchain): a fixed set of imports, one small memory module with a bump allocator, and a
+//! core module whose `run` body each test supplies.
+
+use std::time::Duration;
+
+use soulbox::component::{Executor, ExecutorBackend, Limits};
+use soulbox::{Language, MIB, SandboxConfig, Status};
+
+use crate::{engine, runtime_sandbox};
+
+/// The imports every test component declares (each instance type lists only what it uses).
+const IMPORTS: &str = r#"
+  (import "wasi:io/error@0.2.0" (instance $io-error (export "error" (type (sub resource)))))
+  (alias export $io-error "error" (type $error))
+  (import "wasi:io/streams@0.2.0" (instance $streams
+    (export "output-stream" (type (sub resource)))
+    (alias outer 1 $error (type))
+    (export "error" (type (eq 1)))
+    (type (own 2))
+    (type (variant (case "last-operation-failed" 3) (case "closed")))
+    (export "stream-error" (type (eq 4)))
+    (type (borrow 0))
+    (type (list u8))
+    (type (result (error 5)))
+    (type (func (param "self" 6) (param "contents" 7) (result 8)))
+    (export "[method]output-stream.blocking-write-and-flush" (func (type 9)))))
+  (alias export $streams "output-stream" (type $output-stream))
+  (import "wasi:cli/stdout@0.2.0" (instance $stdout
+    (alias outer 1 $output-stream (type))
+    (export "output-stream" (type (eq 0)))
+    (type (own 1))
+    (type (func (result 2)))
+    (export "get-stdout" (func (type 3)))))
+  (import "wasi:cli/exit@0.2.0" (instance $exit
+    (type (func (param "status-code" u8)))
+    (export "exit-with-code" (func (type 0)))))
+  (import "soulbox:sandbox/types@0.1.0" (instance $types
+    (type (enum "unknown-tool" "invalid-arguments" "handler" "timeout" "limit" "payload" "protocol" "denied" "network"))
+    (export "host-error-kind" (type (eq 0)))
+    (type (record (field "kind" 1) (field "message" string)))
+    (export "host-error" (type (eq 2)))
+    (type (option u64))
+    (type (record (field "memory-bytes" 4) (field "timeout-ms" 4) (field "fuel" 4) (field "max-output-bytes" 4)))
+    (export "limits" (type (eq 5)))
+    (type (enum "python" "javascript" "ruby" "rust" "c" "cpp" "wasm" "shell" "native"))
+    (export "language" (type (eq 7)))
+    (type (enum "ok" "error" "timeout" "memory-limit" "fuel-exhausted" "output-limit" "disk-limit" "trap" "compile-error" "killed"))
+    (export "status" (type (eq 9)))
+    (type (list u8))
+    (type (option 11))
+    (type (record (field "path" string) (field "mime-type" string) (field "size" u64) (field "data" 12)))
+    (export "artifact" (type (eq 13)))
+    (type (option string))
+    (type (record (field "name" string) (field "arguments" string) (field "duration-ms" u64) (field "ok" bool) (field "error" 15)))
+    (export "tool-call" (type (eq 16)))
+    (type (option u16))
+    (type (record (field "method" string) (field "url" string) (field "allowed" bool) (field "status" 18) (field "bytes" u64) (field "error" 15)))
+    (export "network-request" (type (eq 19)))
+    (type (option s32))
+    (type (list 14))
+    (type (list string))
+    (type (list 17))
+    (type (list 20))
+    (type (record (field "status" 10) (field "stdout" string) (field "stderr" string) (field "exit-code" 21) (field "error" 15) (field "execution-time-ms" u64) (field "memory-bytes" u64) (field "fuel-consumed" u64) (field "artifacts" 22) (field "isolation" 23) (field "value" 15) (field "tool-calls" 24) (field "network" 25)))
+    (export "execution-result" (type (eq 26)))))
+  (alias export $types "host-error" (type $host-error))
+  (alias export $types "limits" (type $limits))
+  (alias export $types "language" (type $language))
+  (alias export $types "execution-result" (type $execution-result))
+  (import "soulbox:sandbox/tools@0.1.0" (instance $tools
+    (alias outer 1 $host-error (type))
+    (export "host-error" (type (eq 0)))
+    (export "tool-error" (type (eq 1)))
+    (type (result string (error 2)))
+    (type (func (param "name" string) (param "arguments" string) (result 3)))
+    (export "call" (func (type 4)))))
+  (import "soulbox:sandbox/executor@0.1.0" (instance $executor
+    (export "sandbox" (type (sub resource)))
+    (alias outer 1 $limits (type))
+    (export "limits" (type (eq 1)))
+    (type (enum "invalid-request" "not-found" "closed" "unavailable" "internal"))
+    (export "error-kind" (type (eq 3)))
+    (type (record (field "kind" 4) (field "message" string)))
+    (export "error" (type (eq 5)))
+    (alias outer 1 $language (type))
+    (export "language" (type (eq 7)))
+    (alias outer 1 $execution-result (type))
+    (export "execution-result" (type (eq 9)))
+    (type (own 0))
+    (type (result 11 (error 6)))
+    (type (func (param "limits" 2) (result 12)))
+    (export "[static]sandbox.create" (func (type 13)))
+    (type (borrow 0))
+    (type (func (param "self" 14) (result 2)))
+    (export "[method]sandbox.effective-limits" (func (type 15)))
+    (type (result 10 (error 6)))
+    (type (func (param "self" 14) (param "language" 8) (param "code" string) (result 16)))
+    (export "[method]sandbox.execute" (func (type 17)))))
+"#;
+
+/// The lowered imports, the memory and allocator, and the core module's fixed part.
+const LOWERED: &str = r#"
+  (core module $mem
+    (memory (export "memory") 2)
+    (global $heap (mut i32) (i32.const 16384))
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
+      (local $p i32)
+      (local.set $p (i32.and (i32.add (global.get $heap) (i32.sub (local.get 2) (i32.const 1)))
+                             (i32.sub (i32.const 0) (local.get 2))))
+      (global.set $heap (i32.add (local.get $p) (local.get 3)))
+      (if (i32.gt_u (global.get $heap) (i32.mul (memory.size) (i32.const 65536)))
+        (then (drop (memory.grow (i32.add (i32.shr_u (local.get 3) (i32.const 16)) (i32.const 1))))))
+      (local.get $p)))
+  (core instance $m (instantiate $mem))
+  (alias core export $m "memory" (core memory $memory))
+  (alias core export $m "realloc" (core func $realloc))
+  (core func $get_stdout (canon lower (func $stdout "get-stdout")))
+  (core func $write (canon lower (func $streams "[method]output-stream.blocking-write-and-flush") (memory $memory)))
+  (core func $exit (canon lower (func $exit "exit-with-code")))
+  (core func $call (canon lower (func $tools "call") (memory $memory) (realloc $realloc)))
+  (core func $create (canon lower (func $executor "[static]sandbox.create") (memory $memory) (realloc $realloc)))
+  (core func $limits (canon lower (func $executor "[method]sandbox.effective-limits") (memory $memory)))
+  (core func $execute (canon lower (func $executor "[method]sandbox.execute") (memory $memory) (realloc $realloc)))
+"#;
+
+const CORE_IMPORTS: &str = r#"
+    (import "host" "memory" (memory 1))
+    (import "host" "get-stdout" (func $get_stdout (result i32)))
+    (import "host" "write" (func $write (param i32 i32 i32 i32)))
+    (import "host" "exit" (func $exit (param i32)))
+    (import "host" "call" (func $call (param i32 i32 i32 i32 i32)))
+    (import "host" "create" (func $create (param i32 i64 i32 i64 i32 i64 i32 i64 i32)))
+    (import "host" "limits" (func $limits (param i32 i32)))
+    (import "host" "execute" (func $execute (param i32 i32 i32 i32 i32)))
+    (global $out (mut i32) (i32.const -1))
+    ;; Writes memory[ptr..ptr+len] to stdout (return area at 512).
+    (func $print (param $ptr i32) (param $len i32)
+      (if (i32.eq (global.get $out) (i32.const -1)) (then (global.set $out (call $get_stdout))))
+      (call $write (global.get $out) (local.get $ptr) (local.get $len) (i32.const 512)))
+    ;; Writes `v` in decimal (buffer below 960).
+    (func $print_u64 (param $v i64) (local $p i32)
+      (local.set $p (i32.const 960))
+      (loop $digits
+        (local.set $p (i32.sub (local.get $p) (i32.const 1)))
+        (i32.store8 (local.get $p)
+          (i32.add (i32.const 48) (i32.wrap_i64 (i64.rem_u (local.get $v) (i64.const 10)))))
+        (local.set $v (i64.div_u (local.get $v) (i64.const 10)))
+        (br_if $digits (i64.ne (local.get $v) (i64.const 0))))
+      (call $print (local.get $p) (i32.sub (i32.const 960) (local.get $p))))
+"#;
+
+/// A component whose `wasi:cli/run` runs `body` (core WAT instructions ending with the i32
+/// result: 0 ok, 1 error) after `data` (core WAT data segments at offsets from 1024 up; 0..1024
+/// is scratch).
+fn component(data: &str, body: &str) -> Vec<u8> {
+    let text = format!(
+        r#"(component
+  {IMPORTS}
+  {LOWERED}
+  (core module $main
+    {CORE_IMPORTS}
+    {data}
+    (func (export "run") (result i32) {body}))
+  (core instance $i (instantiate $main (with "host" (instance
+    (export "memory" (memory $memory))
+    (export "get-stdout" (func $get_stdout))
+    (export "write" (func $write))
+    (export "exit" (func $exit))
+    (export "call" (func $call))
+    (export "create" (func $create))
+    (export "limits" (func $limits))
+    (export "execute" (func $execute))))))
+  (func $run (result (result)) (canon lift (core func $i "run")))
+  (instance $run-instance (export "run" (func $run)))
+  (export "wasi:cli/run@0.2.0" (instance $run-instance)))"#
+    );
+    wat::parse_str(&text).unwrap_or_else(|e| panic!("test component does not parse: {e}"))
+}
+
+/// A component printing `text` and returning `status` (0 or 1) from `run`.
+fn printing(text: &str, status: i32) -> Vec<u8> {
+    let escaped: String = text.bytes().map(|b| format!("\\{b:02x}")).collect();
+    component(
+        &format!(r#"(data (i32.const 1024) "{escaped}")"#),
+        &format!(
+            "(call $print (i32.const 1024) (i32.const {})) (i32.const {status})",
+            text.len()
+        ),
+    )
+}
+
+async fn run(config: SandboxConfig, wasm: Vec<u8>) -> soulbox::ExecutionResult {
+    let sandbox = engine().sandbox(config).await.unwrap();
+    let result = sandbox.execute_code(Language::Wasm, wasm).await.unwrap();
+    sandbox.terminate().await;
+    result
+}
+
+#[tokio::test]
+async fn a_component_prints_hello_and_exits_0() {
+    let result = run(
+        SandboxConfig::default(),
+        printing("hello from a component\n", 0),
+    )
+    .await;
+    assert_eq!(result.status, Status::Ok, "{result:?}");
+    assert_eq!(result.stdout, "hello from a component\n");
+    assert_eq!(result.exit_code, Some(0));
+    assert!(result.isolation.iter().any(|l| l == "component-model"));
+    assert!(result.isolation.iter().any(|l| l == "no-disk-budget"));
+    assert!(result.fuel_consumed > 0);
+}
+
+#[tokio::test]
+async fn exit_codes_of_a_component_are_its_result() {
+    let result = run(SandboxConfig::default(), printing("failing\n", 1)).await;
+    assert_eq!(result.status, Status::Error);
+    assert_eq!(result.exit_code, Some(1));
+    assert_eq!(result.stdout, "failing\n");
+    let exits_7 = component("", "(call $exit (i32.const 7)) (i32.const 0)");
+    let result = run(SandboxConfig::default(), exits_7).await;
+    assert_eq!((result.status, result.exit_code), (Status::Error, Some(7)));
+}
+
+#[tokio::test]
+async fn a_looping_component_times_out() {
+    let config = SandboxConfig::default().with_timeout(Duration::from_millis(300));
+    let result = run(config, component("", "(loop $l (br $l)) (i32.const 0)")).await;
+    assert_eq!(result.status, Status::Timeout, "{result:?}");
+}
+
+#[tokio::test]
+async fn a_component_is_held_to_the_memory_limit() {
+    let grows = component(
+        "",
+        "(if (i32.eq (memory.grow (i32.const 1024)) (i32.const -1)) (then unreachable)) (i32.const 0)",
+    );
+    let result = run(SandboxConfig::default().with_memory_limit(16 * MIB), grows).await;
+    assert_eq!(result.status, Status::MemoryLimit, "{result:?}");
+    assert!(result.memory_usage <= 16 * MIB);
+}
+
+#[tokio::test]
+async fn a_component_declaring_too_much_memory_is_refused_before_compiling() {
+    // Its core module asks for 1 GiB up front: counted like a module's, before compiling.
+    let declared = wat::parse_str("(component (core module (memory 16384)))").unwrap();
+    let result = run(
+        SandboxConfig::default().with_memory_limit(64 * MIB),
+        declared,
+    )
+    .await;
+    assert_eq!(result.status, Status::MemoryLimit, "{result:?}");
+    assert!(result.error.unwrap().contains("refused before compiling"));
+}
+
+#[tokio::test]
+async fn a_flooding_component_stops_at_the_output_limit() {
+    let floods = component(
+        r#"(data (i32.const 1024) "0123456789abcdef0123456789abcdef")"#,
+        "(loop $l (call $print (i32.const 1024) (i32.const 32)) (br $l)) (i32.const 0)",
+    );
+    let config = SandboxConfig::default().with_max_output_bytes(10_000);
+    let result = run(config, floods).await;
+    assert_eq!(result.status, Status::OutputLimit, "{result:?}");
+    assert!(result.stdout.len() <= 10_000);
+}
+
+#[tokio::test]
+async fn a_core_module_that_is_not_a_command_component_is_a_clear_error() {
+    let no_run = wat::parse_str("(component)").unwrap();
+    let sandbox = engine().sandbox(SandboxConfig::default()).await.unwrap();
+    let err = sandbox
+        .execute_code(Language::Wasm, no_run)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("wasi:cli/run"), "{err}");
+}
+
+#[tokio::test]
+async fn nested_limits_never_exceed_the_ceiling() {
+    let ceiling = SandboxConfig::default()
+        .with_memory_limit(64 * MIB)
+        .with_timeout(Duration::from_secs(5));
+    let executor = Executor::new(engine(), ceiling);
+    let child = executor
+        .create(Limits {
+            memory_bytes: Some(1 << 40),
+            timeout: Some(Duration::from_secs(3600)),
+            fuel: Some(5_000_000),
+            max_output_bytes: None,
+        })
+        .await
+        .unwrap();
+    let limits = child.limits();
+    assert_eq!(limits.memory_bytes, Some(64 * MIB));
+    assert_eq!(limits.timeout, Some(Duration::from_secs(5)));
+    assert_eq!(limits.fuel, Some(5_000_000));
+    // The child really runs under them: a loop exhausts the fuel it asked for.
+    let result = child
+        .execute(
+            Language::Wasm,
+            "(module (func (export \"_start\") (loop $l (br $l))))".into(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(result.status, Status::FuelExhausted, "{result:?}");
+}
+
+#[tokio::test]
+async fn a_component_creates_a_nested_sandbox_that_runs_python_under_clamped_limits() {
+    // The child asks for 1 TiB and an hour; it gets the parent's 256 MiB and 60 s.
+    let code = "print(6 * 7)";
+    let body = format!(
+        r#"
+      (local $sandbox i32)
+      (call $create (i32.const 1) (i64.const 1099511627776) (i32.const 1) (i64.const 3600000)
+                    (i32.const 0) (i64.const 0) (i32.const 0) (i64.const 0) (i32.const 256))
+      (if (i32.ne (i32.load8_u (i32.const 256)) (i32.const 0))
+        (then (call $print (i32.load (i32.const 264)) (i32.load (i32.const 268))) (return (i32.const 1))))
+      (local.set $sandbox (i32.load (i32.const 260)))
+      (call $limits (local.get $sandbox) (i32.const 1104))
+      (call $print (i32.const 1024) (i32.const 7))
+      (call $print_u64 (i64.load (i32.const 1112)))
+      (call $print (i32.const 1031) (i32.const 9))
+      (call $print_u64 (i64.load (i32.const 1128)))
+      (call $execute (local.get $sandbox) (i32.const 0) (i32.const 1050) (i32.const {len}) (i32.const 2048))
+      (if (i32.ne (i32.load8_u (i32.const 2048)) (i32.const 0))
+        (then (call $print (i32.load (i32.const 2060)) (i32.load (i32.const 2064))) (return (i32.const 1))))
+      (call $print (i32.const 1040) (i32.const 8))
+      (call $print_u64 (i64.extend_i32_u (i32.load8_u (i32.const 2056))))
+      (call $print (i32.const 1048) (i32.const 1))
+      (call $print (i32.load (i32.const 2060)) (i32.load (i32.const 2064)))
+      (i32.const 0)"#,
+        len = code.len()
+    );
+    let wasm = component(
+        &format!(
+            r#"(data (i32.const 1024) "memory=") (data (i32.const 1031) "\ntimeout=")
+               (data (i32.const 1040) "\nstatus=") (data (i32.const 1048) "\n")
+               (data (i32.const 1050) "{code}")"#
+        ),
+        &body,
+    );
+    let parent = SandboxConfig::default()
+        .with_memory_limit(256 * MIB)
+        .with_timeout(Duration::from_secs(60));
+    let sandbox = runtime_sandbox(parent).await;
+    let result = sandbox.execute_code(Language::Wasm, wasm).await.unwrap();
+    sandbox.terminate().await;
+    assert_eq!(result.status, Status::Ok, "{result:?}");
+    assert_eq!(
+        result.stdout,
+        format!("memory={}\ntimeout=60000\nstatus=0\n42\n", 256 * MIB)
+    );
+}
