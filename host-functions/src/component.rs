@@ -445,3 +445,131 @@ fn result_to_wit(r: &soulbox_api::ExecutionResult) -> wit::ExecutionResult {
             .collect(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use wasmtime::Store;
+
+    use super::*;
+    use crate::ChannelLimits;
+    use crate::net::Network;
+    use crate::tools::{ToolFunction, Tools};
+
+    struct State {
+        channel: HostChannel,
+    }
+
+    /// A component exporting `probe(name, arguments)`, which forwards to `tools.call`.
+    const PROBE: &str = r#"(component
+      (import "soulbox:sandbox/types@0.1.0" (instance $types
+        (type (enum "unknown-tool" "invalid-arguments" "handler" "timeout" "limit" "payload" "protocol" "denied" "network"))
+        (export "host-error-kind" (type (eq 0)))
+        (type (record (field "kind" 1) (field "message" string)))
+        (export "host-error" (type (eq 2)))))
+      (alias export $types "host-error" (type $host-error))
+      (import "soulbox:sandbox/tools@0.1.0" (instance $tools
+        (alias outer 1 $host-error (type))
+        (export "host-error" (type (eq 0)))
+        (export "tool-error" (type (eq 1)))
+        (type (result string (error 2)))
+        (type (func (param "name" string) (param "arguments" string) (result 3)))
+        (export "call" (func (type 4)))))
+      (core module $mem
+        (memory (export "memory") 1)
+        (global $heap (mut i32) (i32.const 1024))
+        (func (export "realloc") (param i32 i32 i32 i32) (result i32)
+          (local $p i32)
+          (local.set $p (i32.and (i32.add (global.get $heap) (i32.sub (local.get 2) (i32.const 1)))
+                                 (i32.sub (i32.const 0) (local.get 2))))
+          (global.set $heap (i32.add (local.get $p) (local.get 3)))
+          (local.get $p)))
+      (core instance $m (instantiate $mem))
+      (alias core export $m "memory" (core memory $memory))
+      (alias core export $m "realloc" (core func $realloc))
+      (core func $call (canon lower (func $tools "call") (memory $memory) (realloc $realloc)))
+      (core module $main
+        (import "host" "call" (func $call (param i32 i32 i32 i32 i32)))
+        (func (export "probe") (param i32 i32 i32 i32) (result i32)
+          (call $call (local.get 0) (local.get 1) (local.get 2) (local.get 3) (i32.const 256))
+          (i32.const 256)))
+      (core instance $i (instantiate $main (with "host" (instance (export "call" (func $call))))))
+      (type $probe-result (result string (error $host-error)))
+      (func (export "probe") (param "name" string) (param "arguments" string) (result $probe-result)
+        (canon lift (core func $i "probe") (memory $memory) (realloc $realloc))))"#;
+
+    #[tokio::test]
+    async fn an_embedder_links_tools_and_a_component_calls_them() {
+        let engine = wasmtime::Engine::default();
+        let mut linker: Linker<State> = Linker::new(&engine);
+        add_guest_to_linker(&mut linker, |s: &mut State| GuestHost {
+            channel: &s.channel,
+        })
+        .unwrap();
+        let mut tools = Tools::default();
+        tools
+            .register(
+                ToolFunction::new(
+                    "weather",
+                    "Weather in a city",
+                    json!({"type": "object", "properties": {"city": {"type": "string"}},
+                           "required": ["city"]}),
+                ),
+                |args: Value| async move {
+                    match args["city"].as_str() {
+                        Some("Paris") => Ok(json!({"temp_c": 21})),
+                        _ => Err("no such city".to_owned()),
+                    }
+                },
+            )
+            .unwrap();
+        let channel = HostChannel::new(
+            Arc::new(tools),
+            Arc::new(Network::default()),
+            ChannelLimits {
+                max_payload: 4096,
+                ..ChannelLimits::default()
+            },
+        );
+        let mut store = Store::new(&engine, State { channel });
+        let component =
+            wasmtime::component::Component::new(&engine, wat::parse_str(PROBE).unwrap()).unwrap();
+        let instance = linker
+            .instantiate_async(&mut store, &component)
+            .await
+            .unwrap();
+        let probe = instance
+            .get_typed_func::<(&str, &str), (Result<String, wit::HostError>,)>(&mut store, "probe")
+            .unwrap();
+        let mut call = async |name: &str, arguments: &str| {
+            let (result,) = probe
+                .call_async(&mut store, (name, arguments))
+                .await
+                .unwrap();
+            result.map_err(|e| (e.kind, e.message))
+        };
+        assert_eq!(
+            call("weather", r#"{"city":"Paris"}"#).await,
+            Ok(r#"{"temp_c":21}"#.to_owned())
+        );
+        use wit::HostErrorKind as K;
+        assert_eq!(
+            call("weather", r#"{"city":"Atlantis"}"#).await,
+            Err((K::Handler, "no such city".to_owned()))
+        );
+        assert!(matches!(
+            call("weather", r#"{"town":1}"#).await,
+            Err((K::InvalidArguments, _))
+        ));
+        assert!(matches!(
+            call("weather", "{not json").await,
+            Err((K::InvalidArguments, _))
+        ));
+        assert!(matches!(call("nope", "").await, Err((K::UnknownTool, _))));
+        let big = format!(r#"{{"city":"{}"}}"#, "x".repeat(10_000));
+        assert!(matches!(call("weather", &big).await, Err((K::Payload, _))));
+        let (calls, _) = store.data().channel.take_records();
+        assert_eq!(calls.len(), 4, "{calls:?}");
+        assert!(calls[0].ok && !calls[1].ok);
+    }
+}
