@@ -6,13 +6,16 @@
 
 use std::time::Duration;
 
-use soulbox::component::{Executor, ExecutorBackend, Limits};
+use std::sync::Arc;
+
+use soulbox::component::{Executor, ExecutorBackend, ExecutorHost, Limits, add_executor_to_linker};
 use soulbox::{Language, MIB, SandboxConfig, Status};
+use wasmtime::component::{Linker, ResourceTable};
 
 use crate::{engine, runtime_sandbox};
 
-/// The imports every test component declares (each instance type lists only what it uses).
-const IMPORTS: &str = r#"
+/// The WASI imports every test component declares (each instance type lists only what it uses).
+const WASI_IMPORTS: &str = r#"
   (import "wasi:io/error@0.2.0" (instance $io-error (export "error" (type (sub resource)))))
   (alias export $io-error "error" (type $error))
   (import "wasi:io/streams@0.2.0" (instance $streams
@@ -37,6 +40,10 @@ const IMPORTS: &str = r#"
   (import "wasi:cli/exit@0.2.0" (instance $exit
     (type (func (param "status-code" u8)))
     (export "exit-with-code" (func (type 0)))))
+"#;
+
+/// `soulbox:sandbox/types` and the aliases of its types the other imports use.
+const TYPES_IMPORT: &str = r#"
   (import "soulbox:sandbox/types@0.1.0" (instance $types
     (type (enum "unknown-tool" "invalid-arguments" "handler" "timeout" "limit" "payload" "protocol" "denied" "network"))
     (export "host-error-kind" (type (eq 0)))
@@ -70,6 +77,11 @@ const IMPORTS: &str = r#"
   (alias export $types "limits" (type $limits))
   (alias export $types "language" (type $language))
   (alias export $types "execution-result" (type $execution-result))
+"#;
+
+/// `soulbox:sandbox/tools` (`call`) and `soulbox:sandbox/executor` (`create`,
+/// `effective-limits`, `execute`).
+const SOULBOX_IMPORTS: &str = r#"
   (import "soulbox:sandbox/tools@0.1.0" (instance $tools
     (alias outer 1 $host-error (type))
     (export "host-error" (type (eq 0)))
@@ -101,8 +113,8 @@ const IMPORTS: &str = r#"
     (export "[method]sandbox.execute" (func (type 17)))))
 "#;
 
-/// The lowered imports, the memory and allocator, and the core module's fixed part.
-const LOWERED: &str = r#"
+/// A memory and a bump allocator for the canonical ABI, in their own core instance.
+const MEMORY: &str = r#"
   (core module $mem
     (memory (export "memory") 2)
     (global $heap (mut i32) (i32.const 16384))
@@ -117,6 +129,10 @@ const LOWERED: &str = r#"
   (core instance $m (instantiate $mem))
   (alias core export $m "memory" (core memory $memory))
   (alias core export $m "realloc" (core func $realloc))
+"#;
+
+/// The lowered imports of [`WASI_IMPORTS`] and [`SOULBOX_IMPORTS`].
+const LOWERED: &str = r#"
   (core func $get_stdout (canon lower (func $stdout "get-stdout")))
   (core func $write (canon lower (func $streams "[method]output-stream.blocking-write-and-flush") (memory $memory)))
   (core func $exit (canon lower (func $exit "exit-with-code")))
@@ -158,7 +174,10 @@ const CORE_IMPORTS: &str = r#"
 fn component(data: &str, body: &str) -> Vec<u8> {
     let text = format!(
         r#"(component
-  {IMPORTS}
+  {WASI_IMPORTS}
+  {TYPES_IMPORT}
+  {SOULBOX_IMPORTS}
+  {MEMORY}
   {LOWERED}
   (core module $main
     {CORE_IMPORTS}
@@ -355,4 +374,92 @@ async fn a_component_creates_a_nested_sandbox_that_runs_python_under_clamped_lim
         result.stdout,
         format!("memory={}\ntimeout=60000\nstatus=0\n42\n", 256 * MIB)
     );
+}
+
+/// An embedder - its own Wasmtime engine and store, nothing of SoulBox but
+/// `add_executor_to_linker` and an [`Executor`] - gives a component sandboxes.
+#[tokio::test]
+async fn an_embedder_links_executor_and_its_component_runs_code_in_a_sandbox() {
+    struct Host {
+        table: ResourceTable,
+        executor: Arc<dyn ExecutorBackend>,
+    }
+    let child = r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "hi from a child\n")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 16)) (i32.store (i32.const 4) (i32.const 16))
+    (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#;
+    let escaped: String = child.bytes().map(|b| format!("\\{b:02x}")).collect();
+    let text = format!(
+        r#"(component
+  {TYPES_IMPORT}
+  (import "soulbox:sandbox/executor@0.1.0" (instance $executor
+    (export "sandbox" (type (sub resource)))
+    (alias outer 1 $limits (type))
+    (export "limits" (type (eq 1)))
+    (type (enum "invalid-request" "not-found" "closed" "unavailable" "internal"))
+    (export "error-kind" (type (eq 3)))
+    (type (record (field "kind" 4) (field "message" string)))
+    (export "error" (type (eq 5)))
+    (alias outer 1 $language (type))
+    (export "language" (type (eq 7)))
+    (alias outer 1 $execution-result (type))
+    (export "execution-result" (type (eq 9)))
+    (type (own 0))
+    (type (result 11 (error 6)))
+    (type (func (param "limits" 2) (result 12)))
+    (export "[static]sandbox.create" (func (type 13)))
+    (type (borrow 0))
+    (type (result 10 (error 6)))
+    (type (func (param "self" 14) (param "language" 8) (param "code" string) (result 15)))
+    (export "[method]sandbox.execute" (func (type 16)))))
+  {MEMORY}
+  (core func $create (canon lower (func $executor "[static]sandbox.create") (memory $memory) (realloc $realloc)))
+  (core func $execute (canon lower (func $executor "[method]sandbox.execute") (memory $memory) (realloc $realloc)))
+  (core module $main
+    (import "host" "memory" (memory 1))
+    (import "host" "create" (func $create (param i32 i64 i32 i64 i32 i64 i32 i64 i32)))
+    (import "host" "execute" (func $execute (param i32 i32 i32 i32 i32)))
+    (data (i32.const 4096) "{escaped}")
+    (func (export "probe") (result i32)
+      (call $create (i32.const 0) (i64.const 0) (i32.const 0) (i64.const 0)
+                    (i32.const 0) (i64.const 0) (i32.const 0) (i64.const 0) (i32.const 256))
+      (if (i32.ne (i32.load8_u (i32.const 256)) (i32.const 0)) (then (return (i32.const 264))))
+      (call $execute (i32.load (i32.const 260)) (i32.const 6) (i32.const 4096) (i32.const {len}) (i32.const 2048))
+      (if (i32.ne (i32.load8_u (i32.const 2048)) (i32.const 0)) (then (return (i32.const 2060))))
+      (i32.const 2060)))
+  (core instance $i (instantiate $main (with "host" (instance
+    (export "memory" (memory $memory))
+    (export "create" (func $create))
+    (export "execute" (func $execute))))))
+  (func (export "probe") (result string) (canon lift (core func $i "probe") (memory $memory))))"#,
+        len = child.len()
+    );
+    let wasmtime = wasmtime::Engine::default();
+    let mut linker: Linker<Host> = Linker::new(&wasmtime);
+    add_executor_to_linker(&mut linker, |h: &mut Host| ExecutorHost {
+        table: &mut h.table,
+        backend: &*h.executor,
+    })
+    .unwrap();
+    let mut store = wasmtime::Store::new(
+        &wasmtime,
+        Host {
+            table: ResourceTable::new(),
+            executor: Arc::new(Executor::new(engine(), SandboxConfig::default())),
+        },
+    );
+    let component =
+        wasmtime::component::Component::new(&wasmtime, wat::parse_str(&text).unwrap()).unwrap();
+    let instance = linker
+        .instantiate_async(&mut store, &component)
+        .await
+        .unwrap();
+    let probe = instance
+        .get_typed_func::<(), (String,)>(&mut store, "probe")
+        .unwrap();
+    let (stdout,) = probe.call_async(&mut store, ()).await.unwrap();
+    assert_eq!(stdout, "hi from a child\n");
 }
