@@ -463,3 +463,138 @@ async fn an_embedder_links_executor_and_its_component_runs_code_in_a_sandbox() {
     let (stdout,) = probe.call_async(&mut store, ()).await.unwrap();
     assert_eq!(stdout, "hi from a child\n");
 }
+
+/// A component calling `tool` with `arguments` through `soulbox:sandbox/tools` and printing
+/// `ok:VALUE` or `err:KIND:MESSAGE` (KIND the `host-error-kind` number).
+fn calling(tool: &str, arguments: &str) -> Vec<u8> {
+    calling_times(tool, arguments, 1)
+}
+
+/// [`calling`], making the call `times` times and printing how the last one went.
+fn calling_times(tool: &str, arguments: &str, times: u32) -> Vec<u8> {
+    let hex = |s: &str| -> String { s.bytes().map(|b| format!("\\{b:02x}")).collect() };
+    let name_at = 1024;
+    let args_at = name_at + tool.len();
+    component(
+        &format!(
+            r#"(data (i32.const 1000) "ok:err:") (data (i32.const 1007) ":")
+               (data (i32.const {name_at}) "{}") (data (i32.const {args_at}) "{}")"#,
+            hex(tool),
+            hex(arguments)
+        ),
+        &format!(
+            r#"
+      (local $n i32)
+      (local.set $n (i32.const {times}))
+      (loop $again
+        (call $call (i32.const {name_at}) (i32.const {}) (i32.const {args_at}) (i32.const {})
+                    (i32.const 256))
+        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+        (br_if $again (i32.ne (local.get $n) (i32.const 0))))
+      (if (i32.eqz (i32.load8_u (i32.const 256)))
+        (then
+          (call $print (i32.const 1000) (i32.const 3))
+          (call $print (i32.load (i32.const 260)) (i32.load (i32.const 264))))
+        (else
+          (call $print (i32.const 1003) (i32.const 4))
+          (call $print_u64 (i64.extend_i32_u (i32.load8_u (i32.const 260))))
+          (call $print (i32.const 1007) (i32.const 1))
+          (call $print (i32.load (i32.const 264)) (i32.load (i32.const 268)))))
+      (i32.const 0)"#,
+            tool.len(),
+            arguments.len()
+        ),
+    )
+}
+
+#[tokio::test]
+async fn a_component_calls_a_registered_tool_through_wit_and_the_call_is_recorded() {
+    let sandbox = engine().sandbox(SandboxConfig::default()).await.unwrap();
+    sandbox
+        .register_tool(
+            soulbox::ToolFunction::new(
+                "weather",
+                "Current weather in a city",
+                serde_json::json!({"type": "object", "properties": {"city": {"type": "string"}},
+                                   "required": ["city"]}),
+            ),
+            |args: serde_json::Value| async move {
+                match args["city"].as_str() {
+                    Some("Paris") => Ok(serde_json::json!({"temp_c": 21})),
+                    other => Err(format!("no weather for {other:?}")),
+                }
+            },
+        )
+        .unwrap();
+    let ok = sandbox
+        .execute_code(Language::Wasm, calling("weather", r#"{"city":"Paris"}"#))
+        .await
+        .unwrap();
+    assert_eq!(ok.status, Status::Ok, "{ok:?}");
+    assert_eq!(ok.stdout, r#"ok:{"temp_c":21}"#);
+    assert_eq!(ok.tool_calls.len(), 1);
+    assert!(ok.tool_calls[0].ok);
+    assert_eq!(ok.tool_calls[0].name, "weather");
+
+    // A handler error is a typed error (kind 2 = handler) carrying the handler's message.
+    let failed = sandbox
+        .execute_code(Language::Wasm, calling("weather", r#"{"city":"Atlantis"}"#))
+        .await
+        .unwrap();
+    assert_eq!(failed.stdout, r#"err:2:no weather for Some("Atlantis")"#);
+    assert_eq!(failed.tool_calls.len(), 1);
+    assert!(!failed.tool_calls[0].ok);
+    // Schema violation (1) and unknown tool (0), each recorded in its own execution.
+    let invalid = sandbox
+        .execute_code(Language::Wasm, calling("weather", r#"{"town":"Paris"}"#))
+        .await
+        .unwrap();
+    assert!(invalid.stdout.starts_with("err:1:"), "{}", invalid.stdout);
+    let unknown = sandbox
+        .execute_code(Language::Wasm, calling("nope", "{}"))
+        .await
+        .unwrap();
+    assert!(unknown.stdout.starts_with("err:0:"), "{}", unknown.stdout);
+    assert!(unknown.stdout.contains("weather"), "{}", unknown.stdout);
+    sandbox.terminate().await;
+}
+
+#[tokio::test]
+async fn tool_calls_beyond_the_cap_and_oversized_arguments_are_refused_in_the_component() {
+    let mut config = SandboxConfig::default();
+    config.max_tool_calls = 100;
+    let sandbox = engine().sandbox(config).await.unwrap();
+    sandbox
+        .register_tool(
+            soulbox::ToolFunction::new("echo", "", serde_json::json!({"type": "object"})),
+            |args: serde_json::Value| async move { Ok(args) },
+        )
+        .unwrap();
+    // A flood of 10,000 calls: the first 100 are served, the rest refused with kind 4 (limit).
+    let capped = sandbox
+        .execute_code(Language::Wasm, calling_times("echo", "{}", 10_000))
+        .await
+        .unwrap();
+    assert_eq!(capped.status, Status::Ok, "{capped:?}");
+    assert!(capped.stdout.starts_with("err:4:"), "{}", capped.stdout);
+    assert_eq!(capped.tool_calls.iter().filter(|c| c.ok).count(), 100);
+    sandbox.terminate().await;
+
+    let mut config = SandboxConfig::default();
+    config.max_host_call_bytes = 1024;
+    let sandbox = engine().sandbox(config).await.unwrap();
+    sandbox
+        .register_tool(
+            soulbox::ToolFunction::new("echo", "", serde_json::json!({"type": "object"})),
+            |args: serde_json::Value| async move { Ok(args) },
+        )
+        .unwrap();
+    let big = format!(r#"{{"x":"{}"}}"#, "y".repeat(4096));
+    let refused = sandbox
+        .execute_code(Language::Wasm, calling("echo", &big))
+        .await
+        .unwrap();
+    // kind 5 = payload
+    assert!(refused.stdout.starts_with("err:5:"), "{}", refused.stdout);
+    sandbox.terminate().await;
+}
