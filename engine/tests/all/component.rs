@@ -79,8 +79,8 @@ const TYPES_IMPORT: &str = r#"
   (alias export $types "execution-result" (type $execution-result))
 "#;
 
-/// `soulbox:sandbox/tools` (`call`) and `soulbox:sandbox/executor` (`create`,
-/// `effective-limits`, `execute`).
+/// `soulbox:sandbox/tools` (`call`), `soulbox:sandbox/http` (`fetch`) and
+/// `soulbox:sandbox/executor` (`create`, `effective-limits`, `execute`).
 const SOULBOX_IMPORTS: &str = r#"
   (import "soulbox:sandbox/tools@0.1.0" (instance $tools
     (alias outer 1 $host-error (type))
@@ -89,6 +89,21 @@ const SOULBOX_IMPORTS: &str = r#"
     (type (result string (error 2)))
     (type (func (param "name" string) (param "arguments" string) (result 3)))
     (export "call" (func (type 4)))))
+  (import "soulbox:sandbox/http@0.1.0" (instance $http
+    (alias outer 1 $host-error (type))
+    (export "host-error" (type (eq 0)))
+    (export "http-error" (type (eq 1)))
+    (type (tuple string string))
+    (type (list 3))
+    (type (list u8))
+    (type (option 5))
+    (type (record (field "method" string) (field "url" string) (field "headers" 4) (field "body" 6)))
+    (export "request" (type (eq 7)))
+    (type (record (field "status" u16) (field "reason" string) (field "url" string) (field "headers" 4) (field "body" 5)))
+    (export "response" (type (eq 9)))
+    (type (result 10 (error 2)))
+    (type (func (param "request" 8) (result 11)))
+    (export "fetch" (func (type 12)))))
   (import "soulbox:sandbox/executor@0.1.0" (instance $executor
     (export "sandbox" (type (sub resource)))
     (alias outer 1 $limits (type))
@@ -137,6 +152,7 @@ const LOWERED: &str = r#"
   (core func $write (canon lower (func $streams "[method]output-stream.blocking-write-and-flush") (memory $memory)))
   (core func $exit (canon lower (func $exit "exit-with-code")))
   (core func $call (canon lower (func $tools "call") (memory $memory) (realloc $realloc)))
+  (core func $fetch (canon lower (func $http "fetch") (memory $memory) (realloc $realloc)))
   (core func $create (canon lower (func $executor "[static]sandbox.create") (memory $memory) (realloc $realloc)))
   (core func $limits (canon lower (func $executor "[method]sandbox.effective-limits") (memory $memory)))
   (core func $execute (canon lower (func $executor "[method]sandbox.execute") (memory $memory) (realloc $realloc)))
@@ -148,6 +164,7 @@ const CORE_IMPORTS: &str = r#"
     (import "host" "write" (func $write (param i32 i32 i32 i32)))
     (import "host" "exit" (func $exit (param i32)))
     (import "host" "call" (func $call (param i32 i32 i32 i32 i32)))
+    (import "host" "fetch" (func $fetch (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32)))
     (import "host" "create" (func $create (param i32 i64 i32 i64 i32 i64 i32 i64 i32)))
     (import "host" "limits" (func $limits (param i32 i32)))
     (import "host" "execute" (func $execute (param i32 i32 i32 i32 i32)))
@@ -189,6 +206,7 @@ fn component(data: &str, body: &str) -> Vec<u8> {
     (export "write" (func $write))
     (export "exit" (func $exit))
     (export "call" (func $call))
+    (export "fetch" (func $fetch))
     (export "create" (func $create))
     (export "limits" (func $limits))
     (export "execute" (func $execute))))))
@@ -597,4 +615,50 @@ async fn tool_calls_beyond_the_cap_and_oversized_arguments_are_refused_in_the_co
     // kind 5 = payload
     assert!(refused.stdout.starts_with("err:5:"), "{}", refused.stdout);
     sandbox.terminate().await;
+}
+
+/// A component asking `soulbox:sandbox/http` for `GET url`, printing `ok:STATUS` or
+/// `err:KIND:MESSAGE`.
+fn fetching(url: &str) -> Vec<u8> {
+    let hex: String = url.bytes().map(|b| format!("\\{b:02x}")).collect();
+    component(
+        &format!(
+            r#"(data (i32.const 1000) "ok:err:") (data (i32.const 1007) ":")
+               (data (i32.const 1010) "GET") (data (i32.const 1024) "{hex}")"#
+        ),
+        &format!(
+            r#"
+      (call $fetch (i32.const 1010) (i32.const 3) (i32.const 1024) (i32.const {})
+                   (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0)
+                   (i32.const 256))
+      (if (i32.eqz (i32.load8_u (i32.const 256)))
+        (then
+          (call $print (i32.const 1000) (i32.const 3))
+          (call $print_u64 (i64.extend_i32_u (i32.load16_u (i32.const 260)))))
+        (else
+          (call $print (i32.const 1003) (i32.const 4))
+          (call $print_u64 (i64.extend_i32_u (i32.load8_u (i32.const 260))))
+          (call $print (i32.const 1007) (i32.const 1))
+          (call $print (i32.load (i32.const 264)) (i32.load (i32.const 268)))))
+      (i32.const 0)"#,
+            url.len()
+        ),
+    )
+}
+
+#[tokio::test]
+async fn a_components_request_to_a_host_off_the_allow_list_is_denied_and_recorded() {
+    let config = SandboxConfig::default().with_allow_host("allowed.example");
+    let sandbox = engine().sandbox(config).await.unwrap();
+    let result = sandbox
+        .execute_code(Language::Wasm, fetching("http://127.0.0.1:9/secret"))
+        .await
+        .unwrap();
+    sandbox.terminate().await;
+    assert_eq!(result.status, Status::Ok, "{result:?}");
+    // kind 7 = denied
+    assert!(result.stdout.starts_with("err:7:"), "{}", result.stdout);
+    assert_eq!(result.network.len(), 1, "{:?}", result.network);
+    assert!(!result.network[0].allowed);
+    assert_eq!(result.network[0].url, "http://127.0.0.1:9/secret");
 }
