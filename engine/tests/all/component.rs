@@ -662,3 +662,43 @@ async fn a_components_request_to_a_host_off_the_allow_list_is_denied_and_recorde
     assert!(!result.network[0].allowed);
     assert_eq!(result.network[0].url, "http://127.0.0.1:9/secret");
 }
+
+#[tokio::test]
+async fn an_executor_caps_its_live_sandboxes_and_frees_a_place_on_drop() {
+    let executor = Executor::new(engine(), SandboxConfig::default());
+    let mut open = Vec::new();
+    for _ in 0..soulbox::component::MAX_CHILDREN {
+        open.push(executor.create(Limits::default()).await.unwrap());
+    }
+    let refused = executor.create(Limits::default()).await.err().unwrap();
+    assert_eq!(
+        refused.kind,
+        soulbox::component::ExecutorErrorKind::Unavailable
+    );
+    drop(open.pop());
+    assert!(executor.create(Limits::default()).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_nested_sessions_cells_share_their_interpreter() {
+    let executor = Executor::new(crate::runtime_engine(), SandboxConfig::default());
+    let sandbox = executor.create(Limits::default()).await.unwrap();
+    sandbox
+        .write_file("data.txt".into(), b"40".to_vec())
+        .await
+        .unwrap();
+    let session = sandbox.session(Language::Python).await.unwrap();
+    let first = session
+        .run_cell("x = int(open('/work/data.txt').read())".into())
+        .await
+        .unwrap();
+    assert_eq!(first.status, Status::Ok, "{first:?}");
+    let second = session.run_cell("print(x + 2)".into()).await.unwrap();
+    assert_eq!(second.stdout, "42\n", "{second:?}");
+    let files = sandbox.list_files(String::new()).await.unwrap();
+    assert!(files.iter().any(|f| f.path == "data.txt"), "{files:?}");
+    assert_eq!(
+        sandbox.read_file("data.txt".into()).await.unwrap(),
+        b"40".to_vec()
+    );
+}
