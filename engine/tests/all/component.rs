@@ -579,8 +579,10 @@ async fn a_component_calls_a_registered_tool_through_wit_and_the_call_is_recorde
 
 #[tokio::test]
 async fn tool_calls_beyond_the_cap_and_oversized_arguments_are_refused_in_the_component() {
-    let mut config = SandboxConfig::default();
-    config.max_tool_calls = 100;
+    let config = SandboxConfig {
+        max_tool_calls: 100,
+        ..SandboxConfig::default()
+    };
     let sandbox = engine().sandbox(config).await.unwrap();
     sandbox
         .register_tool(
@@ -598,8 +600,10 @@ async fn tool_calls_beyond_the_cap_and_oversized_arguments_are_refused_in_the_co
     assert_eq!(capped.tool_calls.iter().filter(|c| c.ok).count(), 100);
     sandbox.terminate().await;
 
-    let mut config = SandboxConfig::default();
-    config.max_host_call_bytes = 1024;
+    let config = SandboxConfig {
+        max_host_call_bytes: 1024,
+        ..SandboxConfig::default()
+    };
     let sandbox = engine().sandbox(config).await.unwrap();
     sandbox
         .register_tool(
