@@ -56,6 +56,11 @@ struct Inner {
     packages: Mutex<crate::package_layer::SandboxPackages>,
     /// Tools and network its guests may reach (see `tools.rs`).
     host: crate::tools::HostOffer,
+    /// How deep this sandbox is nested: 0 for one a caller created, 1 for one a component
+    /// running in such a sandbox created through `executor`, ...
+    nesting: u32,
+    /// Sandboxes and sessions created through `executor` by components running here, alive now.
+    children: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -108,6 +113,15 @@ impl Sandbox {
     }
 
     pub(crate) fn with_engine(engine: Engine, config: SandboxConfig) -> Result<Sandbox> {
+        Self::nested_in(engine, config, 0)
+    }
+
+    /// A sandbox `nesting` levels below one a caller created (see `component.rs`).
+    pub(crate) fn nested_in(
+        engine: Engine,
+        config: SandboxConfig,
+        nesting: u32,
+    ) -> Result<Sandbox> {
         config.validate().map_err(SoulBoxError::InvalidRequest)?;
         let workspace = match &config.persistent_storage {
             Some(dir) => Workspace::at(dir)?,
@@ -131,6 +145,8 @@ impl Sandbox {
                 running: Mutex::new(None),
                 sessions: Mutex::new(Vec::new()),
                 packages: Mutex::default(),
+                nesting,
+                children: Arc::default(),
             }),
         })
     }
@@ -347,6 +363,39 @@ impl Sandbox {
                     tracking,
                 )
             }
+            Plan::Component {
+                component,
+                argv,
+                spent,
+                isolation,
+            } => {
+                let tracking = workspace.track()?;
+                let run = crate::wasip2::ComponentRun {
+                    component,
+                    argv,
+                    guest: GuestContext {
+                        config,
+                        workspace: workspace.host_path(),
+                        env,
+                        stdin: request.stdin,
+                        events,
+                        signals,
+                        packages: None,
+                        channel: Some(channel.clone()),
+                    },
+                    deadline: wasm::deadline_after(
+                        Instant::now(),
+                        config.timeout.saturating_sub(spent),
+                    ),
+                    channel: channel.clone(),
+                    // The component's sandboxes are nested in this one (`component.rs`).
+                    executor: Arc::new(self.clone()),
+                };
+                let engine = &self.inner.engine;
+                let outcome =
+                    crate::wasip2::run(&engine.wasm().engine, engine.component_linker(), run).await;
+                (outcome, isolation, tracking)
+            }
             #[cfg(target_os = "linux")]
             Plan::Native(program) => {
                 let tracking = workspace.track()?;
@@ -376,6 +425,16 @@ impl Sandbox {
         let mut result = outcome.into_result(started.elapsed(), artifacts, None);
         crate::tools::record(&mut result, &channel);
         Ok(result)
+    }
+
+    /// How deep this sandbox is nested (0: created by a caller).
+    pub(crate) fn nesting(&self) -> u32 {
+        self.inner.nesting
+    }
+
+    /// The count of this sandbox's live nested sandboxes and sessions.
+    pub(crate) fn children(&self) -> &Arc<AtomicUsize> {
+        &self.inner.children
     }
 
     /// Remembers a session so `terminate` can free it.

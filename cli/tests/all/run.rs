@@ -416,3 +416,35 @@ fn an_unset_or_unsafe_home_is_refused_with_what_to_do() {
         0o700
     );
 }
+
+/// `soulbox run app.wasm` recognises a component (WASI preview 2) and runs its `wasi:cli/run`:
+/// the run's result is the exit status.
+#[test]
+fn run_runs_a_component_file() {
+    let component = |result: i32| {
+        wat::parse_str(format!(
+            r#"(component
+                 (core module $m (func (export "run") (result i32) (i32.const {result})))
+                 (core instance $i (instantiate $m))
+                 (func $run (result (result)) (canon lift (core func $i "run")))
+                 (instance $r (export "run" (func $run)))
+                 (export "wasi:cli/run@0.2.0" (instance $r)))"#
+        ))
+        .expect("component text")
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    for (result, status, code) in [(0, "ok", 0), (1, "error", 1)] {
+        let path = dir.path().join(format!("app{result}.wasm"));
+        std::fs::write(&path, component(result)).expect("write");
+        let out = soulbox(&["run", &path.to_string_lossy(), "--json"], b"");
+        assert_eq!(out.status.code(), Some(code), "{out:?}");
+        let report = json(&out);
+        assert_eq!(report["status"], status, "{report}");
+        assert!(
+            report["isolation"]
+                .as_array()
+                .is_some_and(|l| l.iter().any(|x| x == "component-model")),
+            "{report}"
+        );
+    }
+}

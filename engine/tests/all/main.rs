@@ -5,6 +5,7 @@
 
 mod artifacts;
 mod compile;
+mod component;
 mod concurrency;
 mod disk;
 mod errors;
