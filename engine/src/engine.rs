@@ -153,6 +153,8 @@ pub struct Engine {
 
 struct EngineInner {
     wasm: WasmBackend,
+    /// WASI preview 2 and SoulBox's WIT imports, for components (`wasip2/`).
+    components: wasmtime::component::Linker<crate::wasip2::ComponentState>,
     compiler: Compiler,
     runtimes: Runtimes,
     home: PathBuf,
@@ -198,6 +200,7 @@ impl Engine {
                 .map_err(|e| SoulBoxError::Engine(format!("configuring wasmtime: {e:#}")))?,
         };
         let linker = crate::wasm::linker(&crate::wasm::wasi_linker(&wasm)?)?;
+        let components = crate::wasip2::linker(&wasm)?;
         let modules = ModuleCache::new(&wasm, Some(&home), config.module_cache_bytes)?;
         let toolchains = config
             .toolchains
@@ -225,6 +228,7 @@ impl Engine {
         Ok(Self {
             inner: Arc::new(EngineInner {
                 wasm,
+                components,
                 compiler,
                 runtimes,
                 home,
@@ -289,6 +293,13 @@ impl Engine {
     /// The wasm backend's shared parts (Wasmtime, linker, module cache, warm pools).
     pub(crate) fn wasm(&self) -> &WasmBackend {
         &self.inner.wasm
+    }
+
+    /// The linker components run against (WASI preview 2 plus `soulbox:sandbox`).
+    pub(crate) fn component_linker(
+        &self,
+    ) -> &wasmtime::component::Linker<crate::wasip2::ComponentState> {
+        &self.inner.components
     }
 
     /// The language runtimes, prepared on first use.

@@ -79,6 +79,7 @@
 #![deny(missing_docs)]
 
 mod compile;
+pub mod component;
 mod engine;
 mod error;
 mod guest;
@@ -96,6 +97,7 @@ mod session;
 mod stdin;
 mod stop;
 mod wasm;
+mod wasip2;
 mod workspace;
 
 // The data types live in the light `soulbox-api` crate (no Wasmtime behind them), for clients

@@ -27,6 +27,14 @@ pub(crate) enum Plan {
         spent: Duration,
         isolation: Vec<String>,
     },
+    /// A component (WASI preview 2) for the component backend (`wasip2/`); `spent` and
+    /// `isolation` as for [`Plan::Wasm`].
+    Component {
+        component: wasmtime::component::Component,
+        argv: Vec<String>,
+        spent: Duration,
+        isolation: Vec<String>,
+    },
     /// A host program behind the native isolation.
     #[cfg(target_os = "linux")]
     Native(crate::native::NativeProgram),
@@ -130,14 +138,18 @@ async fn module_plan(
     request: &ExecutionRequest,
     isolation: Vec<String>,
 ) -> Result<Plan> {
+    let argv = std::iter::once(program)
+        .chain(request.args.iter().cloned())
+        .collect();
     match user_module(engine, config, bytes).await? {
         UserModule::Ready { module, spent } => Ok(Plan::Wasm {
-            program: WasmProgram::Module {
-                module,
-                argv: std::iter::once(program)
-                    .chain(request.args.iter().cloned())
-                    .collect(),
-            },
+            program: WasmProgram::Module { module, argv },
+            spent,
+            isolation,
+        }),
+        UserModule::Component { component, spent } => Ok(Plan::Component {
+            component,
+            argv,
             spent,
             isolation,
         }),
@@ -159,6 +171,11 @@ async fn module_plan(
 pub(crate) enum UserModule {
     /// Compiled (or found in the cache) in `spent` of the execution's timeout.
     Ready { module: Module, spent: Duration },
+    /// A component, compiled in `spent` of the execution's timeout.
+    Component {
+        component: wasmtime::component::Component,
+        spent: Duration,
+    },
     /// Refused before running, with the status and why.
     Refused { status: Status, error: String },
 }
@@ -199,6 +216,18 @@ pub(crate) async fn user_module(
                 status: Status::MemoryLimit,
                 error,
             }),
+            (binary, None) if crate::wasip2::is_component(&binary) => {
+                let wasm = engine.wasm().engine.clone();
+                let component = tokio::task::spawn_blocking(move || {
+                    crate::wasip2::compile(&wasm, &binary)
+                })
+                .await
+                .map_err(|e| SoulBoxError::Engine(format!("component compile task failed: {e}")))??;
+                Ok(UserModule::Component {
+                    component,
+                    spent: started.elapsed(),
+                })
+            }
             (binary, None) => {
                 let wasm = engine.wasm();
                 let module = wasm.modules.get(&wasm.engine, binary).await?;

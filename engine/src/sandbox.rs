@@ -53,6 +53,11 @@ struct Inner {
     sessions: Mutex<Vec<Weak<crate::wasm::live::SessionSlot>>>,
     /// The packages installed in this sandbox and their layer directory.
     packages: Mutex<crate::package_layer::SandboxPackages>,
+    /// How deep this sandbox is nested: 0 for one a caller created, 1 for one a component
+    /// running in such a sandbox created through `executor`, ...
+    nesting: u32,
+    /// Sandboxes and sessions created through `executor` by components running here, alive now.
+    children: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -105,6 +110,11 @@ impl Sandbox {
     }
 
     pub(crate) fn with_engine(engine: Engine, config: SandboxConfig) -> Result<Sandbox> {
+        Self::nested_in(engine, config, 0)
+    }
+
+    /// A sandbox `nesting` levels below one a caller created (see `component.rs`).
+    pub(crate) fn nested_in(engine: Engine, config: SandboxConfig, nesting: u32) -> Result<Sandbox> {
         config.validate().map_err(SoulBoxError::InvalidRequest)?;
         let workspace = match &config.persistent_storage {
             Some(dir) => Workspace::at(dir)?,
@@ -126,6 +136,8 @@ impl Sandbox {
                 running: Mutex::new(None),
                 sessions: Mutex::new(Vec::new()),
                 packages: Mutex::default(),
+                nesting,
+                children: Arc::default(),
             }),
         })
     }
@@ -281,6 +293,8 @@ impl Sandbox {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         env.extend(request.env.iter().cloned());
+        // The host channel whose records (tool calls, HTTP requests) go into the result.
+        let mut records: Option<Arc<soulbox_host::HostChannel>> = None;
         // What runs is tracked from just before it starts; a refused or uncompiled one made nothing.
         let (outcome, isolation_before, tracking) = match plan {
             Plan::Refused {
@@ -340,6 +354,40 @@ impl Sandbox {
                     tracking,
                 )
             }
+            Plan::Component {
+                component,
+                argv,
+                spent,
+                isolation,
+            } => {
+                let tracking = workspace.track()?;
+                let channel = self.host_channel();
+                let run = crate::wasip2::ComponentRun {
+                    component,
+                    argv,
+                    guest: GuestContext {
+                        config,
+                        workspace: workspace.host_path(),
+                        env,
+                        stdin: request.stdin,
+                        events,
+                        signals,
+                        packages: None,
+                    },
+                    deadline: wasm::deadline_after(
+                        Instant::now(),
+                        config.timeout.saturating_sub(spent),
+                    ),
+                    channel: channel.clone(),
+                    // The component's sandboxes are nested in this one (`component.rs`).
+                    executor: Arc::new(self.clone()),
+                };
+                let engine = &self.inner.engine;
+                let outcome =
+                    crate::wasip2::run(&engine.wasm().engine, engine.component_linker(), run).await;
+                records = Some(channel);
+                (outcome, isolation, tracking)
+            }
             #[cfg(target_os = "linux")]
             Plan::Native(program) => {
                 let tracking = workspace.track()?;
@@ -365,7 +413,34 @@ impl Sandbox {
             .into_iter()
             .chain(outcome.isolation)
             .collect();
-        Ok(outcome.into_result(started.elapsed(), artifacts, None))
+        let mut result = outcome.into_result(started.elapsed(), artifacts, None);
+        if let Some(channel) = records {
+            (result.tool_calls, result.network) = channel.take_records();
+        }
+        Ok(result)
+    }
+
+    /// A fresh host channel for one execution: this sandbox's tools and allow-list under its
+    /// caps.
+    pub(crate) fn host_channel(&self) -> Arc<soulbox_host::HostChannel> {
+        let config = &self.inner.config;
+        // `validate` (at creation) already refused an unparsable allow-list.
+        let allow = config.parsed_allow_hosts().unwrap_or_default();
+        Arc::new(soulbox_host::HostChannel::new(
+            Arc::new(soulbox_host::Tools::default()),
+            Arc::new(soulbox_host::net::Network::new(allow)),
+            soulbox_host::ChannelLimits::from_config(config),
+        ))
+    }
+
+    /// How deep this sandbox is nested (0: created by a caller).
+    pub(crate) fn nesting(&self) -> u32 {
+        self.inner.nesting
+    }
+
+    /// The count of this sandbox's live nested sandboxes and sessions.
+    pub(crate) fn children(&self) -> &Arc<AtomicUsize> {
+        &self.inner.children
     }
 
     /// Remembers a session so `terminate` can free it.

@@ -35,9 +35,12 @@
 #![deny(missing_docs)]
 
 pub mod channel;
+pub mod component;
+pub mod executor;
 pub mod net;
 pub mod protocol;
 pub mod tools;
 
 pub use channel::{ChannelLimits, HostChannel};
+pub use executor::{ExecutorBackend, ExecutorError, ExecutorErrorKind, Limits, SandboxHandle, SessionHandle};
 pub use tools::{ToolError, ToolErrorKind, ToolFunction, ToolHandler, Tools};

@@ -121,17 +121,20 @@ impl ResourceLimiter for MemoryLimiter {
 
 /// Why a module asks for more memory than `limit` before any code runs, if it does: its
 /// memories' initial sizes together, or an active data segment whose end (constant offset plus
-/// length) lies beyond the limit. `bytes` is the binary module; an error is a module that
-/// cannot be parsed (it would not compile either).
+/// length) lies beyond the limit. `bytes` is the binary module or component (whose core modules
+/// are checked together); an error is a binary that cannot be parsed (it would not compile
+/// either).
 pub(crate) fn declared_memory(bytes: &[u8], limit: u64) -> Result<Option<String>, String> {
     let mut initial: u64 = 0;
     for payload in Parser::new(0).parse_all(bytes) {
         let payload = payload.map_err(|e| e.to_string())?;
         let memories: Vec<wasmparser::MemoryType> = match payload {
+            // A component's core modules follow as their own payloads: each one's memories and
+            // data segments count, all of them together against the one limit.
             Payload::Version {
                 encoding: wasmparser::Encoding::Component,
                 ..
-            } => return Ok(None),
+            } => Vec::new(),
             Payload::ImportSection(reader) => {
                 let mut found = Vec::new();
                 for import in reader.into_imports() {

@@ -36,8 +36,9 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 pub(crate) use backend::{Parts as WasmParts, PreparedRuntime, WasmBackend};
 pub(crate) use deadline::deadline_after;
-use deadline::{under_deadline, until};
-use memory::MemoryLimiter;
+pub(crate) use deadline::until;
+use deadline::under_deadline;
+pub(crate) use memory::MemoryLimiter;
 pub(crate) use memory::declared_memory;
 pub(crate) use module_cache::ModuleCache;
 pub use pool::WarmPoolStats;
@@ -51,7 +52,7 @@ use crate::workspace::GUEST_WORKDIR;
 use crate::{Result, SandboxConfig, SoulBoxError, Status, Stdin};
 
 /// Fuel handed to the VM at a time; the guest also yields to the executor at each refill.
-const FUEL_SLICE: u64 = 10_000_000;
+pub(crate) const FUEL_SLICE: u64 = 10_000_000;
 
 /// Store data of one guest.
 pub(crate) struct GuestState {
@@ -316,6 +317,18 @@ pub(crate) fn arm_until(
     deadline: Instant,
 ) -> Result<u64> {
     store.data_mut().disk = disk::DiskBudget::new(config.max_disk_bytes, config.max_disk_entries);
+    arm_limits(store, config, signals, deadline)
+}
+
+/// The limits every wasm store gets for one execution, whatever its data (core modules and
+/// components alike): a fresh fuel budget and the wall-clock deadline `deadline`, checked at each
+/// epoch tick (which also applies the CPU quota). Returns the fuel handed out.
+pub(crate) fn arm_limits<T: 'static>(
+    store: &mut Store<T>,
+    config: &SandboxConfig,
+    signals: Arc<RunSignals>,
+    deadline: Instant,
+) -> Result<u64> {
     let initial_fuel = config.fuel.unwrap_or(u64::MAX);
     store
         .set_fuel(initial_fuel)
@@ -452,7 +465,7 @@ pub(crate) fn driver_preopens(invocation: &Invocation) -> impl Iterator<Item = P
 #[error("module has no _start export")]
 struct NotACommand;
 
-/// Maps how the call ended (plus what the engine itself stopped) onto a status.
+/// The message of a `disk_limit` status.
 fn disk_error(config: &SandboxConfig) -> String {
     format!(
         "the guest tried to write more than its disk limit ({} bytes, {} files and directories per execution)",
@@ -461,12 +474,14 @@ fn disk_error(config: &SandboxConfig) -> String {
 }
 
 /// Limits the guest ran into without being stopped (it may have handled the failure).
-struct Hits {
-    memory: bool,
-    disk: bool,
+pub(crate) struct Hits {
+    pub(crate) memory: bool,
+    pub(crate) disk: bool,
 }
 
-fn classify(
+/// Maps how a run ended onto a status, exit code and message: a stop the engine made
+/// (deadline, output limit, terminate) first, then the guest's exit, fuel, memory, traps.
+pub(crate) fn classify(
     result: wasmtime::Result<()>,
     stopped: Option<StopReason>,
     hits: Hits,
