@@ -72,7 +72,8 @@ fn run_main_rs_as_a_component() {
     let refused = soulbox(&["run", &c, "--component"], b"");
     assert_ne!(refused.status.code(), Some(0), "{refused:?}");
     assert!(
-        String::from_utf8_lossy(&refused.stderr).contains("only Rust can be compiled as a component"),
+        String::from_utf8_lossy(&refused.stderr)
+            .contains("only Rust can be compiled as a component"),
         "{refused:?}"
     );
 }
