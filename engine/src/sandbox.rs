@@ -21,6 +21,7 @@ use crate::{
     StreamOutput,
 };
 use crate::{FileInfo, SandboxState};
+use crate::{ToolFunction, ToolHandler};
 
 /// One isolated workspace with limits. Cheap to clone (clones are handles to the same sandbox).
 ///
@@ -58,6 +59,8 @@ struct Inner {
     nesting: u32,
     /// Sandboxes and sessions created through `executor` by components running here, alive now.
     children: Arc<AtomicUsize>,
+    /// Tools and network its guests may reach (see `tools.rs`).
+    host: crate::tools::HostOffer,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -114,7 +117,11 @@ impl Sandbox {
     }
 
     /// A sandbox `nesting` levels below one a caller created (see `component.rs`).
-    pub(crate) fn nested_in(engine: Engine, config: SandboxConfig, nesting: u32) -> Result<Sandbox> {
+    pub(crate) fn nested_in(
+        engine: Engine,
+        config: SandboxConfig,
+        nesting: u32,
+    ) -> Result<Sandbox> {
         config.validate().map_err(SoulBoxError::InvalidRequest)?;
         let workspace = match &config.persistent_storage {
             Some(dir) => Workspace::at(dir)?,
@@ -125,8 +132,10 @@ impl Sandbox {
             std::process::id(),
             NEXT_ID.fetch_add(1, Ordering::Relaxed)
         );
+        let host = crate::tools::HostOffer::new(&config)?;
         Ok(Sandbox {
             inner: Arc::new(Inner {
+                host,
                 id,
                 engine,
                 config,
@@ -287,14 +296,13 @@ impl Sandbox {
             Some(Err(e)) => return Err(e),
             _ => return Ok(ExecutionResult::killed_before_run(started.elapsed())),
         };
+        let channel = self.host_channel();
         let mut env: Vec<(String, String)> = config
             .env
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         env.extend(request.env.iter().cloned());
-        // The host channel whose records (tool calls, HTTP requests) go into the result.
-        let mut records: Option<Arc<soulbox_host::HostChannel>> = None;
         // What runs is tracked from just before it starts; a refused or uncompiled one made nothing.
         let (outcome, isolation_before, tracking) = match plan {
             Plan::Refused {
@@ -341,6 +349,7 @@ impl Sandbox {
                         events,
                         signals,
                         packages: None,
+                        channel: Some(channel.clone()),
                     },
                     // Compiling a guest's module took part of its timeout; the run gets the rest.
                     deadline: wasm::deadline_after(
@@ -361,7 +370,6 @@ impl Sandbox {
                 isolation,
             } => {
                 let tracking = workspace.track()?;
-                let channel = self.host_channel();
                 let run = crate::wasip2::ComponentRun {
                     component,
                     argv,
@@ -373,6 +381,8 @@ impl Sandbox {
                         events,
                         signals,
                         packages: None,
+                        // The component reaches the channel through its WIT imports.
+                        channel: None,
                     },
                     deadline: wasm::deadline_after(
                         Instant::now(),
@@ -385,7 +395,6 @@ impl Sandbox {
                 let engine = &self.inner.engine;
                 let outcome =
                     crate::wasip2::run(&engine.wasm().engine, engine.component_linker(), run).await;
-                records = Some(channel);
                 (outcome, isolation, tracking)
             }
             #[cfg(target_os = "linux")]
@@ -401,6 +410,7 @@ impl Sandbox {
                         events,
                         signals,
                         packages: None,
+                        channel: None,
                     },
                     workspace_dir: workspace.dir(),
                 };
@@ -414,23 +424,8 @@ impl Sandbox {
             .chain(outcome.isolation)
             .collect();
         let mut result = outcome.into_result(started.elapsed(), artifacts, None);
-        if let Some(channel) = records {
-            (result.tool_calls, result.network) = channel.take_records();
-        }
+        crate::tools::record(&mut result, &channel);
         Ok(result)
-    }
-
-    /// A fresh host channel for one execution: this sandbox's tools and allow-list under its
-    /// caps.
-    pub(crate) fn host_channel(&self) -> Arc<soulbox_host::HostChannel> {
-        let config = &self.inner.config;
-        // `validate` (at creation) already refused an unparsable allow-list.
-        let allow = config.parsed_allow_hosts().unwrap_or_default();
-        Arc::new(soulbox_host::HostChannel::new(
-            Arc::new(soulbox_host::Tools::default()),
-            Arc::new(soulbox_host::net::Network::new(allow)),
-            soulbox_host::ChannelLimits::from_config(config),
-        ))
     }
 
     /// How deep this sandbox is nested (0: created by a caller).
@@ -498,6 +493,49 @@ impl Sandbox {
         &self,
     ) -> std::sync::MutexGuard<'_, crate::package_layer::SandboxPackages> {
         lock(&self.inner.packages)
+    }
+
+    /// Registers a host tool its guests can call (Python `soulbox.call_tool(name, **args)`,
+    /// JavaScript `soulbox.callTool(name, args)`, Ruby `SoulBox.call_tool(name, args)`,
+    /// components through WIT `soulbox:sandbox/tools`). The guest's arguments are checked
+    /// against `function.parameters` (JSON Schema) before `handler` runs; what it returns (or
+    /// the error message) goes back to the guest, and every call is recorded in the result's
+    /// `tool_calls`. Caps: `max_tool_calls`, `max_host_call_bytes`, `tool_timeout`. A tool of the
+    /// same name is replaced; an execution already running keeps the tools it started with.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> soulbox::Result<()> {
+    /// use serde_json::json;
+    /// use soulbox::{Language, Sandbox, SandboxConfig, ToolFunction};
+    /// let sandbox = Sandbox::create(SandboxConfig::default()).await?;
+    /// sandbox.register_tool(
+    ///     ToolFunction::new("weather", "Weather in a city",
+    ///         json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]})),
+    ///     |args: serde_json::Value| async move { Ok(json!({"city": args["city"], "temp_c": 21})) },
+    /// )?;
+    /// let result = sandbox
+    ///     .execute_code(Language::Python, "import soulbox; print(soulbox.tools.weather(city='Paris'))")
+    ///     .await?;
+    /// assert_eq!(result.tool_calls.len(), 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn register_tool(&self, function: ToolFunction, handler: impl ToolHandler) -> Result<()> {
+        self.inner.host.register(function, handler)
+    }
+
+    /// Removes a registered tool; whether there was one of that name.
+    pub fn unregister_tool(&self, name: &str) -> bool {
+        self.inner.host.unregister(name)
+    }
+
+    /// The registered tools' descriptions, sorted by name.
+    pub fn registered_tools(&self) -> Vec<ToolFunction> {
+        self.inner.host.list()
+    }
+
+    /// A fresh host channel (tools, allow-listed HTTP) for one execution or cell.
+    pub(crate) fn host_channel(&self) -> Arc<soulbox_host::HostChannel> {
+        self.inner.host.channel()
     }
 
     /// The engine this sandbox runs on.

@@ -27,6 +27,7 @@ mod rust_component;
 mod session;
 mod snapshot;
 mod streaming;
+mod tools;
 
 use std::sync::OnceLock;
 use std::time::Duration;
