@@ -8,7 +8,10 @@
 
 use std::time::Duration;
 
-use soulbox::{ExecutionRequest, ExecutionResult, Language, MIB, SandboxConfig, Status};
+use serde_json::{Value, json};
+use soulbox::{
+    ExecutionRequest, ExecutionResult, Language, MIB, SandboxConfig, Status, ToolFunction,
+};
 
 use crate::runtime_sandbox;
 
@@ -93,7 +96,9 @@ async fn only_rust_can_be_compiled_as_a_component() {
             ExecutionRequest::new(Language::C, "int main(void) { return 0; }").with_component(true),
         )
         .await;
-    let error = refused.expect_err("C as a component is refused").to_string();
+    let error = refused
+        .expect_err("C as a component is refused")
+        .to_string();
     assert!(
         error.contains("only Rust can be compiled as a component"),
         "{error}"
@@ -113,4 +118,76 @@ async fn misusing_the_bindings_is_a_compile_error_with_diagnostics() {
         result.stderr
     );
     assert!(result.stdout.is_empty());
+}
+
+/// A Rust component calls the tools registered on the sandbox running it through WIT `tools`:
+/// it lists them, reads a value, and sees each failure as a typed error (schema violation,
+/// handler error with the handler's message, unknown tool); every call is in the result.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rust_component_calls_a_registered_tool_through_wit() {
+    let sandbox = runtime_sandbox(config()).await;
+    sandbox
+        .register_tool(
+            ToolFunction::new(
+                "weather",
+                "Current weather in a city",
+                json!({"type": "object", "properties": {"city": {"type": "string"}},
+                       "required": ["city"], "additionalProperties": false}),
+            ),
+            |args: Value| async move {
+                let city = args["city"].as_str().unwrap_or_default().to_owned();
+                Ok(json!({"city": city, "temp_c": 21}))
+            },
+        )
+        .expect("registered");
+    sandbox
+        .register_tool(
+            ToolFunction::new("fail", "Always fails", json!({"type": "object"})),
+            |_: Value| async move { Err::<Value, _>("the weather service is down".to_owned()) },
+        )
+        .expect("registered");
+    let code = r##"
+use soulbox_guest::tools;
+
+fn main() {
+    let mut names: Vec<String> = tools::list().into_iter().map(|t| t.name).collect();
+    names.sort();
+    println!("tools: {}", names.join(","));
+    let value = tools::call("weather", r#"{"city": "Paris"}"#).expect("the tool answered");
+    let value: serde_json::Value = serde_json::from_str(&value).expect("JSON");
+    println!("{} {}", value["city"], value["temp_c"]);
+    for (name, args) in [("weather", r#"{"city": 7}"#), ("fail", "{}"), ("nope", "{}")] {
+        let e = tools::call(name, args).expect_err("refused");
+        println!("{name}: {:?}", e.kind);
+        if name == "fail" {
+            println!("{}", e.message);
+        }
+    }
+}
+"##;
+    let result = sandbox
+        .execute(ExecutionRequest::new(Language::Rust, code))
+        .await
+        .expect("ran");
+    sandbox.terminate().await;
+    assert_eq!(result.status, Status::Ok, "{result:#?}");
+    assert_eq!(
+        result.stdout,
+        "tools: fail,weather\n\"Paris\" 21\nweather: HostErrorKind::InvalidArguments\n\
+         fail: HostErrorKind::Handler\nthe weather service is down\nnope: HostErrorKind::UnknownTool\n"
+    );
+    let calls: Vec<(&str, bool)> = result
+        .tool_calls
+        .iter()
+        .map(|c| (c.name.as_str(), c.ok))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            ("weather", true),
+            ("weather", false),
+            ("fail", false),
+            ("nope", false)
+        ]
+    );
 }
