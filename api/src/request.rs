@@ -41,6 +41,10 @@ pub struct ExecutionRequest {
     pub runtime: Option<String>,
     /// File name to give the code inside the workspace, when the runtime needs one.
     pub file_name: Option<String>,
+    /// Compile the source as a WASI preview 2 component (Rust only) rather than a preview 1
+    /// module. A Rust source that uses the component bindings (`soulbox_guest`, `wit_bindgen`)
+    /// is compiled as a component without being asked; other languages refuse it.
+    pub component: bool,
 }
 
 impl ExecutionRequest {
@@ -54,6 +58,7 @@ impl ExecutionRequest {
             env: Vec::new(),
             runtime: None,
             file_name: None,
+            component: false,
         }
     }
     /// Sets the arguments.
@@ -88,6 +93,11 @@ impl ExecutionRequest {
     /// Names the code's file (for diagnostics and runtimes that run files).
     pub fn with_file_name(mut self, name: impl Into<String>) -> Self {
         self.file_name = Some(name.into());
+        self
+    }
+    /// Asks for the source to be compiled as a component (see [`ExecutionRequest::component`]).
+    pub fn with_component(mut self, component: bool) -> Self {
+        self.component = component;
         self
     }
 }

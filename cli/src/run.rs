@@ -90,6 +90,11 @@ pub(crate) struct RunArgs {
     /// Same as `--profile release`.
     #[arg(long, conflicts_with = "profile")]
     release: bool,
+    /// Compile Rust as a WASI preview 2 component (wasm32-wasip2) that may import SoulBox's
+    /// WIT interfaces through the `soulbox_guest` crate (nested sandboxes, tools, HTTP).
+    /// Automatic when the source uses `soulbox_guest` or `wit_bindgen`.
+    #[arg(long)]
+    component: bool,
     /// Wall-clock limit of the compile step (Rust, C, C++).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
     compile_timeout: Duration,
@@ -239,6 +244,7 @@ pub(crate) async fn run(args: RunArgs) -> ExitCode {
     }
     let mut request = ExecutionRequest::new(language, code).with_args(args.args.clone());
     request.file_name = file_name;
+    request.component = args.component;
     request.env = args.env.clone();
     request.runtime = args.runtime.clone();
     request.stdin = if std::io::stdin().is_terminal() {

@@ -381,7 +381,8 @@ impl Sandbox {
                         events,
                         signals,
                         packages: None,
-                        channel: Some(channel.clone()),
+                        // The component reaches the channel through its WIT imports.
+                        channel: None,
                     },
                     deadline: wasm::deadline_after(
                         Instant::now(),

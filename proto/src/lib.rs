@@ -206,6 +206,7 @@ pub fn request_to_wire(request: &api::ExecutionRequest) -> v1::ExecutionRequest 
             .collect(),
         runtime: request.runtime.clone(),
         file_name: request.file_name.clone(),
+        component: request.component,
     }
 }
 
@@ -222,6 +223,7 @@ pub fn request_from_wire(wire: v1::ExecutionRequest) -> Result<api::ExecutionReq
     request.env = wire.env.into_iter().map(|e| (e.key, e.value)).collect();
     request.runtime = wire.runtime;
     request.file_name = wire.file_name;
+    request.component = wire.component;
     Ok(request)
 }
 
@@ -530,6 +532,12 @@ mod tests {
             .with_env("K", "V")
             .with_file_name("x.rb");
         assert_eq!(request_from_wire(request_to_wire(&request)), Ok(request));
+        let component =
+            api::ExecutionRequest::new(api::Language::Rust, "fn main() {}").with_component(true);
+        assert_eq!(
+            request_from_wire(request_to_wire(&component)),
+            Ok(component)
+        );
         let mut bad = request_to_wire(&api::ExecutionRequest::new(api::Language::Python, ""));
         bad.language = "cobol".into();
         assert!(request_from_wire(bad).is_err());

@@ -55,6 +55,30 @@ fn run_main_rs_with_args_and_stdin() {
 }
 
 #[test]
+fn run_main_rs_as_a_component() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = source(
+        &dir,
+        "main.rs",
+        "fn main() {\n    println!(\"{} from a component\", std::env::args().nth(1).unwrap());\n}\n",
+    );
+    let out = soulbox(&["run", &file, "--component", "--json", "--", "hello"], b"");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let v = json(&out);
+    assert_eq!(v["status"], "ok", "{v}");
+    assert_eq!(v["stdout"], "hello from a component\n");
+    // C cannot be a component: a usage-level error from the engine, nothing runs.
+    let c = source(&dir, "prog.c", "int main(void) { return 0; }\n");
+    let refused = soulbox(&["run", &c, "--component"], b"");
+    assert_ne!(refused.status.code(), Some(0), "{refused:?}");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr)
+            .contains("only Rust can be compiled as a component"),
+        "{refused:?}"
+    );
+}
+
+#[test]
 fn run_prog_c_and_prog_cpp() {
     let dir = tempfile::tempdir().expect("dir");
     let c = source(

@@ -1,5 +1,8 @@
-//! The compile step: Rust, C and C++ source -> a wasm32-wasip1 command module, which then runs
-//! like any other module (same limits, same backend).
+//! The compile step: Rust, C and C++ source -> a wasm32-wasip1 command module, or (Rust only) a
+//! wasm32-wasip2 command component, which then runs like any other module or component (same
+//! limits, same backend). A Rust request is a component when it asks to be
+//! ([`ExecutionRequest::component`]) or when its source uses the component bindings
+//! (`soulbox_guest`, `wit_bindgen`).
 //!
 //! - `toolchain.rs`: the pinned toolchains (find, list, install);
 //! - `rust.rs`, `clang.rs`: the engine's fixed flags per language and profile - users pass no
@@ -95,6 +98,7 @@ impl Compiler {
         code: &[u8],
         file_name: Option<&str>,
         settings: &CompileConfig,
+        component: bool,
     ) -> Result<CompileOutcome> {
         let source_name = source_file_name(language, file_name)?;
         // Looking for toolchains, the cache and the scratch files is file I/O (and, once per
@@ -106,7 +110,15 @@ impl Compiler {
             let code = code.to_vec();
             let profile = settings.profile;
             tokio::task::spawn_blocking(move || {
-                prepare(&toolchains, &cache, language, &source_name, &code, profile)
+                prepare(
+                    &toolchains,
+                    &cache,
+                    language,
+                    &source_name,
+                    &code,
+                    profile,
+                    component,
+                )
             })
             .await
             .map_err(|e| SoulBoxError::Engine(format!("compile preparation failed: {e}")))??
@@ -194,10 +206,16 @@ fn prepare(
     source_name: &str,
     code: &[u8],
     profile: crate::CompileProfile,
+    component: bool,
 ) -> Result<Step> {
     let bwrap = toolchain::find_bwrap()?;
     let recipe = match language {
-        Language::Rust => rust::recipe(toolchains, source_name, profile)?,
+        Language::Rust => rust::recipe(toolchains, source_name, profile, component)?,
+        Language::C | Language::Cpp if component => {
+            return Err(SoulBoxError::InvalidRequest(format!(
+                "only Rust can be compiled as a component, not {language}"
+            )));
+        }
         Language::C | Language::Cpp => clang::recipe(toolchains, language, source_name, profile)?,
         other => {
             return Err(SoulBoxError::InvalidRequest(format!(
@@ -335,7 +353,8 @@ fn source_file_name(language: Language, given: Option<&str>) -> Result<String> {
 /// same list whether or not the compiler ran: a cache hit would tell one tenant that another
 /// compiled the same source).
 pub(crate) enum Built {
-    /// A wasm32-wasip1 module, to run as `program` (the source file's stem).
+    /// A wasm32-wasip1 module or (Rust components) a wasm32-wasip2 component, to run as
+    /// `program` (the source file's stem).
     Module {
         wasm: Vec<u8>,
         program: String,
@@ -347,6 +366,12 @@ pub(crate) enum Built {
         reason: String,
         isolation: Vec<String>,
     },
+}
+
+/// Whether `request` is compiled as a component: asked for, or a Rust source that uses the
+/// component bindings.
+fn wants_component(request: &ExecutionRequest) -> bool {
+    request.component || (request.language == Language::Rust && rust::uses_bindings(&request.code))
 }
 
 /// Compiles a Rust, C or C++ request (or takes it from the compile cache).
@@ -364,6 +389,7 @@ pub(crate) async fn build(
             &request.code,
             request.file_name.as_deref(),
             &config.compile,
+            wants_component(request),
         )
         .await?;
     let isolation: Vec<String> = isolate::ISOLATION.iter().map(|s| (*s).to_owned()).collect();
@@ -395,6 +421,45 @@ pub(crate) async fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The wasm binary header says module (version 1, layer 0) or component (layer 1).
+    fn is_component(wasm: &[u8]) -> bool {
+        wasm.len() >= 8 && wasm[..4] == *b"\0asm" && wasm[6..8] == [1, 0]
+    }
+
+    /// Uses the real toolchains (`soulbox toolchains install`, run by scripts/setup.sh).
+    #[tokio::test(flavor = "multi_thread")]
+    async fn rust_becomes_a_component_when_asked_or_when_it_uses_the_bindings() {
+        let home = crate::default_home().expect("SOULBOX_HOME");
+        let cache = tempfile::tempdir().expect("cache dir");
+        let compiler = Compiler::new(
+            toolchain::default_toolchains_dir(&home),
+            cache.path().to_path_buf(),
+        );
+        let settings = CompileConfig::default();
+        let compile = |code: &'static str, asked: bool| {
+            let compiler = &compiler;
+            let settings = &settings;
+            async move {
+                let mut request = ExecutionRequest::new(Language::Rust, code);
+                request.component = asked;
+                let component = wants_component(&request);
+                match compiler
+                    .compile(Language::Rust, code.as_bytes(), None, settings, component)
+                    .await
+                    .expect("the compiler ran")
+                {
+                    CompileOutcome::Module { wasm } => wasm,
+                    CompileOutcome::Failed { diagnostics, .. } => panic!("{diagnostics}"),
+                }
+            }
+        };
+        let plain = compile("fn main() {}", false).await;
+        assert!(plain.starts_with(b"\0asm\x01\0\0\0"), "a core module");
+        assert!(is_component(&compile("fn main() {}", true).await));
+        let bindings = "fn main() { let _ = soulbox_guest::tools::list(); }";
+        assert!(is_component(&compile(bindings, false).await));
+    }
 
     #[test]
     fn source_names_are_plain_and_keep_the_language() {

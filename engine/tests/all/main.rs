@@ -25,6 +25,7 @@ mod pool;
 mod preinit;
 mod python;
 mod ruby;
+mod rust_component;
 mod session;
 mod snapshot;
 mod streaming;

