@@ -88,6 +88,18 @@ impl PyExecutionResult {
     fn value(&self) -> Option<&str> {
         self.inner.value.as_deref()
     }
+    /// The host tools the guest called, in order: dicts with ``name``, ``arguments`` (JSON
+    /// text, cut to 4 KiB), ``duration`` (milliseconds), ``ok`` and ``error`` (when not ok).
+    #[getter]
+    fn tool_calls<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        records(py, &self.inner.tool_calls)
+    }
+    /// The HTTP requests the guest asked the host for, allowed or refused: dicts with
+    /// ``method``, ``url``, ``allowed``, ``status``, ``bytes`` and ``error``.
+    #[getter]
+    fn network<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        records(py, &self.inner.network)
+    }
     /// ``"result"``: the kind of stream event this is (the last one of ``stream_execute``).
     #[getter]
     fn kind(&self) -> &'static str {
@@ -113,6 +125,8 @@ impl PyExecutionResult {
         d.set_item("error", r.error.as_deref())?;
         d.set_item("isolation", r.isolation.clone())?;
         d.set_item("value", r.value.as_deref())?;
+        d.set_item("tool_calls", records(py, &r.tool_calls)?)?;
+        d.set_item("network", records(py, &r.network)?)?;
         Ok(d)
     }
 
@@ -127,6 +141,16 @@ impl PyExecutionResult {
             truncate(&self.inner.stdout, 60),
         )
     }
+}
+
+/// Records (tool calls, network requests) as a list of plain dicts, via their JSON form.
+fn records<'py, T: serde::Serialize>(
+    py: Python<'py>,
+    records: &[T],
+) -> PyResult<Bound<'py, PyAny>> {
+    let value = serde_json::to_value(records)
+        .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
+    crate::tools::Json(value).into_pyobject(py)
 }
 
 fn truncate(s: &str, max: usize) -> &str {
