@@ -369,9 +369,12 @@ mod tests {
         include_str!("fixtures/ai_integration/3-answer.json"),
     ];
 
+    /// Each request the fixture server saw: its Authorization header and JSON body.
+    type Seen = Arc<Mutex<Vec<(Option<String>, Value)>>>;
+
     struct Fixture {
         base_url: String,
-        requests: Arc<Mutex<Vec<(Option<String>, Value)>>>,
+        requests: Seen,
         server: tokio::task::JoinHandle<()>,
     }
 
@@ -380,7 +383,7 @@ mod tests {
     async fn fixture(replies: Vec<(u16, String)>) -> Fixture {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base_url = format!("http://{}/v1", listener.local_addr().unwrap());
-        let requests = Arc::new(Mutex::new(Vec::new()));
+        let requests: Seen = Arc::new(Mutex::new(Vec::new()));
         let replies = Arc::new(Mutex::new(replies.into_iter()));
         let seen = requests.clone();
         let server = tokio::spawn(async move {

@@ -92,13 +92,13 @@ impl PyExecutionResult {
     /// text, cut to 4 KiB), ``duration`` (milliseconds), ``ok`` and ``error`` (when not ok).
     #[getter]
     fn tool_calls<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        records(py, &self.inner.tool_calls)
+        records(py, serde_json::to_value(&self.inner.tool_calls))
     }
     /// The HTTP requests the guest asked the host for, allowed or refused: dicts with
     /// ``method``, ``url``, ``allowed``, ``status``, ``bytes`` and ``error``.
     #[getter]
     fn network<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        records(py, &self.inner.network)
+        records(py, serde_json::to_value(&self.inner.network))
     }
     /// ``"result"``: the kind of stream event this is (the last one of ``stream_execute``).
     #[getter]
@@ -125,8 +125,11 @@ impl PyExecutionResult {
         d.set_item("error", r.error.as_deref())?;
         d.set_item("isolation", r.isolation.clone())?;
         d.set_item("value", r.value.as_deref())?;
-        d.set_item("tool_calls", records(py, &r.tool_calls)?)?;
-        d.set_item("network", records(py, &r.network)?)?;
+        d.set_item(
+            "tool_calls",
+            records(py, serde_json::to_value(&r.tool_calls))?,
+        )?;
+        d.set_item("network", records(py, serde_json::to_value(&r.network))?)?;
         Ok(d)
     }
 
@@ -143,13 +146,12 @@ impl PyExecutionResult {
     }
 }
 
-/// Records (tool calls, network requests) as a list of plain dicts, via their JSON form.
-fn records<'py, T: serde::Serialize>(
+/// Records (tool calls, network requests) as a list of plain dicts, from their JSON form.
+fn records<'py>(
     py: Python<'py>,
-    records: &[T],
+    json: serde_json::Result<serde_json::Value>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let value = serde_json::to_value(records)
-        .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
+    let value = json.map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
     crate::tools::Json(value).into_pyobject(py)
 }
 
