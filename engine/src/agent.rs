@@ -264,6 +264,12 @@ impl Sandbox {
                 Ok(json!({"files": files, "truncated": truncated}))
             }
             _ => {
+                if self.state() == crate::SandboxState::Terminated {
+                    return Err(Failed::new(
+                        "invalid_state",
+                        "the sandbox is terminated; create a new one",
+                    ));
+                }
                 if !self.registered_tools().iter().any(|t| t.name == name) {
                     let known: Vec<String> =
                         self.tool_functions().into_iter().map(|f| f.name).collect();

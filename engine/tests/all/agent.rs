@@ -367,4 +367,15 @@ async fn registered_tools_run_through_the_host_channel_checks() {
     let answer = sandbox.execute_tool_call("slow", "{}").await;
     assert_eq!(answer["kind"], "timeout", "{answer}");
     sandbox.terminate().await;
+    // A terminated sandbox answers every tool with its state.
+    let answer = sandbox
+        .execute_tool_call("run_code", json!({"language": "python", "code": "1"}))
+        .await;
+    assert_eq!(answer["kind"], "invalid_state", "{answer}");
+    let answer = sandbox
+        .execute_tool_call("read_file", json!({"path": "x"}))
+        .await;
+    assert_eq!(answer["kind"], "invalid_state", "{answer}");
+    let answer = sandbox.execute_tool_call("slow", "{}").await;
+    assert_eq!(answer["kind"], "invalid_state", "{answer}");
 }
