@@ -29,4 +29,6 @@ pub(crate) struct GuestContext<'a> {
     /// The sandbox's package layer, for a session's guest (one-shot runs get theirs through
     /// the plan's invocation).
     pub packages: Option<soulbox_runtimes::packages::layer::Layer>,
+    /// The execution's host channel (tools, allow-listed HTTP); `None` refuses every call.
+    pub channel: Option<Arc<soulbox_host::HostChannel>>,
 }

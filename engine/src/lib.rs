@@ -96,6 +96,7 @@ mod sandbox;
 mod session;
 mod stdin;
 mod stop;
+mod tools;
 mod wasm;
 mod workspace;
 
@@ -116,6 +117,7 @@ pub use soulbox_api::{
     MAX_PROCESSES, MAX_TIMEOUT, MIB, SandboxConfig, SandboxState, Status, Stdin, StreamOutput,
     UnknownLanguage, parse_byte_size, parse_duration,
 };
+pub use soulbox_host::{ToolError, ToolErrorKind, ToolFunction, ToolHandler};
 pub use stdin::StdinExt;
 pub use wasm::WarmPoolStats;
 pub use workspace::GUEST_WORKDIR;

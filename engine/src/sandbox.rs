@@ -21,6 +21,7 @@ use crate::{
     StreamOutput,
 };
 use crate::{FileInfo, SandboxState};
+use crate::{ToolFunction, ToolHandler};
 
 /// One isolated workspace with limits. Cheap to clone (clones are handles to the same sandbox).
 ///
@@ -53,6 +54,8 @@ struct Inner {
     sessions: Mutex<Vec<Weak<crate::wasm::live::SessionSlot>>>,
     /// The packages installed in this sandbox and their layer directory.
     packages: Mutex<crate::package_layer::SandboxPackages>,
+    /// Tools and network its guests may reach (see `tools.rs`).
+    host: crate::tools::HostOffer,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -115,8 +118,10 @@ impl Sandbox {
             std::process::id(),
             NEXT_ID.fetch_add(1, Ordering::Relaxed)
         );
+        let host = crate::tools::HostOffer::new(&config)?;
         Ok(Sandbox {
             inner: Arc::new(Inner {
+                host,
                 id,
                 engine,
                 config,
@@ -275,6 +280,7 @@ impl Sandbox {
             Some(Err(e)) => return Err(e),
             _ => return Ok(ExecutionResult::killed_before_run(started.elapsed())),
         };
+        let channel = self.host_channel();
         let mut env: Vec<(String, String)> = config
             .env
             .iter()
@@ -327,6 +333,7 @@ impl Sandbox {
                         events,
                         signals,
                         packages: None,
+                        channel: Some(channel.clone()),
                     },
                     // Compiling a guest's module took part of its timeout; the run gets the rest.
                     deadline: wasm::deadline_after(
@@ -353,6 +360,7 @@ impl Sandbox {
                         events,
                         signals,
                         packages: None,
+                        channel: None,
                     },
                     workspace_dir: workspace.dir(),
                 };
@@ -365,7 +373,9 @@ impl Sandbox {
             .into_iter()
             .chain(outcome.isolation)
             .collect();
-        Ok(outcome.into_result(started.elapsed(), artifacts, None))
+        let mut result = outcome.into_result(started.elapsed(), artifacts, None);
+        crate::tools::record(&mut result, &channel);
+        Ok(result)
     }
 
     /// Remembers a session so `terminate` can free it.
@@ -423,6 +433,49 @@ impl Sandbox {
         &self,
     ) -> std::sync::MutexGuard<'_, crate::package_layer::SandboxPackages> {
         lock(&self.inner.packages)
+    }
+
+    /// Registers a host tool its guests can call (Python `soulbox.call_tool(name, **args)`,
+    /// JavaScript `soulbox.callTool(name, args)`, Ruby `SoulBox.call_tool(name, args)`,
+    /// components through WIT `soulbox:sandbox/tools`). The guest's arguments are checked
+    /// against `function.parameters` (JSON Schema) before `handler` runs; what it returns (or
+    /// the error message) goes back to the guest, and every call is recorded in the result's
+    /// `tool_calls`. Caps: `max_tool_calls`, `max_host_call_bytes`, `tool_timeout`. A tool of the
+    /// same name is replaced; an execution already running keeps the tools it started with.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> soulbox::Result<()> {
+    /// use serde_json::json;
+    /// use soulbox::{Language, Sandbox, SandboxConfig, ToolFunction};
+    /// let sandbox = Sandbox::create(SandboxConfig::default()).await?;
+    /// sandbox.register_tool(
+    ///     ToolFunction::new("weather", "Weather in a city",
+    ///         json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]})),
+    ///     |args: serde_json::Value| async move { Ok(json!({"city": args["city"], "temp_c": 21})) },
+    /// )?;
+    /// let result = sandbox
+    ///     .execute_code(Language::Python, "import soulbox; print(soulbox.tools.weather(city='Paris'))")
+    ///     .await?;
+    /// assert_eq!(result.tool_calls.len(), 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn register_tool(&self, function: ToolFunction, handler: impl ToolHandler) -> Result<()> {
+        self.inner.host.register(function, handler)
+    }
+
+    /// Removes a registered tool; whether there was one of that name.
+    pub fn unregister_tool(&self, name: &str) -> bool {
+        self.inner.host.unregister(name)
+    }
+
+    /// The registered tools' descriptions, sorted by name.
+    pub fn registered_tools(&self) -> Vec<ToolFunction> {
+        self.inner.host.list()
+    }
+
+    /// A fresh host channel (tools, allow-listed HTTP) for one execution or cell.
+    pub(crate) fn host_channel(&self) -> Arc<soulbox_host::HostChannel> {
+        self.inner.host.channel()
     }
 
     /// The engine this sandbox runs on.

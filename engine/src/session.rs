@@ -182,6 +182,7 @@ impl Session {
         else {
             return Err(SoulBoxError::SessionPoisoned(CANCELLED_CELL.into()));
         };
+        let channel = self.sandbox.host_channel();
         let (generation, packages) = {
             let packages = self.sandbox.packages();
             (packages.generation(), packages.view())
@@ -194,7 +195,9 @@ impl Session {
                 guest.packages_seen = generation;
             }
             let tracking = workspace.track()?;
-            let cell = guest.cell(code, config, signals, events).await?;
+            let cell = guest
+                .cell(code, config, signals, events, channel.clone())
+                .await?;
             let artifacts = tracking.artifacts(config)?;
             Ok::<_, SoulBoxError>((cell, artifacts))
         }
@@ -213,7 +216,9 @@ impl Session {
                 outcome.status
             ));
         }
-        Ok(outcome.into_result(started.elapsed(), artifacts, cell.value))
+        let mut result = outcome.into_result(started.elapsed(), artifacts, cell.value);
+        crate::tools::record(&mut result, &channel);
+        Ok(result)
     }
 
     /// A `%pip install ...` cell (or `%npm`/`%gem`): installs into the sandbox, so this cell's
@@ -531,6 +536,7 @@ fn guest_context<'a>(
         events: None,
         signals,
         packages: sandbox.packages().view(),
+        channel: None,
     }
 }
 

@@ -353,8 +353,10 @@ impl LiveGuest {
         config: &SandboxConfig,
         signals: Arc<RunSignals>,
         events: Option<UnboundedSender<StreamOutput>>,
+        channel: Arc<soulbox_host::HostChannel>,
     ) -> Result<CellOutcome> {
         self.guest.stdout.restart(signals.clone(), events.clone());
+        self.guest.store.data_mut().channel = Some(channel);
         self.guest.stderr.restart(signals.clone(), events);
         let fuel = arm(&mut self.guest.store, config, signals.clone())?;
         let max_value = usize::try_from(config.max_output_bytes).unwrap_or(usize::MAX);
@@ -366,6 +368,8 @@ impl LiveGuest {
             max_value,
         );
         let ended = under_deadline(config, &signals, call).await;
+        // Between cells nothing may reach the host: the channel was this cell's.
+        self.guest.store.data_mut().channel = None;
         let (result, end) = match ended {
             Ok(end) => (Ok(()), Some(end)),
             Err(e) => (Err(e), None),

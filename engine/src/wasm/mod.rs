@@ -62,6 +62,8 @@ pub(crate) struct GuestState {
     disk: disk::DiskBudget,
     /// The host directories behind the guest's directory descriptors (see [`fs_guard`]).
     dirs: fs_guard::HostDirs,
+    /// The current execution's host channel (tools, allow-listed HTTP), if it has one.
+    pub(crate) channel: Option<Arc<soulbox_host::HostChannel>>,
 }
 
 impl GuestState {
@@ -75,6 +77,7 @@ impl GuestState {
             driver: DriverState::default(),
             disk: disk::DiskBudget::new(0, 0),
             dirs: fs_guard::HostDirs::default(),
+            channel: None,
         }
     }
 
@@ -88,12 +91,17 @@ impl GuestState {
         self.limiter = MemoryLimiter::starting_at(memory_limit, current);
         self.driver = DriverState::default();
         self.disk = disk::DiskBudget::new(0, 0);
+        self.channel = None;
     }
 }
 
 impl DriverHost for GuestState {
     fn driver_state(&mut self) -> &mut DriverState {
         &mut self.driver
+    }
+
+    fn host_channel(&self) -> Option<Arc<soulbox_host::HostChannel>> {
+        self.channel.clone()
     }
 }
 
@@ -208,14 +216,17 @@ fn build_guest(
             .map(|(host, _, _)| host),
     )
     .map_err(|e| SoulBoxError::io("opening the guest's directories", e))?;
+    let channel = guest.channel;
     let (store, instance) = match warm {
         Some(mut warm) => {
             warm.store.data_mut().adopt(wasi, dirs, config.memory_limit);
+            warm.store.data_mut().channel = channel;
             (warm.store, Some(warm.instance))
         }
         None => {
             let mut state = GuestState::new(wasi, config.memory_limit);
             state.dirs = dirs;
+            state.channel = channel;
             let mut store = Store::new(&backend.engine, state);
             store.limiter(|s| &mut s.limiter);
             // Refuelling in slices makes the count visible to the host even when the guest is

@@ -27,6 +27,7 @@ mod ruby;
 mod session;
 mod snapshot;
 mod streaming;
+mod tools;
 
 use std::sync::OnceLock;
 use std::time::Duration;

