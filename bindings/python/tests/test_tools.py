@@ -79,12 +79,18 @@ def test_the_async_soulbox_has_the_same_api():
             run_answer = await sandbox.execute_tool_call(
                 "run_code", {"language": "javascript", "code": "console.log(6 * 7)"}
             )
-            return names, answer, run_answer
+            # Guest code awaits the async handler on this very loop while execute_code runs.
+            result = await sandbox.execute_code(
+                "python", "import soulbox\nprint(soulbox.call_tool('add', a=20, b=22))"
+            )
+            return names, answer, run_answer, result
 
-    names, answer, run_answer = run(main())
+    names, answer, run_answer, result = run(main())
     assert names[-1] == "add"
     assert answer == 42
     assert run_answer["stdout"] == "42\n", run_answer
+    assert result.stdout == "42\n", result.stderr
+    assert result.tool_calls[0]["name"] == "add" and result.tool_calls[0]["ok"]
 
 
 def test_guest_code_calls_python_callables():
