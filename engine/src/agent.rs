@@ -199,7 +199,8 @@ impl Sandbox {
     /// - `run_code`: `{"status", "exit_code", "stdout", "stderr", "artifacts": [paths],
     ///   "error"?, "execution_time_ms"}` - a guest that breaks a limit is a status
     ///   (`timeout`, `memory_limit`, ...), as in every [`ExecutionResult`];
-    /// - `write_file`: `{"path", "bytes"}`; `read_file`: `{"path", "size", "content"}` for
+    /// - `write_file`: `{"path", "bytes"}` (refused, `disk_limit`, past `max_disk_bytes`,
+    ///   the budget one execution has); `read_file`: `{"path", "size", "content"}` for
     ///   text (`"truncated": true` past [`MAX_TOOL_TEXT`]) or `{"path", "size",
     ///   "content_base64"}` for binary files up to [`MAX_TOOL_BINARY`]; `list_files`:
     ///   `{"files": [{"path", "size", "is_dir"}], "truncated"}`;
@@ -244,6 +245,17 @@ impl Sandbox {
                         })?,
                 };
                 let size = bytes.len();
+                // The same budget one execution has for growing the workspace.
+                let budget = self.config().max_disk_bytes;
+                if size as u64 > budget {
+                    return Err(Failed::new(
+                        "disk_limit",
+                        format!(
+                            "{size} bytes is more than the sandbox's disk budget of {budget} bytes \
+                             (max_disk_bytes); nothing was written"
+                        ),
+                    ));
+                }
                 self.write_file(&args.path, bytes).await?;
                 Ok(json!({"path": args.path, "bytes": size}))
             }

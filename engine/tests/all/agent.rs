@@ -316,6 +316,27 @@ async fn arguments_larger_than_max_host_call_bytes_are_refused() {
     assert_eq!(answer["kind"], "payload");
     assert!(sandbox.read_file("x").await.is_err(), "nothing was written");
     sandbox.terminate().await;
+
+    // A write the arguments cap lets through still meets the disk budget of one execution.
+    let mut small_disk = config();
+    small_disk.max_disk_bytes = 1000;
+    let sandbox = runtime_sandbox(small_disk).await;
+    let answer = sandbox
+        .execute_tool_call(
+            "write_file",
+            json!({"path": "y", "content": "a".repeat(1001)}),
+        )
+        .await;
+    assert_eq!(answer["kind"], "disk_limit", "{answer}");
+    assert!(sandbox.read_file("y").await.is_err(), "nothing was written");
+    let answer = sandbox
+        .execute_tool_call(
+            "write_file",
+            json!({"path": "y", "content": "a".repeat(1000)}),
+        )
+        .await;
+    assert_eq!(answer["bytes"], 1000, "{answer}");
+    sandbox.terminate().await;
 }
 
 #[tokio::test]
