@@ -294,6 +294,29 @@ pub fn result_to_wire(result: &api::ExecutionResult) -> v1::ExecutionResult {
         error: result.error.clone(),
         isolation: result.isolation.clone(),
         value: result.value.clone(),
+        tool_calls: result
+            .tool_calls
+            .iter()
+            .map(|c| v1::ToolCall {
+                name: c.name.clone(),
+                arguments: c.arguments.clone(),
+                duration_us: u64::try_from(c.duration.as_micros()).unwrap_or(u64::MAX),
+                ok: c.ok,
+                error: c.error.clone(),
+            })
+            .collect(),
+        network: result
+            .network
+            .iter()
+            .map(|n| v1::NetworkRequest {
+                method: n.method.clone(),
+                url: n.url.clone(),
+                allowed: n.allowed,
+                status: n.status.map(u32::from),
+                bytes: n.bytes,
+                error: n.error.clone(),
+            })
+            .collect(),
     }
 }
 
@@ -311,8 +334,38 @@ pub fn result_from_wire(wire: v1::ExecutionResult) -> Result<api::ExecutionResul
         error: wire.error,
         isolation: wire.isolation,
         value: wire.value,
-        tool_calls: Vec::new(),
-        network: Vec::new(),
+        tool_calls: wire
+            .tool_calls
+            .into_iter()
+            .map(|c| api::ToolCall {
+                name: c.name,
+                arguments: c.arguments,
+                duration: Duration::from_micros(c.duration_us),
+                ok: c.ok,
+                error: c.error,
+            })
+            .collect(),
+        network: wire
+            .network
+            .into_iter()
+            .map(|n| {
+                Ok(api::NetworkRequest {
+                    method: n.method,
+                    url: n.url,
+                    allowed: n.allowed,
+                    status: n
+                        .status
+                        .map(|s| {
+                            u16::try_from(s).map_err(|_| {
+                                WireError(format!("HTTP status {s} is not a status code"))
+                            })
+                        })
+                        .transpose()?,
+                    bytes: n.bytes,
+                    error: n.error,
+                })
+            })
+            .collect::<Result<_, WireError>>()?,
     })
 }
 
@@ -444,8 +497,21 @@ mod tests {
             error: Some("why".into()),
             isolation: vec!["wasm".into()],
             value: Some("42".into()),
-            tool_calls: Vec::new(),
-            network: Vec::new(),
+            tool_calls: vec![api::ToolCall {
+                name: "weather".into(),
+                arguments: "{}".into(),
+                duration: Duration::from_micros(1500),
+                ok: false,
+                error: Some("handler: down".into()),
+            }],
+            network: vec![api::NetworkRequest {
+                method: "GET".into(),
+                url: "http://127.0.0.1:9/".into(),
+                allowed: true,
+                status: Some(200),
+                bytes: 12,
+                error: None,
+            }],
         };
         assert_eq!(
             result_from_wire(result_to_wire(&result)),

@@ -247,3 +247,85 @@ async fn a_sandbox_without_tools_answers_unknown_tool() {
     );
     sandbox.terminate().await;
 }
+
+#[tokio::test]
+async fn ruby_calls_tools_and_sees_their_errors() {
+    let counter = Arc::new(AtomicUsize::new(0));
+    let mut config = config();
+    config.max_tool_calls = 50;
+    let sandbox = sandbox_with_tools(config, counter.clone()).await;
+    let code = r##"
+w = SoulBox.call_tool("weather", city: "Paris")
+puts w["city"], w["temp_c"]
+puts SoulBox.tools.weather({"city" => "Oslo"})["city"]
+[["fail", {}], ["weather", {city: 3}], ["nope", {}]].each do |name, args|
+  begin
+    SoulBox.call_tool(name, **args)
+  rescue SoulBox::ToolError => e
+    puts "#{name} #{e.kind} #{e.message[0, 40]}"
+  end
+end
+puts SoulBox.list_tools.map { |t| t["name"] }.sort.join(",")
+refused = 0
+200.times do
+  SoulBox.tools.count
+rescue SoulBox::ToolError => e
+  refused += 1 if e.kind == "limit"
+end
+puts refused
+begin
+  SoulBox.call_tool("count", blob: "x" * (10 * 1024 * 1024))
+rescue SoulBox::ToolError => e
+  puts e.kind
+end
+"##;
+    let r = sandbox.execute_code(Language::Ruby, code).await.unwrap();
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(
+        lines[..4],
+        [
+            "Paris",
+            "21",
+            "Oslo",
+            "fail handler the weather service is down"
+        ]
+    );
+    assert!(
+        lines[4].starts_with("weather invalid_arguments"),
+        "{}",
+        lines[4]
+    );
+    assert!(lines[5].starts_with("nope unknown_tool"), "{}", lines[5]);
+    assert_eq!(lines[6], "count,fail,weather");
+    // 5 calls before the loop: 45 of the 200 fit under the cap of 50.
+    assert_eq!(lines[7], "155");
+    assert_eq!(counter.load(Ordering::SeqCst), 45);
+    assert_eq!(lines[8], "payload");
+    let r = sandbox
+        .execute_code(Language::Ruby, "SoulBox.tools.fail")
+        .await
+        .unwrap();
+    assert_eq!(r.status, Status::Error, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("handler: the weather service is down (SoulBox::ToolError)"),
+        "{}",
+        r.stderr
+    );
+    sandbox.terminate().await;
+}
+
+#[tokio::test]
+async fn ruby_session_cells_call_tools() {
+    let sandbox = sandbox_with_tools(config(), Arc::default()).await;
+    let session = sandbox.session(Language::Ruby).await.unwrap();
+    let r = session
+        .execute("w = SoulBox.tools.weather(city: 'Rome')\nw['city']")
+        .await
+        .unwrap();
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    assert_eq!(r.value.as_deref(), Some("\"Rome\""));
+    assert_eq!(r.tool_calls.len(), 1);
+    sandbox.terminate().await;
+}

@@ -18,6 +18,7 @@
 mod command;
 mod quickjs_session;
 mod ruby;
+mod ruby_bridge;
 mod scratch;
 mod wasi_python;
 
@@ -61,6 +62,9 @@ pub struct DriverState {
     /// Only while a session cell runs: the cell's report, handed over through guest memory.
     /// Empty between cells, so neither copied meaningfully nor encoded.
     pub(crate) report: CellReport,
+    /// Replies of the host channel waiting for Ruby to read them (`ruby_bridge.rs`). Transient:
+    /// read right after they are made, never encoded in a snapshot.
+    pub(crate) js_replies: ruby_bridge::Replies,
 }
 
 /// A cell's report to the host (Python's `__soulbox__.cell` sends it through `host.call`): how
@@ -154,6 +158,7 @@ impl DriverState {
         Ok(Self {
             handles,
             report: CellReport::default(),
+            js_replies: ruby_bridge::Replies::default(),
         })
     }
 }

@@ -8,8 +8,8 @@
 //! turns `exit`/exceptions into a WASI exit code and flushes the output.
 //!
 //! Imports: three `canonical_abi` resource functions that must work (a [`HandleTable`]) and the
-//! JavaScript bridge `rb-js-abi-host.*`, which has no meaning outside a browser and is left to
-//! trap if ever called.
+//! JavaScript bridge `rb-js-abi-host.*`, which has no meaning outside a browser: SoulBox answers
+//! its `eval-js` with the host channel instead (see `ruby_bridge.rs`); the rest trap if called.
 
 use wasmtime::{Caller, Instance, Linker, Memory, Store, Trap, TypedFunc};
 
@@ -27,6 +27,9 @@ static CODE_LAYOUT: Layout = Layout {
     prefix: "soulbox-ruby-code-",
     dirs: &["packages"],
 };
+
+/// The guest module `SoulBox` (host tools), defined before the program or session starts.
+const GUEST_MODULE: &str = include_str!("guest/soulbox.rb");
 
 /// Guest directory holding the program.
 const CODE_DIR: &str = "/code";
@@ -221,13 +224,16 @@ impl RubyDriver {
     ) -> wasmtime::Result<()> {
         let prelude = if self.preinitialised {
             format!(
-                "{}{}{prelude}",
+                "{}{}{GUEST_MODULE}{prelude}",
                 image_preamble(invocation),
                 load_paths(invocation.packages.as_ref())
             )
         } else {
             boot(self.runtime, store, instance, invocation).await?;
-            format!("{}{prelude}", load_paths(invocation.packages.as_ref()))
+            format!(
+                "{}{GUEST_MODULE}{prelude}",
+                load_paths(invocation.packages.as_ref())
+            )
         };
         match eval(self.runtime, store, instance, &prelude).await? {
             0 => Ok(()),
@@ -341,16 +347,7 @@ impl<T: DriverHost> Driver<T> for RubyDriver {
                 },
             )
             .map_err(err)?;
-        linker
-            .func_wrap(
-                "canonical_abi",
-                "resource_drop_js-abi-value",
-                |mut caller: Caller<'_, T>, handle: i32| {
-                    // JavaScript values never exist here; dropping one is a no-op.
-                    caller.data_mut().driver_state().handles.remove(handle);
-                },
-            )
-            .map_err(err)?;
+        super::ruby_bridge::link(linker).map_err(err)?;
         Ok(())
     }
 
