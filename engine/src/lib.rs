@@ -78,6 +78,7 @@
 //!   execution flow every door uses; `session.rs`: sessions.
 #![deny(missing_docs)]
 
+pub mod agent;
 mod compile;
 pub mod component;
 mod engine;
@@ -103,6 +104,7 @@ mod workspace;
 
 // The data types live in the light `soulbox-api` crate (no Wasmtime behind them), for clients
 // that talk to a remote SoulBox; they are re-exported here under the same names.
+pub use agent::ToolArguments;
 pub use engine::{Engine, EngineConfig, check_home, default_home};
 pub use error::{Result, SoulBoxError};
 pub use packages::{InstallOptions, InstallReport};

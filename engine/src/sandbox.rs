@@ -555,6 +555,12 @@ impl Sandbox {
         self.workspace("read a file")?.read_file(path)
     }
 
+    /// At most `max` bytes from the start of a workspace file, and its size (the agent tools'
+    /// capped `read_file`).
+    pub(crate) async fn read_file_head(&self, path: &str, max: u64) -> Result<(Vec<u8>, u64)> {
+        self.workspace("read a file")?.read_head(path, max)
+    }
+
     /// Lists files and directories under `path` (`""` for the whole workspace), recursively.
     pub async fn list_files(&self, path: &str) -> Result<Vec<FileInfo>> {
         self.workspace("list files")?.list_files(path, 10_000)

@@ -12,6 +12,7 @@ use crate::config::PySandboxConfig;
 use crate::error::Outcome;
 use crate::result::{PyExecutionResult, PyFileInfo, PyInstallReport, event_object};
 use crate::target::{self, EventStream, SessionTarget, Snapshot, Target};
+use crate::tools;
 
 /// A sandbox for asyncio code: the engine embedded in this process (``SoulBox(config)``) or a
 /// ``soulbox serve`` (``SoulBox.connect(url, token=...)``), with the same methods either way::
@@ -187,6 +188,61 @@ impl SoulBox {
     fn remove_file<'py>(&self, py: Python<'py>, path: String) -> PyResult<Bound<'py, PyAny>> {
         let target = self.target.clone();
         awaitable(py, async move { target.remove_file(path).await })
+    }
+
+    /// Registers a host tool guest code can call (``soulbox.call_tool(name, **arguments)`` in
+    /// Python guests) and ``tools()`` / ``execute_tool_call`` offer a model. ``parameters`` is
+    /// the JSON Schema of the arguments (default: an object with no declared properties); calls
+    /// are checked against it before ``handler`` runs. ``handler`` (sync or ``async def``) gets
+    /// the arguments as keyword arguments and returns a JSON-serialisable value; an exception
+    /// reaches the guest as a ``soulbox.ToolError`` with its message. Without ``handler``,
+    /// returns a decorator::
+    ///
+    ///     @sandbox.register_tool("weather", "Current weather in a city",
+    ///                            {"type": "object", "properties": {"city": {"type": "string"}}})
+    ///     def weather(city):
+    ///         return {"city": city, "temp_c": 21}
+    ///
+    /// Creates the sandbox if it does not exist yet. Embedded sandboxes only (``Unsupported``
+    /// over gRPC).
+    #[pyo3(signature = (name, description=String::new(), parameters=None, handler=None))]
+    fn register_tool<'py>(
+        slf: &Bound<'py, Self>,
+        name: String,
+        description: String,
+        parameters: Option<Bound<'py, PyAny>>,
+        handler: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let target = slf.get().target.clone();
+        tools::register(
+            slf.as_any(),
+            &target,
+            name,
+            description,
+            parameters,
+            handler,
+        )
+    }
+
+    /// SoulBox's abilities (``run_code``, ``write_file``, ``read_file``, ``list_files``) and
+    /// the registered tools as an OpenAI-style ``tools`` list, ready for a chat-completions
+    /// request: ``[{"type": "function", "function": {"name", "description", "parameters"}}]``.
+    fn tools<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        tools::tools(py, &self.target)
+    }
+
+    /// Runs a tool call a model made - ``name`` and its ``arguments`` (the JSON text the model
+    /// sent, or a ``dict``) - and returns the answer as a ``dict`` ready to send back as the
+    /// tool message (``json.dumps`` it). Failures are answers too: ``{"error": ..., "kind": ...}``.
+    #[pyo3(signature = (name, arguments=None))]
+    fn execute_tool_call<'py>(
+        &self,
+        py: Python<'py>,
+        name: String,
+        arguments: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let arguments = tools::arguments(py, arguments.as_ref())?;
+        awaitable(py, tools::execute(&self.target, name, arguments))
     }
 
     /// Installs one package for ``language``'s guests in this sandbox; see

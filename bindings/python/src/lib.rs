@@ -10,6 +10,8 @@
 //!   re-implemented here: the engine's flow is the only flow.
 //! - `bridge.rs`: futures to asyncio awaitables (pyo3-async-runtimes), or blocking calls with
 //!   the GIL released and Ctrl-C honoured.
+//! - `tools.rs`: tool calling - a Python callable as a tool handler (calling convention in
+//!   `soulbox/_tools.py`), JSON values between Python and the engine.
 //! - `config.rs`, `result.rs`, `error.rs`: the data types as Python objects, host errors as the
 //!   exception classes of `soulbox/errors.py`.
 //!
@@ -23,6 +25,7 @@ mod config;
 mod error;
 mod result;
 mod target;
+mod tools;
 
 use pyo3::prelude::*;
 

@@ -88,6 +88,18 @@ impl PyExecutionResult {
     fn value(&self) -> Option<&str> {
         self.inner.value.as_deref()
     }
+    /// The host tools the guest called, in order: dicts with ``name``, ``arguments`` (JSON
+    /// text, cut to 4 KiB), ``duration`` (milliseconds), ``ok`` and ``error`` (when not ok).
+    #[getter]
+    fn tool_calls<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        records(py, serde_json::to_value(&self.inner.tool_calls))
+    }
+    /// The HTTP requests the guest asked the host for, allowed or refused: dicts with
+    /// ``method``, ``url``, ``allowed``, ``status``, ``bytes`` and ``error``.
+    #[getter]
+    fn network<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        records(py, serde_json::to_value(&self.inner.network))
+    }
     /// ``"result"``: the kind of stream event this is (the last one of ``stream_execute``).
     #[getter]
     fn kind(&self) -> &'static str {
@@ -113,6 +125,11 @@ impl PyExecutionResult {
         d.set_item("error", r.error.as_deref())?;
         d.set_item("isolation", r.isolation.clone())?;
         d.set_item("value", r.value.as_deref())?;
+        d.set_item(
+            "tool_calls",
+            records(py, serde_json::to_value(&r.tool_calls))?,
+        )?;
+        d.set_item("network", records(py, serde_json::to_value(&r.network))?)?;
         Ok(d)
     }
 
@@ -127,6 +144,15 @@ impl PyExecutionResult {
             truncate(&self.inner.stdout, 60),
         )
     }
+}
+
+/// Records (tool calls, network requests) as a list of plain dicts, from their JSON form.
+fn records<'py>(
+    py: Python<'py>,
+    json: serde_json::Result<serde_json::Value>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let value = json.map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
+    crate::tools::Json(value).into_pyobject(py)
 }
 
 fn truncate(s: &str, max: usize) -> &str {

@@ -257,6 +257,52 @@ impl Target {
         })
     }
 
+    /// Registers a host tool on the embedded sandbox (created now if needed). Over gRPC: an
+    /// `Unsupported` error - the server has no way to call back into this process yet.
+    pub async fn register_tool(
+        &self,
+        function: soulbox::ToolFunction,
+        handler: impl soulbox::ToolHandler,
+    ) -> Outcome<()> {
+        Ok(self
+            .embedded_for("registering tools")
+            .await?
+            .register_tool(function, handler)?)
+    }
+
+    /// The OpenAI-style `tools` array of the embedded sandbox (`Sandbox::tools`).
+    pub async fn tools(&self) -> Outcome<serde_json::Value> {
+        Ok(self.embedded_for("tools()").await?.tools())
+    }
+
+    /// Runs a model's tool call (`Sandbox::execute_tool_call`): the JSON for the tool message.
+    pub async fn execute_tool_call(
+        &self,
+        name: String,
+        arguments: soulbox::ToolArguments,
+    ) -> Outcome<serde_json::Value> {
+        let sandbox = self.embedded_for("execute_tool_call()").await?;
+        Ok(sandbox.execute_tool_call(&name, arguments).await)
+    }
+
+    /// The embedded sandbox, or `Unsupported` for a remote one (`what` says what needed it).
+    async fn embedded_for(&self, what: &str) -> Outcome<soulbox::Sandbox> {
+        let unsupported = || {
+            Failure::unsupported(format!(
+                "{what} is not supported over gRPC yet: the tool calling API works with an \
+                 embedded sandbox (SoulBox(config) / Sandbox(config)), not SoulBox.connect(...)"
+            ))
+        };
+        // Refused before connecting: the answer does not depend on the server.
+        if self.is_remote() {
+            return Err(unsupported());
+        }
+        match self.live().await? {
+            Live::Embedded(s) => Ok(s),
+            Live::Remote(_) => Err(unsupported()),
+        }
+    }
+
     /// Starts a session: one interpreter whose state persists across cells.
     pub async fn session(&self, language: Language) -> Outcome<SessionTarget> {
         let inner = match self.live().await? {

@@ -43,7 +43,7 @@ def test_to_dict_has_the_engines_fields(make_box):
     assert d["stdout"] == "hello from js\n"
     assert set(d) == {
         "status", "stdout", "stderr", "exit_code", "execution_time", "memory_usage",
-        "fuel_consumed", "artifacts", "error", "isolation", "value",
+        "fuel_consumed", "artifacts", "error", "isolation", "value", "tool_calls", "network",
     }
     assert d["artifacts"] == []
 

@@ -88,6 +88,20 @@ impl Workspace {
             .map_err(|e| file_error(path, "reading", e))
     }
 
+    /// At most `max` bytes from the start of a regular file, and the file's size: for callers
+    /// that show a file (to a model, say) without holding all of it. Same refusals as
+    /// [`Workspace::read_file`].
+    pub(crate) fn read_head(&self, path: &str, max: u64) -> Result<(Vec<u8>, u64)> {
+        let rel = relative_path(path)?;
+        let file = guest_fs::open_regular(&self.dir, &rel, MAX_READ_BYTES)
+            .map_err(|e| file_error(path, "reading", e))?;
+        let size = file.len();
+        let head = file
+            .read_head(max)
+            .map_err(|e| file_error(path, "reading", e))?;
+        Ok((head, size))
+    }
+
     pub(crate) fn remove_file(&self, path: &str) -> Result<()> {
         let rel = relative_path(path)?;
         let (parent, name) =

@@ -3,6 +3,7 @@
 // Tests and benchmarks plant and read host files on purpose; the wall rule is for the engine's code.
 #![allow(clippy::disallowed_methods)]
 
+mod agent;
 mod artifacts;
 mod compile;
 mod component;
