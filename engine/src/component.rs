@@ -32,7 +32,7 @@
 //! - **Components SoulBox runs itself** (`Sandbox::execute` of `Language::Wasm` bytes that are
 //!   a component, `soulbox run app.wasm`) get `executor` too, served by the sandbox running
 //!   them: every sandbox such a component creates is *nested* - its limits are clamped to the
-//!   parent sandbox's ([`Limits::clamp`]), at most [`MAX_CHILDREN`] of them (and their
+//!   parent sandbox's ([`Limits::clamp`]), they run on the WebAssembly backend only, at most [`MAX_CHILDREN`] of them (and their
 //!   sessions) live at once, at most [`MAX_NESTING`] levels deep, and what `write-file` may put
 //!   in one is capped by its `max_disk_bytes`.
 
@@ -48,7 +48,8 @@ pub use soulbox_host::executor::{
 };
 
 use crate::{
-    Engine, ExecutionResult, FileInfo, Language, Sandbox, SandboxConfig, Session, SoulBoxError,
+    Backend, Engine, ExecutionResult, FileInfo, Language, Sandbox, SandboxConfig, Session,
+    SoulBoxError,
 };
 
 /// Most sandboxes plus sessions one parent (a sandbox, or an [`Executor`]) has alive at once
@@ -91,15 +92,24 @@ impl ExecutorBackend for Executor {
 
 /// The sandbox running a component serves its `executor`: the sandboxes it creates are nested
 /// in it.
+///
+/// A guest never leaves the WebAssembly wall this way: nested sandboxes are always
+/// `Backend::Wasm` (a shell script or native program asked for is refused), whatever backend the
+/// parent's configuration names.
 impl ExecutorBackend for Sandbox {
     fn create(&self, limits: Limits) -> BoxFuture<'_, ExecutorResult<Arc<dyn SandboxHandle>>> {
-        Box::pin(create_child(
-            self.engine(),
-            self.config(),
-            limits,
-            self.children(),
-            self.nesting().saturating_add(1),
-        ))
+        let mut ceiling = self.config().clone();
+        ceiling.backend = Backend::Wasm;
+        Box::pin(async move {
+            create_child(
+                self.engine(),
+                &ceiling,
+                limits,
+                self.children(),
+                self.nesting().saturating_add(1),
+            )
+            .await
+        })
     }
 }
 

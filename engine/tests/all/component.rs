@@ -706,3 +706,26 @@ async fn a_nested_sessions_cells_share_their_interpreter() {
         b"40".to_vec()
     );
 }
+
+/// A component cannot reach the native backend through a nested sandbox, even when its own
+/// sandbox's configuration would send a shell script there.
+#[tokio::test]
+async fn nested_sandboxes_stay_on_the_wasm_backend() {
+    use soulbox::component::ExecutorBackend as _;
+    let parent = engine()
+        .sandbox(SandboxConfig::default().with_backend(soulbox::Backend::Auto))
+        .await
+        .unwrap();
+    let child = parent.create(Limits::default()).await.unwrap();
+    let refused = child
+        .execute(Language::Shell, "echo escaped".into())
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(
+        refused.kind,
+        soulbox::component::ExecutorErrorKind::Unavailable,
+        "{refused:?}"
+    );
+    parent.terminate().await;
+}
