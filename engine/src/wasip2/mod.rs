@@ -37,14 +37,15 @@ use crate::wasm::{FUEL_SLICE, Hits, MemoryLimiter};
 use crate::workspace::GUEST_WORKDIR;
 use crate::{Result, SoulBoxError, Stdin};
 
-/// The isolation a component run has. `no-disk-budget`: the disk budget is a WASI preview 1
-/// wrapper and does not apply here (see the module docs).
+/// The isolation a component run has. `workspace-read-only`: the disk budget and the
+/// filesystem guard are WASI preview 1 wrappers, so rather than let a component grow files
+/// unbudgeted or plant links, its workspace is read-only (see the module docs).
 const COMPONENT_ISOLATION: [&str; 5] = [
     "wasm",
     "component-model",
     "wasi-preview2-sockets-denied",
     "workspace-only-fs",
-    "no-disk-budget",
+    "workspace-read-only",
 ];
 
 /// Store data of one component run.
@@ -153,7 +154,8 @@ pub(crate) async fn run(
         }
     }
     for name in [GUEST_WORKDIR, "."] {
-        wasi.preopened_dir(guest.workspace, name, FsPerms::ReadWrite)
+        // Read-only: preview 2's filesystem has no disk budget or link guard here yet.
+        wasi.preopened_dir(guest.workspace, name, FsPerms::ReadOnly)
             .map_err(|e| {
                 SoulBoxError::Engine(format!(
                     "preopening {} at {name}: {e:#}",

@@ -247,7 +247,7 @@ async fn a_component_prints_hello_and_exits_0() {
     assert_eq!(result.stdout, "hello from a component\n");
     assert_eq!(result.exit_code, Some(0));
     assert!(result.isolation.iter().any(|l| l == "component-model"));
-    assert!(result.isolation.iter().any(|l| l == "no-disk-budget"));
+    assert!(result.isolation.iter().any(|l| l == "workspace-read-only"));
     assert!(result.fuel_consumed > 0);
 }
 

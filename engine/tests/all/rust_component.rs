@@ -70,11 +70,17 @@ use std::io::Read;
 fn main() {
     let mut input = String::new();
     std::io::stdin().read_to_string(&mut input).unwrap();
-    std::fs::write("out.txt", format!("{}|{}", std::env::args().nth(1).unwrap(), input.trim())).unwrap();
-    println!("{}", std::fs::read_to_string("out.txt").unwrap());
+    // The workspace is read-only to components: reading works, writing is refused.
+    let seen = std::fs::read_to_string("in.txt").unwrap();
+    let refused = std::fs::write("out.txt", "x").is_err();
+    println!("{}|{}|{}|{}", std::env::args().nth(1).unwrap(), input.trim(), seen.trim(), refused);
 }
 "#;
     let sandbox = runtime_sandbox(config()).await;
+    sandbox
+        .write_file("in.txt", "from the workspace\n")
+        .await
+        .unwrap();
     let result = sandbox
         .execute(
             ExecutionRequest::new(Language::Rust, code)
@@ -85,9 +91,11 @@ fn main() {
         .await
         .expect("ran");
     assert_eq!(result.status, Status::Ok, "{result:#?}");
-    assert_eq!(result.stdout, "alpha|from stdin\n");
-    let written = sandbox.read_file("out.txt").await.expect("out.txt");
-    assert_eq!(written, b"alpha|from stdin");
+    assert_eq!(result.stdout, "alpha|from stdin|from the workspace|true\n");
+    assert!(
+        sandbox.read_file("out.txt").await.is_err(),
+        "a component wrote to its workspace"
+    );
     sandbox.terminate().await;
 }
 
