@@ -729,3 +729,51 @@ async fn nested_sandboxes_stay_on_the_wasm_backend() {
     );
     parent.terminate().await;
 }
+
+/// A loopback HTTP server answering every request with `200 OK` and `hello`; its port.
+async fn hello_server() -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut request = vec![0u8; 4096];
+            let _ = stream.read(&mut request).await;
+            let _ = stream
+                .write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+                )
+                .await;
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_component_reaches_an_allowed_loopback_server() {
+    let port = hello_server().await;
+    let config = SandboxConfig::default().with_allow_host(format!("127.0.0.1:{port}"));
+    let sandbox = engine().sandbox(config).await.unwrap();
+    let url = format!("http://127.0.0.1:{port}/hello");
+    let result = sandbox
+        .execute_code(Language::Wasm, fetching(&url))
+        .await
+        .unwrap();
+    // The same server by name: `localhost` resolves to a loopback address that no entry names.
+    let by_name = sandbox
+        .execute_code(
+            Language::Wasm,
+            fetching(&format!("http://localhost:{port}/hello")),
+        )
+        .await
+        .unwrap();
+    sandbox.terminate().await;
+    assert_eq!(result.status, Status::Ok, "{result:?}");
+    assert_eq!(result.stdout, "ok:200", "{result:?}");
+    assert_eq!(result.network.len(), 1, "{:?}", result.network);
+    assert!(result.network[0].allowed);
+    assert_eq!(result.network[0].status, Some(200));
+    assert_eq!(result.network[0].bytes, 5);
+    assert!(by_name.stdout.starts_with("err:7:"), "{}", by_name.stdout);
+    assert!(!by_name.network[0].allowed);
+}
