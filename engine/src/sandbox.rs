@@ -381,14 +381,12 @@ impl Sandbox {
                         events,
                         signals,
                         packages: None,
-                        // The component reaches the channel through its WIT imports.
-                        channel: None,
+                        channel: Some(channel.clone()),
                     },
                     deadline: wasm::deadline_after(
                         Instant::now(),
                         config.timeout.saturating_sub(spent),
                     ),
-                    channel: channel.clone(),
                     // The component's sandboxes are nested in this one (`component.rs`).
                     executor: Arc::new(self.clone()),
                 };

@@ -110,8 +110,6 @@ pub(crate) struct ComponentRun<'a> {
     pub guest: GuestContext<'a>,
     /// When the run must end.
     pub deadline: Instant,
-    /// The execution's host channel (tools, HTTP; caps and records).
-    pub channel: Arc<HostChannel>,
     /// Creates the sandboxes the component asks for through `executor`.
     pub executor: Arc<dyn ExecutorBackend>,
 }
@@ -127,9 +125,12 @@ pub(crate) async fn run(
         argv,
         guest,
         deadline,
-        channel,
         executor,
     } = run;
+    // The component reaches the execution's channel through its WIT imports (`tools`, `http`).
+    let channel = guest.channel.clone().ok_or_else(|| {
+        SoulBoxError::Engine("a component run was started without its host channel".into())
+    })?;
     let config = guest.config;
     let signals = guest.signals.clone();
     let (stdout, stderr) =
